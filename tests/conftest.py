@@ -1,0 +1,45 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from workbench.paths import data_dir
+    return AutoTokenizer.from_pretrained(data_dir() / "tokenizer")
+
+
+def random_llama(tokenizer, seed=0, layers=2, hidden=64, heads=4, kv_heads=None, ctx=256):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
+                      num_attention_heads=heads, num_key_value_heads=kv_heads or heads,
+                      intermediate_size=2 * hidden, max_position_embeddings=ctx,
+                      bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                      pad_token_id=tokenizer.pad_token_id)
+    return LlamaForCausalLM(cfg).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tokenizer):
+    """A small randomly initialised Llama over the TinyWorld tokenizer."""
+    from workbench import LanguageModel
+    return LanguageModel(random_llama(tokenizer), tokenizer, name="random-tiny")
+
+
+@pytest.fixture(scope="session")
+def target():
+    import workbench as wb
+    return wb.load("tinyworld")
+
+
+@pytest.fixture(scope="session")
+def draft():
+    import workbench as wb
+    return wb.load("tinyworld-draft")

@@ -1,0 +1,76 @@
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from workbench.tinyworld import arithmetic as ar
+
+
+def test_evaluate_precedence():
+    assert ar.evaluate("12+7*3-5") == 28
+    assert ar.evaluate("2*3*4-1") == 23
+    assert ar.evaluate("10-2-3") == 5
+
+
+@pytest.mark.parametrize("bad", ["", "1+", "+1", "1++2", "1/2", "a+1"])
+def test_bad_expressions(bad):
+    with pytest.raises(ValueError, match="expr"):
+        ar.evaluate(bad)
+
+
+def test_solution_format_and_checkers():
+    p = ar.Problem("12+7*3-5")
+    assert p.solution() == "7*3=21, 12+21-5\n12+21=33, 33-5\n33-5=28\nA: 28"
+    assert p.solution(calc=True).startswith("[CALC]7*3[/CALC]=21, 12+21-5\n")
+    assert ar.check_answer(p, p.solution())
+    chk = ar.check_steps(p, p.solution())
+    assert chk.correct == [True, True, True] and chk.first_error is None and chk.complete
+
+
+def test_step_checker_localises_first_error():
+    p = ar.Problem("12+7*3-5")
+    wrong = "7*3=21, 12+21-5\n12+21=32, 32-5\n32-5=27\nA: 27"
+    chk = ar.check_steps(p, wrong)
+    assert chk.correct == [True, False, False] and chk.first_error == 1
+    assert "12+21 is 33" in chk.message
+    chk = ar.check_steps(p, "12+7=19, 19*3-5\n")
+    assert chk.first_error == 0 and "next operation is 7*3" in chk.message
+    chk = ar.check_steps(p, "7*3=21, 12+21-6\n")
+    assert "should be 12+21-5" in chk.message
+    assert not ar.check_steps(p, "7*3=21, 12+21-5\n").complete
+
+
+def test_calculator_tool():
+    assert ar.calculator("7*3") == "=21"
+    with pytest.raises(ValueError):
+        ar.calculator("7*")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**6), st.integers(1, 5), st.integers(1, 3), st.booleans())
+def test_sampled_problems_solve_and_check(seed, n_ops, digits, calc):
+    p = ar.sample_problem(random.Random(seed), n_ops, digits)
+    assert p.n_ops == n_ops and p.digits <= digits
+    assert 0 <= p.answer <= ar.MAX_VALUE
+    sol = p.solution(calc)
+    assert ar.extract_answer(sol) == p.answer
+    chk = ar.check_steps(p, sol)
+    assert all(chk.correct) and chk.complete and len(chk.correct) == n_ops
+
+
+def test_heldout_set_is_graded_and_disjoint_from_training():
+    from workbench.tinyworld.corpus import heldout_expressions, training_problem
+    from workbench.tinyworld.tasks import arithmetic_tasks
+    tasks = arithmetic_tasks()
+    assert len(tasks) >= 300
+    cells = {(t["n_ops"], t["digits"]) for t in tasks}
+    assert len(cells) == 15
+    rng = random.Random(0)
+    held = heldout_expressions()
+    assert all(training_problem(rng).expression not in held for _ in range(2000))
+
+
+def test_committed_task_files_match_generator():
+    from workbench.tinyworld.tasks import ALL, load_tasks
+    for name, fn in ALL.items():
+        assert load_tasks(name) == fn(), name

@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+import workbench as wb
+from workbench import decoding
+from workbench.budget import Budget, BudgetExceeded, Cost, total
+from workbench.trace import emit, instrumentation, source
+
+
+def test_no_active_trace_records_nothing():
+    emit("step", x=1)  # must not fail without a trace
+
+
+def test_trace_collects_json_serialisable_events(tiny_lm):
+    import torch
+    with wb.trace() as t:
+        emit("custom", tensor=torch.tensor([1.5, float("-inf")]), n=3)
+        decoding.greedy(tiny_lm, "Story:", max_new_tokens=4)
+    assert t.of("custom")[0]["tensor"] == [1.5, "-inf"]
+    steps = t.of("step")
+    assert len(steps) >= 1 and all(e["source"] == "greedy" for e in steps)
+    assert {"token", "logprob", "top"} <= set(steps[0])
+    json.loads(t.to_json())
+
+
+def test_nested_traces_and_sources():
+    with wb.trace() as outer:
+        with source("meta"):
+            emit("a")
+            with wb.trace() as inner:
+                with source("inner"):
+                    emit("b")
+    assert [e["kind"] for e in outer.events] == ["a"]
+    assert inner.events[0]["source"] == "inner"
+
+
+def test_instrumentation_switch_and_max_events():
+    with wb.trace(max_events=2) as t:
+        for _ in range(5):
+            emit("x")
+        with instrumentation(False):
+            emit("y")
+    assert len(t) == 2 and t.dropped == 3 and not t.of("y")
+
+
+def test_cost_addition_and_total():
+    a = Cost(input_tokens=3, output_tokens=5, calls=1)
+    b = Cost(external_tokens=7, forward_passes=2, computed_tokens=9, calls=1)
+    c = total([a, b])
+    assert c == Cost(3, 5, 7, 2, 9, 2) and c.total_tokens == 15
+    assert sum([a, b]) == c
+
+
+def test_budget_limits():
+    b = Budget(output_tokens=10, total_tokens=12)
+    assert b.affords(Cost(output_tokens=10))
+    b.charge(Cost(output_tokens=8))
+    assert b.remaining("output_tokens") == 2
+    assert not b.affords(Cost(output_tokens=3))
+    with pytest.raises(BudgetExceeded):
+        b.charge(Cost(input_tokens=5))
+    with pytest.raises(ValueError, match="unknown budget field"):
+        Budget(tokens=3)
+    with pytest.raises(ValueError, match="output_tokens"):
+        Budget(output_tokens=-1)
+
+
+def test_results_carry_cost(tiny_lm):
+    outs = decoding.sample(tiny_lm, "Story:", n=3, seed=0, max_new_tokens=6)
+    c = total(o.cost for o in outs)
+    assert c.calls == 3
+    assert c.input_tokens == 3 * len(tiny_lm.encode("Story:"))
+    assert c.output_tokens == sum(len(o.token_ids) for o in outs)
+    # the prompt is computed once for the three samples
+    assert c.computed_tokens < c.input_tokens + c.output_tokens

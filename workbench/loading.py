@@ -1,0 +1,102 @@
+"""``wb.load``: embedded TinyWorld models by name, or any Hugging Face model id / local path."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import torch
+
+from .models import LanguageModel, pick_device
+from .paths import data_dir
+
+
+class ModelNotAvailable(OSError):
+    """The model cannot be found locally and cannot be downloaded from here."""
+
+
+def embedded_models() -> list:
+    """Names of the models shipped in ``data/models/``."""
+    root = data_dir() / "models"
+    return sorted(p.name for p in root.iterdir() if (p / "config.json").exists()) \
+        if root.exists() else []
+
+
+def resolve(name_or_path) -> tuple:
+    """``(path_or_id, is_local)`` for an embedded name, a local directory or a Hub id."""
+    s = str(name_or_path)
+    if s in embedded_models():
+        return str(data_dir() / "models" / s), True
+    if s.startswith("tinyworld"):
+        raise ModelNotAvailable(
+            f"no embedded model {s!r} in {data_dir() / 'models'}; embedded models: "
+            f"{embedded_models() or 'none (run scripts/train_zoo.py)'}")
+    p = Path(s).expanduser()
+    if p.exists():
+        if not (p / "config.json").exists():
+            raise ModelNotAvailable(f"{p} exists but has no config.json: not a saved HF model")
+        return str(p), True
+    return s, False
+
+
+def _hub_reachable(timeout=3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _pretrained(cls, ident, is_local, **kw):
+    """``cls.from_pretrained`` that fails fast with advice instead of hanging offline."""
+    try:
+        return cls.from_pretrained(ident, local_files_only=True, **kw)
+    except OSError as err:
+        if is_local:
+            raise ModelNotAvailable(f"could not load {ident!r}: {err}") from err
+        if not _hub_reachable():
+            raise ModelNotAvailable(
+                f"{ident!r} is not in the local Hugging Face cache and the Hub cannot be reached "
+                f"from here. Download it where there is network (`huggingface-cli download "
+                f"{ident}`) and pass the local directory to wb.load, or use an embedded model: "
+                f"{', '.join(embedded_models())}.") from err
+    return cls.from_pretrained(ident, **kw)
+
+
+def default_dtype(device: torch.device, embedded: bool) -> torch.dtype:
+    if device.type == "cuda" and not embedded:
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load(name_or_path="tinyworld", device=None, dtype=None):
+    """Load a model: an embedded name (``"tinyworld"``, ``"tinyworld-draft"``, ...), a local
+    directory saved with ``save_pretrained``, or a Hugging Face Hub id.
+
+    Causal LMs come back as a `LanguageModel`; token-classification heads (the verifier, the
+    process reward model, the attribute classifier) as a `workbench.scoring.TokenScorer`.
+    ``device`` defaults to cuda, then mps, then cpu; ``dtype`` to float32, or bfloat16 for a Hub
+    model on a GPU.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    ident, is_local = resolve(name_or_path)
+    embedded = is_local and str(ident).startswith(str(data_dir()))
+    dev = pick_device(device)
+    dtype = dtype or default_dtype(dev, embedded)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    config = _pretrained(AutoConfig, ident, is_local)
+    tokenizer = _pretrained(AutoTokenizer, ident, is_local)
+    name = Path(ident).name if is_local else ident
+    archs = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForTokenClassification") for a in archs):
+        from transformers import AutoModelForTokenClassification
+
+        from .scoring import TokenScorer
+        model = _pretrained(AutoModelForTokenClassification, ident, is_local, dtype=dtype)
+        return TokenScorer(model.to(dev), tokenizer, name=name)
+    model = _pretrained(AutoModelForCausalLM, ident, is_local, dtype=dtype)
+    return LanguageModel(model.to(dev), tokenizer, name=name)

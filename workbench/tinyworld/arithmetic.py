@@ -1,0 +1,217 @@
+"""Arithmetic with worked steps: TinyWorld's problem-solving task.
+
+A problem is an expression over non-negative integers with ``+``, ``-`` and ``*`` (usual
+precedence, left to right within a level).  Its solution reduces one operation per line and
+rewrites what is left, then states the answer::
+
+    Q: 12+7*3-5
+    7*3=21, 12+21-5
+    12+21=33, 33-5
+    33-5=28
+    A: 28
+
+In the *calculator* variant (prompt ``Q (calc): ...``) each operation is written as a tool call,
+``[CALC]7*3[/CALC]=21, 12+21-5``: a decoder that executes the call splices in ``=21`` itself
+(survey §5.2).  Everything here is exact: the answer checker, the step checker (which localises
+the first wrong step) and the calculator are the ground truth the learned verifiers imitate.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+OPS = "+-*"
+CALL_OPEN, CALL_CLOSE = "[CALC]", "[/CALC]"
+ANSWER_RE = re.compile(r"A: (-?\d+)")
+STEP_RE = re.compile(
+    r"^(?:\[CALC\])?(\d+)([+\-*])(\d+)(?:\[/CALC\])?=(-?\d+)(?:, ([0-9+\-*]+))?$")
+MAX_VALUE = 9999
+
+
+def tokenize_expression(expr: str) -> list:
+    """``"12+7*3"`` -> ``[12, '+', 7, '*', 3]``; raises ``ValueError`` on anything else."""
+    parts = re.findall(r"\d+|[+\-*]|\S", expr.replace(" ", ""))
+    out: list = []
+    for i, p in enumerate(parts):
+        want_number = i % 2 == 0
+        if want_number and p.isdigit():
+            out.append(int(p))
+        elif not want_number and p in OPS:
+            out.append(p)
+        else:
+            raise ValueError(f"expr: not an expression over + - * and integers: {expr!r}")
+    if not out or isinstance(out[-1], str):
+        raise ValueError(f"expr: not an expression over + - * and integers: {expr!r}")
+    return out
+
+
+def _apply(a: int, op: str, b: int) -> int:
+    return a + b if op == "+" else a - b if op == "-" else a * b
+
+
+def next_reduction(items: list) -> int:
+    """Index of the operator reduced next: the first ``*``, else the first ``+``/``-``."""
+    ops = items[1::2]
+    k = ops.index("*") if "*" in ops else 0
+    return 2 * k + 1
+
+
+def reduce_once(items: list) -> tuple:
+    """One step: returns ``(a, op, b, result, new_items)``."""
+    i = next_reduction(items)
+    a, op, b = items[i - 1], items[i], items[i + 1]
+    r = _apply(a, op, b)
+    return a, op, b, r, items[: i - 1] + [r] + items[i + 2:]
+
+
+def render(items: list) -> str:
+    return "".join(str(x) for x in items)
+
+
+def evaluate(expr: str) -> int:
+    """Exact value of an expression (precedence: ``*`` before ``+``/``-``)."""
+    items = tokenize_expression(expr)
+    while len(items) > 1:
+        items = reduce_once(items)[4]
+    return items[0]
+
+
+def calculator(call: str) -> str:
+    """The calculator tool: evaluates the text inside ``[CALC]...[/CALC]``; returns ``'=value'``."""
+    return f"={evaluate(call)}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    expression: str
+    answer: int = field(init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "answer", evaluate(self.expression))
+
+    @property
+    def n_ops(self) -> int:
+        return len(tokenize_expression(self.expression)) // 2
+
+    @property
+    def digits(self) -> int:
+        return max(len(str(x)) for x in tokenize_expression(self.expression)[::2])
+
+    def prompt(self, calc: bool = False) -> str:
+        return f"Q (calc): {self.expression}\n" if calc else f"Q: {self.expression}\n"
+
+    def steps(self, calc: bool = False) -> list:
+        """The worked solution, one line per reduction (without the answer line)."""
+        items, lines = tokenize_expression(self.expression), []
+        while len(items) > 1:
+            a, op, b, r, items = reduce_once(items)
+            call = f"{CALL_OPEN}{a}{op}{b}{CALL_CLOSE}" if calc else f"{a}{op}{b}"
+            rest = f", {render(items)}" if len(items) > 1 else ""
+            lines.append(f"{call}={r}{rest}")
+        return lines
+
+    def solution(self, calc: bool = False) -> str:
+        """Text the model should produce after the prompt (ends with the answer line)."""
+        return "".join(s + "\n" for s in self.steps(calc)) + f"A: {self.answer}"
+
+
+def sample_problem(rng: random.Random, n_ops: int, digits: int) -> Problem:
+    """A random problem with ``n_ops`` operations and operands of up to ``digits`` digits.
+
+    Multiplications keep one single-digit factor, and every intermediate value stays within
+    0..9999, so that difficulty grows with ``n_ops`` and ``digits`` but stays learnable.
+    """
+    if not 1 <= n_ops <= 8:
+        raise ValueError("n_ops must be in 1..8")
+    if not 1 <= digits <= 3:
+        raise ValueError("digits must be in 1..3")
+    for _ in range(10_000):
+        lo = 10 ** (digits - 1) if digits > 1 else 1
+        nums = [rng.randint(1, 10 ** digits - 1) for _ in range(n_ops + 1)]
+        nums[rng.randrange(len(nums))] = rng.randint(lo, 10 ** digits - 1)
+        ops = [rng.choice(OPS) for _ in range(n_ops)]
+        for k, op in enumerate(ops):  # one factor of every product is a single digit
+            if op == "*" and nums[k + 1] > 9:
+                nums[k + 1] = rng.randint(2, 9)
+        items = [nums[0]]
+        for op, b in zip(ops, nums[1:]):
+            items += [op, b]
+        if _well_behaved(items):
+            return Problem(render(items))
+    raise RuntimeError("could not sample a problem")  # pragma: no cover
+
+
+def _well_behaved(items: list) -> bool:
+    while len(items) > 1:
+        i = next_reduction(items)
+        if items[i] == "*" and min(items[i - 1], items[i + 1]) > 9:
+            return False
+        items = reduce_once(items)[4]
+        if not 0 <= items[(i - 1)] <= MAX_VALUE:
+            return False
+    return True
+
+
+def extract_answer(text: str):
+    """The integer after the last ``A: `` marker, or ``None``."""
+    found = ANSWER_RE.findall(text)
+    return int(found[-1]) if found else None
+
+
+def check_answer(problem: Problem, text: str) -> bool:
+    return extract_answer(text) == problem.answer
+
+
+@dataclass
+class StepCheck:
+    """Result of checking a worked solution line by line against the exact reduction."""
+    correct: list            # per step line: is this step (and every one before it) right
+    first_error: int | None  # index of the first wrong step, None if all are right
+    message: str             # human-readable feedback (used by refinement, §4.4)
+    complete: bool           # the solution reached a single number
+
+
+def split_steps(text: str) -> list:
+    """Step lines of a solution text (everything before the answer line)."""
+    lines = [ln.strip() for ln in text.split("\n")]
+    return [ln for ln in lines if ln and not ln.startswith("A:")]
+
+
+def check_steps(problem: Problem, text: str) -> StepCheck:
+    """Exact process check: each step must perform the next reduction correctly."""
+    items = tokenize_expression(problem.expression)
+    correct, first, msg = [], None, "all steps are correct"
+    for k, line in enumerate(split_steps(text)):
+        ok = first is None
+        if ok:
+            ok, why = _check_line(items, line)
+            if ok:
+                items = reduce_once(items)[4]
+            else:
+                first, msg = k, f"step {k + 1} ({line!r}) is wrong: {why}"
+        correct.append(ok)
+    complete = first is None and len(items) == 1
+    if first is None and not complete:
+        msg = "the steps are correct but the solution is unfinished"
+    return StepCheck(correct, first, msg, complete)
+
+
+def _check_line(items: list, line: str) -> tuple:
+    m = STEP_RE.match(line)
+    if len(items) == 1:
+        return False, "the expression was already fully reduced"
+    if not m:
+        return False, "it is not of the form a op b=c, rest"
+    a, op, b, r, new = reduce_once(items)
+    got = (int(m.group(1)), m.group(2), int(m.group(3)))
+    if got != (a, op, b):
+        return False, f"the next operation is {a}{op}{b}, not {''.join(map(str, got))}"
+    if int(m.group(4)) != r:
+        return False, f"{a}{op}{b} is {r}, not {m.group(4)}"
+    rest = m.group(5)
+    if len(new) > 1 and rest != render(new):
+        return False, f"what is left should be {render(new)}, not {rest}"
+    if len(new) == 1 and rest is not None:
+        return False, "nothing is left after the last operation"
+    return True, ""
