@@ -4,7 +4,8 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# one thread unless told otherwise: a second busy process on 2 cores makes OpenMP spin
+torch.set_num_threads(int(os.environ.get("WORKBENCH_THREADS", "1")))
 
 
 @pytest.fixture(scope="session")

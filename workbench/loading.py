@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -52,6 +53,9 @@ def _hub_reachable(timeout=3.0) -> bool:
 def _pretrained(cls, ident, is_local, **kw):
     """``cls.from_pretrained`` that fails fast with advice instead of hanging offline."""
     try:
+        if is_local:  # small local models: no "Loading weights" progress bars in notebooks
+            with _quiet():
+                return cls.from_pretrained(ident, local_files_only=True, **kw)
         return cls.from_pretrained(ident, local_files_only=True, **kw)
     except OSError as err:
         if is_local:
@@ -63,6 +67,18 @@ def _pretrained(cls, ident, is_local, **kw):
                 f"{ident}`) and pass the local directory to wb.load, or use an embedded model: "
                 f"{', '.join(embedded_models())}.") from err
     return cls.from_pretrained(ident, **kw)
+
+
+@contextmanager
+def _quiet():
+    from transformers.utils import logging as hf_logging
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
 
 
 def default_dtype(device: torch.device, embedded: bool) -> torch.dtype:

@@ -102,6 +102,7 @@ class LanguageModel:
         self.name = name
         self.device = next(model.parameters()).device if device is None else torch.device(device)
         self.counter = Counter()
+        self.cache_factory = None   # () -> empty transformers cache; None: the library's default
         cfg = model.config
         self.vocab_size = cfg.vocab_size
         self.max_length = getattr(cfg, "max_position_embeddings", None) or 4096
@@ -158,6 +159,8 @@ class LanguageModel:
     def forward(self, ids, mask=None, positions=None, cache=None):
         """One counted forward pass: ``(logits (B, T, V), cache)``."""
         ids = torch.as_tensor(ids, device=self.device)
+        if cache is None and self.cache_factory is not None:
+            cache = self.cache_factory()
         kw = {"use_cache": True, "past_key_values": cache}
         if mask is not None:
             kw["attention_mask"] = mask

@@ -13,8 +13,8 @@ from .worlds import (JSON_PROMPT, expression_words, record_text, review_grammar,
                      story_grammar)
 
 # share of each kind of document in the corpus
-MIXTURE = {"arith": 0.42, "calc": 0.07, "code": 0.06, "words": 0.04, "backward": 0.03,
-           "vote": 0.03, "story": 0.15, "review": 0.12, "json": 0.08}
+MIXTURE = {"arith": 0.45, "calc": 0.07, "code": 0.05, "words": 0.03, "backward": 0.03,
+           "vote": 0.03, "story": 0.14, "review": 0.12, "json": 0.08}
 # training difficulty: weights over number of operations and operand digits
 N_OPS = {1: 1, 2: 2, 3: 3, 4: 3, 5: 3, 6: 2}
 DIGITS = {1: 1, 2: 2, 3: 2}

@@ -94,3 +94,90 @@ def decode_ms_per_token(lm, n_tokens=128, repeats=3):
             lm.advance(state, state.logits.argmax(-1))
         times.append((time.perf_counter() - t0) / n_tokens * 1000)
     return float(np.median(times[1:]))
+
+
+def auroc(scores, labels) -> float:
+    """Area under the ROC curve (probability a positive outranks a negative; ties count half)."""
+    s = np.asarray(scores, float)
+    y = np.asarray(labels, bool)
+    pos, neg = s[y], s[~y]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    order = np.argsort(np.concatenate([pos, neg]), kind="mergesort")
+    ranks = np.empty(len(order))
+    allv = np.concatenate([pos, neg])[order]
+    i = 0
+    while i < len(allv):  # average ranks over ties
+        j = i
+        while j + 1 < len(allv) and allv[j + 1] == allv[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def step_positions(tokenizer, prompt: str, text: str) -> tuple:
+    """Token ids of prompt+text and the index of the newline token that ends each step line."""
+    ids = tokenizer(prompt + text)["input_ids"]
+    n_prompt = len(tokenizer(prompt)["input_ids"])
+    nl = [i for i in range(n_prompt, len(ids)) if tokenizer.decode([ids[i]]).endswith("\n")]
+    return ids, nl
+
+
+def verifier_report(verifier, prm, tasks, samples) -> dict:
+    """AUROC of the outcome verifier (per solution) and of the PRM (per step) vs exact labels."""
+    from .arithmetic import Problem, check_steps, extract_answer
+    v_scores, v_labels, p_scores, p_labels = [], [], [], []
+    for t, ss in zip(tasks, samples):
+        texts = [t["prompt"] + s for s in ss]
+        v_scores += verifier.score(texts)
+        v_labels += [extract_answer(s) == t["answer"] for s in ss]
+        prob = Problem(t["expression"])
+        probs = prm.position_probs(texts)
+        for s, pr in zip(ss, probs):
+            ids, nl = step_positions(prm.tokenizer, t["prompt"], s)
+            chk = check_steps(prob, s)
+            for k, pos in enumerate(nl[: len(chk.correct)]):
+                p_scores.append(pr[pos])
+                p_labels.append(chk.correct[k])
+    return {"verifier_auroc": auroc(v_scores, v_labels), "prm_step_auroc": auroc(p_scores, p_labels),
+            "solutions": len(v_labels), "steps": len(p_labels),
+            "correct_fraction": float(np.mean(v_labels))}
+
+
+def json_validity(lm, n=200, temperature=1.0, seed=0) -> float:
+    from .worlds import JSON_PROMPT, validate_record
+    texts = solve(lm, [JSON_PROMPT] * (n // 20), n=20, temperature=temperature, seed=seed,
+                  max_new_tokens=96)
+    flat = [s for ss in texts for s in ss]
+    return float(np.mean([validate_record(s)[0] for s in flat]))
+
+
+def attribute_rate(lm, label: int, n=200, temperature=1.0, seed=0) -> dict:
+    """Fraction of ``Review:`` samples whose exact sentiment is ``label`` (and grammatical)."""
+    from .worlds import review_grammar, sentiment
+    texts = solve(lm, [review_grammar().prompt] * (n // 20), n=20, temperature=temperature,
+                  seed=seed, max_new_tokens=64)
+    labels = [sentiment(s) for ss in texts for s in ss]
+    return {"attribute_rate": float(np.mean([x == label for x in labels])),
+            "grammatical": float(np.mean([x is not None for x in labels]))}
+
+
+@torch.no_grad()
+def next_token_agreement(target, draft, docs) -> float:
+    """Fraction of corpus positions where the draft's argmax equals the target's argmax."""
+    agree = total = 0
+    for text in docs:
+        ids = torch.tensor([target.encode(text)])
+        a = target.forward(ids)[0][0].argmax(-1)
+        b = draft.forward(ids)[0][0].argmax(-1)
+        agree += int((a == b).sum())
+        total += a.numel()
+    return agree / total
+
+
+def load_seconds(name) -> float:
+    from .. import loading
+    t0 = time.perf_counter()
+    loading.load(name, device="cpu")
+    return time.perf_counter() - t0

@@ -48,6 +48,7 @@ class TrainSpec:
     weight_decay: float = 0.1
     seed: int = 0
     checkpoint_minutes: float = 5.0
+    bf16: bool = True   # bfloat16 autocast for matmuls (about 2x faster on AVX512-BF16 CPUs)
 
 
 def _schedule(step, spec: TrainSpec):
@@ -90,7 +91,8 @@ def _loop(model, spec: TrainSpec, run_dir: Path, batch_fn, loss_fn, desc: str):
     for step in bar:
         for g in opt.param_groups:
             g["lr"] = spec.lr * _schedule(step, spec)
-        loss = loss_fn(model, batch_fn(step))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=spec.bf16):
+            loss = loss_fn(model, batch_fn(step))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -155,7 +157,9 @@ def scorer_batches(examples, spec: TrainSpec, pad_id):
     order = list(range(len(examples)))
 
     def batch(step):
-        per_epoch = len(examples) // spec.batch_size
+        if not examples:
+            raise ValueError("examples is empty: nothing to train the scorer on")
+        per_epoch = max(1, len(examples) // spec.batch_size)
         epoch, k = divmod(step, per_epoch)
         rng = random.Random(spec.seed * 31 + epoch)
         perm = order[:]

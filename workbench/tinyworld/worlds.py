@@ -125,7 +125,7 @@ RECORD_SCHEMA = {
     "required": ["name", "age", "city", "pets", "member"],
     "additionalProperties": False,
 }
-JSON_PROMPT = "JSON: "
+JSON_PROMPT = "JSON:\n"
 
 
 def sample_record(rng: random.Random) -> dict:

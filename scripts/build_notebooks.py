@@ -1,0 +1,77 @@
+"""Build the chapters: ``notebooks/src/NN_name.py`` (percent format) -> executed ``.ipynb``.
+
+Sources are plain Python files whose cells start with ``# %%`` (code) or ``# %% [markdown]``
+(markdown, every line prefixed by ``# ``).  Each notebook is executed top to bottom in a fresh
+kernel so that the stored outputs are exactly what nbval will reproduce; the run time is
+printed and must stay under 90 s on a 2-core CPU.
+
+    python scripts/build_notebooks.py              # all chapters
+    python scripts/build_notebooks.py 03 07        # chapters whose name starts with 03 or 07
+    python scripts/build_notebooks.py --no-execute # only convert
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC, OUT = ROOT / "notebooks" / "src", ROOT / "notebooks"
+CELL = re.compile(r"^# %%(.*)$", re.M)
+
+
+def parse(text: str):
+    """Split a percent-format source into (kind, source) cells."""
+    marks = list(CELL.finditer(text))
+    cells = []
+    for i, m in enumerate(marks):
+        body = text[m.end(): marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        body = body.strip("\n")
+        if "[markdown]" in m.group(1):
+            lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in body.split("\n")]
+            cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
+        else:
+            cells.append(nbformat.v4.new_code_cell(body))
+    return cells
+
+
+def build(src: Path, execute: bool = True, timeout: int = 600) -> float:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = parse(src.read_text())
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    out = OUT / (src.stem + ".ipynb")
+    seconds = 0.0
+    if execute:
+        from nbclient import NotebookClient
+        t0 = time.time()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(OUT)}}).execute()
+        seconds = time.time() - t0
+        for c in nb.cells:  # keep stored notebooks small and stable
+            c.metadata.pop("execution", None)
+    nbformat.write(nb, out)
+    return seconds
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("only", nargs="*", help="name prefixes to build")
+    ap.add_argument("--no-execute", action="store_true")
+    args = ap.parse_args()
+    srcs = sorted(p for p in SRC.glob("*.py")
+                  if not args.only or any(p.stem.startswith(o) for o in args.only))
+    for src in srcs:
+        s = build(src, not args.no_execute)
+        print(f"{src.stem}: {s:.1f} s", flush=True)
+        if s > 90:
+            print(f"  WARNING: {src.stem} took more than 90 s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
