@@ -59,3 +59,94 @@ class TokenScorer:
     def cost_of(self, texts) -> Cost:
         """External-token cost of scoring these texts once (Table 5's C_s per text)."""
         return Cost(external_tokens=sum(len(self.encode(t)) for t in texts))
+
+
+# -- scorers v(x, y) for meta-generators: (prompt, outputs) -> (scores, cost) -----------------
+
+class LogProbScorer:
+    """v(y) = log p_theta(y | x) (optionally per token), from the generator's own log-probs.
+
+    Costs nothing extra (Table 5, "Best-of-N (log-p)"); outputs without a log-probability are
+    re-scored with ``lm`` if one is given (counted as external tokens).
+    """
+
+    def __init__(self, lm=None, per_token: bool = False):
+        self.lm, self.per_token = lm, per_token
+
+    def __call__(self, prompt, outputs):
+        scores, cost = [], Cost()
+        for o in outputs:
+            lp, n = getattr(o, "logprob", None), len(getattr(o, "token_ids", []) or [])
+            if lp is None:
+                if self.lm is None:
+                    raise ValueError("an output has no log-probability; give LogProbScorer(lm)")
+                lps = self.lm.token_logprobs(prompt, [o.text])[0]
+                lp, n = sum(lps), len(lps)
+                cost = cost + Cost(external_tokens=len(self.lm.encode(prompt)) + n)
+            scores.append(lp / max(n, 1) if self.per_token else lp)
+        return scores, cost
+
+
+class VerifierScorer:
+    """v(x, y) = P(correct | x, y) from a learned outcome verifier (a `TokenScorer`).
+
+    External cost C_s = tokens of prompt + output per scored sequence (Table 5).
+    """
+
+    def __init__(self, verifier: TokenScorer):
+        self.verifier = verifier
+
+    def __call__(self, prompt, outputs):
+        texts = [prompt + o.text for o in outputs]
+        scores = self.verifier.score(texts)
+        return scores, self.verifier.cost_of(texts)
+
+
+class ProcessScorer:
+    """A process reward model over steps: v = min / last / product of the step probabilities.
+
+    Steps end at newlines; the PRM's probability is read at each step's final newline token (and
+    at the end of the text for an unfinished last step).
+    """
+
+    def __init__(self, prm: TokenScorer, reduce: str = "min"):
+        if reduce not in ("min", "last", "prod", "mean"):
+            raise ValueError(f"reduce must be 'min', 'last', 'prod' or 'mean', got {reduce!r}")
+        self.prm, self.reduce = prm, reduce
+
+    def step_scores(self, prompt, texts) -> list:
+        probs = self.prm.position_probs([prompt + t for t in texts])
+        n_prompt = len(self.prm.encode(prompt))
+        out = []
+        for t, p in zip(texts, probs):
+            ids = self.prm.encode(prompt + t)
+            ends = [i for i in range(n_prompt, len(ids))
+                    if self.prm.tokenizer.decode([ids[i]]).endswith("\n")]
+            if not ends or ends[-1] != len(ids) - 1:
+                ends.append(len(ids) - 1)
+            out.append([p[i] for i in ends])
+        return out
+
+    def __call__(self, prompt, outputs):
+        texts = [o.text for o in outputs]
+        steps = self.step_scores(prompt, texts)
+        import math
+        red = {"min": min, "last": lambda s: s[-1], "mean": lambda s: sum(s) / len(s),
+               "prod": lambda s: math.prod(s)}[self.reduce]
+        return [red(s) for s in steps], self.prm.cost_of([prompt + t for t in texts])
+
+
+class OracleScorer:
+    """The exact check (1.0 if correct, else 0.0): an upper bound no real verifier reaches."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __call__(self, prompt, outputs):
+        return [float(self.check(prompt, o.text)) for o in outputs], Cost()
+
+
+def arithmetic_oracle():
+    """`OracleScorer` for TinyWorld arithmetic prompts (``Q: <expression>\\n``)."""
+    from .tinyworld.arithmetic import check_answer, problem_from_prompt
+    return OracleScorer(lambda prompt, text: check_answer(problem_from_prompt(prompt), text))

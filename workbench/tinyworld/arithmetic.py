@@ -153,6 +153,18 @@ def _well_behaved(items: list) -> bool:
     return True
 
 
+PROMPT_RE = re.compile(r"Q(?: \(calc\))?: ([0-9+\-*]+)\s*$")
+
+
+def problem_from_prompt(prompt: str) -> "Problem":
+    """The problem a ``Q: <expression>\\n`` prompt asks (the last one in a few-shot prompt)."""
+    last = prompt.rstrip("\n").split("\n")[-1]
+    m = PROMPT_RE.match(last)
+    if not m:
+        raise ValueError(f"prompt does not end with an arithmetic question: {prompt!r}")
+    return Problem(m.group(1))
+
+
 def extract_answer(text: str):
     """The integer after the last ``A: `` marker, or ``None``."""
     found = ANSWER_RE.findall(text)

@@ -114,6 +114,20 @@ class Grammar:
                     A[idx[s], idx[nxt]] -= w
         return float(np.linalg.solve(A, b)[idx[self.start]])
 
+    def prob_contains(self, piece: str) -> float:
+        """Exact P*(a text contains ``piece``), solving h(s) = P(piece|s) + sum P(a|s) h(next)."""
+        states = list(self.rules)
+        idx = {s: i for i, s in enumerate(states)}
+        A = np.eye(len(states))
+        b = np.zeros(len(states))
+        for s, alts in self.rules.items():
+            for p, nxt, w in alts:
+                if p == piece:
+                    b[idx[s]] += w
+                elif p is not STOP:
+                    A[idx[s], idx[nxt]] -= w
+        return float(np.linalg.solve(A, b)[idx[self.start]])
+
     def expected_length(self) -> float:
         """Expected number of pieces of a text under p*."""
         states = list(self.rules)

@@ -1,0 +1,32 @@
+"""Efficient generation (survey §7): KV cache, batching and prefix sharing, speculative
+decoding, arithmetic intensity and the roofline, quantisation and attention kernels.
+
+    from workbench import efficiency as eff
+    eff.timed_greedy(lm, "Story:", 256, use_cache=False)      # the cost of no KV cache
+    eff.speculative_decode(target, draft, "Story:", k=4, seed=0)
+    eff.PrefixCache(lm).prefill(prompts)                       # reuse computed prefixes
+    eff.use_growing_cache(lm)          # KV caches that append in place (faster decoding)
+"""
+from .kv import (attention_variants, cache_bytes, cache_length, crop_state, growing_cache,
+                 kv_cache_bytes, ms_per_token, new_cache, timed_greedy, use_growing_cache,
+                 with_kv_heads)
+from .prefix import PrefixCache, throughput
+from .quantize import agreement, quantize_int8, weight_bytes, with_attention
+from .roofline import (CPU_2CORE, H100, H100_NO_TENSOR_CORES, LLAMA2_7B, Hardware, forward_cost,
+                       measure_cpu, parameter_count, roofline, roofline_table)
+from .speculative import (ModelDrafter, PromptLookupDrafter, SpecStep,
+                          accepted_length_distribution, expected_speedup,
+                          expected_tokens_per_round, greedy_verify_step, prompt_lookup_decode,
+                          speculative_decode, speculative_sampling_step, summarize,
+                          truncated_draft)
+
+__all__ = [
+    "attention_variants", "cache_bytes", "cache_length", "crop_state", "kv_cache_bytes",
+    "ms_per_token", "timed_greedy", "with_kv_heads", "growing_cache", "use_growing_cache",
+    "new_cache", "PrefixCache", "throughput", "agreement",
+    "quantize_int8", "weight_bytes", "with_attention", "CPU_2CORE", "H100",
+    "H100_NO_TENSOR_CORES", "LLAMA2_7B", "Hardware", "forward_cost", "measure_cpu",
+    "parameter_count", "roofline", "roofline_table", "ModelDrafter", "PromptLookupDrafter",
+    "SpecStep", "accepted_length_distribution", "expected_speedup", "expected_tokens_per_round",
+    "greedy_verify_step", "prompt_lookup_decode", "speculative_decode",
+    "speculative_sampling_step", "summarize", "truncated_draft"]

@@ -1,0 +1,130 @@
+"""Chained meta-generators (survey §4.1) and tools inside generation (§5.2).
+
+A chain feeds one generator's output into the next one's prompt, y = f_3 o f_2 o f_1 (eqs.
+24-26); chain-of-thought is the two-step chain z ~ g(z | x), y ~ g(y | x, z) (eq. 27).
+"""
+from __future__ import annotations
+
+from ..trace import active, emit, source
+from ..budget import Cost
+from .base import MetaResult, _seeds, generate
+
+
+def chain(prompt, stages, seed=None) -> MetaResult:
+    """Run ``stages`` in order: each is ``(generator, template)``; ``template.format(x=...,
+    y=...)`` builds the next prompt from the original input ``x`` and the previous output
+    ``y`` (eq. 25).  The result's candidates are the intermediate outputs."""
+    if not stages:
+        raise ValueError("stages must not be empty")
+    outs, cost, current = [], Cost(), prompt
+    with source("chain"):
+        for k, ((gen, template), s) in enumerate(zip(stages, _seeds(seed, len(stages)))):
+            current = template.format(x=prompt, y=outs[-1].text if outs else prompt)
+            out = generate(gen, current, 1, s)[0]
+            emit("stage", index=k, prompt=current, output=out.text)
+            outs.append(out)
+            cost = cost + out.cost
+    return MetaResult(outs[-1].text, cost, outs, info={"prompts_and_outputs": [
+        (t.format(x=prompt, y=o.text), o.text) for (_, t), o in zip(stages, outs)]})
+
+
+def chain_of_thought(prompt, reasoner, answerer, marker: str = "A: ", seed=None) -> MetaResult:
+    """Chain-of-thought (eq. 27): z ~ g(z | x) with the ``reasoner`` (cut at the answer
+    ``marker``), then y ~ g(y | x, z) with the ``answerer`` on ``x + z + marker``."""
+    s1, s2 = _seeds(seed, 2)
+    with source("chain_of_thought"):
+        z = generate(reasoner, prompt, 1, s1)[0]
+        thought = z.text.split(marker)[0] if marker in z.text else z.text
+        if thought and not thought.endswith("\n"):
+            thought += "\n"
+        y = generate(answerer, prompt + thought + marker, 1, s2)[0]
+        answer = y.text.split("\n")[0]
+        emit("stage", index=0, prompt=prompt, output=thought)
+        emit("stage", index=1, prompt=prompt + thought + marker, output=answer)
+    return MetaResult(thought + marker + answer, z.cost + y.cost, [z, y],
+                      info={"thought": thought, "answer_text": answer})
+
+
+def least_to_most(prompt, solver, seed=None) -> MetaResult:
+    """Problem decomposition (least-to-most style, §4.1) for TinyWorld arithmetic.
+
+    A deterministic decomposer (the parser, f_1) splits the problem into one-operation
+    sub-questions in the order they must be answered; the ``solver`` generator answers each
+    (``Q: a op b``), and its answer is substituted before the next sub-question is asked.
+    """
+    from ..tinyworld import arithmetic as ar
+    problem = ar.problem_from_prompt(prompt)
+    items = ar.tokenize_expression(problem.expression)
+    outs, lines, cost = [], [], Cost()
+    with source("least_to_most"):
+        for s in _seeds(seed, max(1, len(items) // 2)):
+            if len(items) == 1:
+                break
+            i = ar.next_reduction(items)
+            sub = f"{items[i - 1]}{items[i]}{items[i + 1]}"
+            out = generate(solver, f"Q: {sub}\n", 1, s)[0]
+            value = ar.extract_answer(out.text)
+            emit("stage", question=sub, output=out.text, answer=value)
+            outs.append(out)
+            cost = cost + out.cost
+            if value is None:
+                lines.append(f"{sub}=?")
+                break
+            items = items[: i - 1] + [value] + items[i + 2:]
+            rest = f", {ar.render(items)}" if len(items) > 1 else ""
+            lines.append(f"{sub}={value}{rest}")
+    final = items[0] if len(items) == 1 else None
+    text = "".join(ln + "\n" for ln in lines) + (f"A: {final}" if final is not None else "")
+    return MetaResult(text, cost, outs, answer=final, info={"sub_questions": len(outs)})
+
+
+def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapters=None,
+                  max_new_tokens: int = 160, max_calls: int = 16):
+    """Generation with tool calls spliced in mid-decoding (§5.2).
+
+    Decoding stops when the model closes a call (``[/CALC]``); the tool runs on the call's
+    text, its result (``=21``) is appended to the sequence, and decoding continues from the
+    same KV cache.  The model never has to produce the result itself.  Tool output tokens are
+    booked as external tokens.
+    """
+    from .. import decoding
+    from ..tinyworld.arithmetic import CALL_CLOSE, CALL_OPEN, calculator
+    from ..rng import make_generator
+    tools = tools or {"CALC": calculator}
+    close = {f"[/{name}]": (f"[{name}]", fn) for name, fn in tools.items()}
+    gen = make_generator(seed, lm.device)
+    chooser = decoding.choose_greedy if greedy else decoding.choose_sample
+    snap = lm.counter.snapshot()
+    state = lm.prefill(prompt)
+    n_prompt = len(state.ids[0])
+    text, logprobs, tokens, calls, ext = "", [], [], [], 0
+    with source("tool_generate"):
+        while len(tokens) < max_new_tokens:
+            g = decoding.decode(lm, state, chooser, max_new_tokens - len(tokens), adapters,
+                                stop=list(close), generator=gen, source="tool_generate")[0]
+            tokens += g.token_ids
+            logprobs += g.logprobs
+            text += g.text
+            hit = next((c for c in close if text.endswith(c)), None)
+            if g.finish_reason != "stop" or hit is None or len(calls) >= max_calls:
+                break
+            open_tag, fn = close[hit]
+            call = text[text.rfind(open_tag) + len(open_tag): -len(hit)]
+            try:
+                result = fn(call)
+            except ValueError as err:
+                result = f"=error({err})"
+            ids = lm.encode(result, bos=False)
+            emit("tool", tool=open_tag.strip("[]"), call=call, result=result)
+            calls.append({"call": call, "result": result})
+            ext += len(ids)
+            # decode stopped before feeding its last token: feed it with the tool's result
+            lm.extend(state, [g.token_ids[-1]] + ids)
+            text += result
+            tokens += ids
+            logprobs += [0.0] * len(ids)
+    cost = lm.counter.since(snap) + Cost(input_tokens=n_prompt, output_tokens=len(tokens) - ext,
+                                          external_tokens=ext, calls=1)
+    return decoding.Generation(text=text, token_ids=tokens, logprobs=logprobs, prompt=prompt,
+                               prompt_ids=state.ids[0][:n_prompt], finish_reason="stop",
+                               cost=cost, info={"tool_calls": calls})
