@@ -20,12 +20,30 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+REPO = "metagen-workbench/metagen-workbench"
+BADGES = (
+    "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+    "(https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}.ipynb) "
+    "[![Binder](https://mybinder.org/badge_logo.svg)]"
+    "(https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/notebooks/{name}.ipynb)")
+SETUP = """# Set-up: on Colab, fetch the workbench with its embedded models and install it (uses a GPU
+# if the runtime has one); anywhere else this cell does nothing.
+import sys
+if "google.colab" in sys.modules:
+    !git clone -q --depth 1 https://github.com/{repo} /content/workbench 2>/dev/null || true
+    !pip -q install -e /content/workbench
+    sys.path.insert(0, "/content/workbench")
+    %cd /content/workbench/notebooks"""
 SRC, OUT = ROOT / "notebooks" / "src", ROOT / "notebooks"
 CELL = re.compile(r"^# %%(.*)$", re.M)
 
 
-def parse(text: str):
-    """Split a percent-format source into (kind, source) cells."""
+def parse(text: str, name: str = ""):
+    """Split a percent-format source into (kind, source) cells.
+
+    ``{badges}`` in a markdown cell becomes the Colab/Binder badges of this notebook, and a code
+    cell that is just ``# SETUP`` becomes the standard set-up cell.
+    """
     marks = list(CELL.finditer(text))
     cells = []
     for i, m in enumerate(marks):
@@ -33,7 +51,10 @@ def parse(text: str):
         body = body.strip("\n")
         if "[markdown]" in m.group(1):
             lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in body.split("\n")]
-            cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
+            md = "\n".join(lines).replace("{badges}", BADGES.format(repo=REPO, name=name))
+            cells.append(nbformat.v4.new_markdown_cell(md))
+        elif body.strip() == "# SETUP":
+            cells.append(nbformat.v4.new_code_cell(SETUP.format(repo=REPO)))
         else:
             cells.append(nbformat.v4.new_code_cell(body))
     return cells
@@ -41,7 +62,7 @@ def parse(text: str):
 
 def build(src: Path, execute: bool = True, timeout: int = 600) -> float:
     nb = nbformat.v4.new_notebook()
-    nb.cells = parse(src.read_text())
+    nb.cells = parse(src.read_text(), src.stem)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}

@@ -66,9 +66,9 @@ def card(name, info, metrics, extra_md="") -> str:
 def _flat(d, prefix=""):
     for k, v in d.items():
         if isinstance(v, dict):
-            if k == "by_cell":
-                continue
             yield from _flat(v, f"{prefix}{k}.")
+        elif k.endswith("_bits"):
+            continue
         else:
             yield f"{prefix}{k}", (round(v, 4) if isinstance(v, float) else v)
 
@@ -100,7 +100,8 @@ def evaluate_zoo():
                                               ("pass", "maj", "bon", "sample_acc")}
                                           for k, v in arith.items()},
                        "greedy_by_cell": {c: v["greedy"] for c, v in
-                                          arith[f"T={TEMPERATURES[-1]}"]["by_cell"].items()}},
+                                          arith[f"T={TEMPERATURES[-1]}"]["by_cell"].items()},
+                       "greedy_correct_bits": arith[f"T={TEMPERATURES[-1]}"]["greedy_bits"]},
         "grammar_kl_story": ev.grammar_kl(target, story_grammar(), 300),
         "grammar_kl_review": ev.grammar_kl(target, review_grammar(), 300),
         "json_valid_fraction_T1": ev.json_validity(target, 400),

@@ -61,7 +61,8 @@ def arithmetic_report(lm, tasks, temperature=1.0, n=16, seed=0, verifier=None, p
         cells.setdefault(f"{r['n_ops']}x{r['digits']}", []).append(r)
     summary["by_cell"] = {c: {k: round(float(np.mean([r[k] for r in rs])), 3) for k in keys}
                           for c, rs in sorted(cells.items())}
-    summary.update(temperature=temperature, n=n, problems=len(tasks))
+    summary.update(temperature=temperature, n=n, problems=len(tasks),
+                   greedy_bits="".join("1" if r["greedy"] else "0" for r in rows))
     return summary, rows, samples
 
 

@@ -1,0 +1,148 @@
+"""Views of parallel meta-generators (survey §4.2): votes, best-of-N, rejection sampling, and
+scaling curves.  Every ``*_figure`` is a pure function of a result; `VotingExplorer` re-runs
+the algorithm as its controls move."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
+
+
+def vote_figure(result, correct=None, title=None) -> go.Figure:
+    """Voting histogram: each answer's count (or summed weight), the winner, the right answer."""
+    votes = result.votes or {}
+    answers = list(votes)
+    colors = [GOOD if a == correct else (BAD if a == result.answer else NEUTRAL) for a in answers]
+    fig = figure(title or f"{len(result.candidates)} candidates -> answer {result.answer}"
+                 + ("" if correct is None else f" (correct: {correct})"), height=320,
+                 xaxis_title="answer", yaxis_title="votes" if result.scores is None else "weight")
+    fig.add_bar(x=[str(a) for a in answers], y=[votes[a] for a in answers], marker_color=colors,
+                text=["winner" if a == result.answer else "" for a in answers],
+                textposition="outside", hovertemplate="answer %{x}: %{y:.2f}<extra></extra>")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def best_of_n_figure(result, correct_flags=None, title=None) -> go.Figure:
+    """Each candidate's score, the chosen one outlined; green/red when correctness is known."""
+    scores = result.scores or []
+    x = list(range(len(scores)))
+    colors = [NEUTRAL if correct_flags is None else (GOOD if c else BAD) for c in
+              (correct_flags or [None] * len(scores))]
+    widths = [3 if i == result.chosen else 0 for i in x]
+    fig = figure(title or f"Best-of-{len(scores)}: candidate {result.chosen} is chosen",
+                 height=320, xaxis_title="candidate", yaxis_title="score v(y)")
+    fig.add_bar(x=x, y=scores, marker=dict(color=colors, line=dict(width=widths, color=FONT)),
+                hovertext=[c.text[-60:] for c in result.candidates], hoverinfo="text+y")
+    return fig
+
+
+FONT = "#555555"
+
+
+def rejection_figure(events, log_M: float, title=None) -> go.Figure:
+    """Rejection sampling: every proposal's acceptance probability q~(y)/(M g(y)) against its
+    uniform draw u; accepted below the diagonal of chance, with the running acceptance rate."""
+    props = [e for e in events if e["kind"] in ("accept", "reject")]
+    ratio = [min(1.0, math.exp(e["log_ratio"])) if isinstance(e["log_ratio"], (int, float))
+             else 0.0 for e in props]
+    acc = [e["kind"] == "accept" for e in props]
+    running = np.cumsum(acc) / np.arange(1, len(acc) + 1) if acc else []
+    fig = figure(title or f"Rejection sampling with M = {math.exp(log_M):.3g}: "
+                 f"{sum(acc)} of {len(acc)} accepted", height=340,
+                 xaxis_title="proposal", yaxis_title="probability")
+    x = list(range(len(props)))
+    fig.add_scatter(x=x, y=ratio, mode="markers", name="q~(y) / (M g(y))",
+                    marker=dict(color=[GOOD if a else BAD for a in acc], size=7))
+    fig.add_scatter(x=x, y=[e["u"] for e in props], mode="markers", name="uniform draw u",
+                    marker=dict(color=MUTED, symbol="x", size=6))
+    fig.add_scatter(x=x, y=list(running), mode="lines", name="acceptance rate so far",
+                    line=dict(color=NEUTRAL))
+    return fig
+
+
+def scaling_figure(curves: dict, methods=None, title="Accuracy vs number of samples N",
+                   limits: dict | None = None) -> go.Figure:
+    """Scaling curves with standard-error bars (the survey's Figure 6 analogue)."""
+    names = {"oracle": "pass@N (oracle)", "best_of_n": "best-of-N (verifier)",
+             "vote": "majority vote", "weighted": "weighted vote", "first": "one sample"}
+    fig = figure(title, height=380, xaxis=dict(type="log", title="N (samples per problem)"),
+                 yaxis=dict(title="accuracy", range=[0, 1.02]))
+    for i, m in enumerate(methods or [k for k in names if k in curves]):
+        c = curves[m]
+        fig.add_scatter(x=c["n"], y=c["accuracy"], name=names.get(m, m), mode="lines+markers",
+                        error_y=dict(type="data", array=c["stderr"], visible=True),
+                        line=dict(color=PALETTE[i % len(PALETTE)],
+                                  dash="dot" if m == "oracle" else None))
+    for i, (name, value) in enumerate((limits or {}).items()):
+        fig.add_hline(y=value, line=dict(dash="dash", color=MUTED),
+                      annotation_text=name, annotation_position="bottom right")
+    fig.update_xaxes(tickvals=curves[next(iter(curves))]["n"])
+    return fig
+
+
+def kl_figure(ns, exact, bound) -> go.Figure:
+    """KL(best-of-N policy || p): exact on a small output space vs log N - (N - 1)/N."""
+    fig = figure("How far best-of-N moves from the base model", height=340,
+                 xaxis=dict(type="log", title="N"), yaxis_title="KL(pi_BoN || p) (nats)")
+    fig.add_scatter(x=list(ns), y=list(exact), name="exact", mode="lines+markers",
+                    line_color=NEUTRAL)
+    fig.add_scatter(x=list(ns), y=list(bound), name="log N - (N-1)/N", mode="lines",
+                    line=dict(color=BAD, dash="dash"))
+    return fig
+
+
+class VotingExplorer:
+    """Sliders for N and temperature, a method toggle: re-runs the meta-generator on one problem
+    and redraws the votes (or the best-of-N scores)."""
+
+    def __init__(self, lm, prompt, correct=None, scorer=None, seed=0):
+        import ipywidgets as W
+        self.lm, self.prompt, self.correct, self.scorer, self.seed = lm, prompt, correct, scorer, seed
+        self.n = W.IntSlider(value=8, min=1, max=32, description="N")
+        self.temp = W.FloatSlider(value=1.0, min=0.1, max=1.5, step=0.1, description="temperature")
+        opts = ["majority vote"] + (["weighted vote", "best-of-N"] if scorer else [])
+        self.method = W.ToggleButtons(options=opts)
+        self.fig = go.FigureWidget(self.figure())
+        self.info = W.HTML()
+        for w in (self.n, self.temp, self.method):
+            w.observe(lambda _: self.update(), names="value")
+        self.view = W.VBox([W.HBox([self.n, self.temp]), self.method, self.fig, self.info])
+        self.update()
+
+    def run(self):
+        from workbench import adapters, meta
+        g = meta.LMGenerator(self.lm, adapters=[lambda x: adapters.temperature(
+            x, self.temp.value)])
+        if self.method.value == "majority vote":
+            return meta.majority_vote(self.prompt, g, self.n.value, seed=self.seed)
+        if self.method.value == "weighted vote":
+            return meta.weighted_vote(self.prompt, g, self.scorer, self.n.value, seed=self.seed)
+        return meta.best_of_n(self.prompt, g, self.scorer, self.n.value, seed=self.seed)
+
+    def figure(self, result=None):
+        if result is None:
+            return figure("", height=320)
+        if result.votes is not None:
+            return vote_figure(result, self.correct)
+        from workbench.meta import default_answer
+        flags = [default_answer(c.text) == self.correct for c in result.candidates]
+        return best_of_n_figure(result, flags if self.correct is not None else None)
+
+    def update(self):
+        r = self.run()
+        new = self.figure(r)
+        with self.fig.batch_update():
+            self.fig.data = []
+            for tr in new.data:
+                self.fig.add_trace(tr)
+            self.fig.layout = new.layout
+        self.info.value = (f"answer <b>{r.answer if r.answer is not None else '-'}</b>; "
+                           f"cost: {r.cost}")
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.view)
