@@ -62,7 +62,7 @@ class LMGenerator:
     cache (computed once).  ``adapters`` are the sampling adapters of `workbench.adapters`.
     """
 
-    def __init__(self, lm, adapters=None, greedy: bool = False, max_new_tokens: int = 128,
+    def __init__(self, lm, adapters=None, greedy: bool = False, max_new_tokens: int = 200,
                  stop=None, name: str | None = None):
         self.lm, self.adapters, self.greedy = lm, adapters, greedy
         self.max_new_tokens, self.stop = max_new_tokens, stop

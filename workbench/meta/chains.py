@@ -11,21 +11,23 @@ from .base import MetaResult, _seeds, generate
 
 
 def chain(prompt, stages, seed=None) -> MetaResult:
-    """Run ``stages`` in order: each is ``(generator, template)``; ``template.format(x=...,
-    y=...)`` builds the next prompt from the original input ``x`` and the previous output
-    ``y`` (eq. 25).  The result's candidates are the intermediate outputs."""
+    """Run ``stages`` in order (eq. 25): each is ``(generator, template)``, where the template
+    builds the stage's prompt from the original input ``x`` and the previous output ``y``:
+    a format string (``"Q: {y}"``) or a function ``(x, y) -> prompt``.  The result's
+    candidates are the stages' outputs; ``info["prompts"]`` the prompts they saw."""
     if not stages:
         raise ValueError("stages must not be empty")
-    outs, cost, current = [], Cost(), prompt
+    outs, prompts, cost = [], [], Cost()
     with source("chain"):
         for k, ((gen, template), s) in enumerate(zip(stages, _seeds(seed, len(stages)))):
-            current = template.format(x=prompt, y=outs[-1].text if outs else prompt)
+            y = outs[-1].text if outs else prompt
+            current = template(prompt, y) if callable(template) else template.format(x=prompt, y=y)
             out = generate(gen, current, 1, s)[0]
             emit("stage", index=k, prompt=current, output=out.text)
             outs.append(out)
+            prompts.append(current)
             cost = cost + out.cost
-    return MetaResult(outs[-1].text, cost, outs, info={"prompts_and_outputs": [
-        (t.format(x=prompt, y=o.text), o.text) for (_, t), o in zip(stages, outs)]})
+    return MetaResult(outs[-1].text, cost, outs, info={"prompts": prompts})
 
 
 def chain_of_thought(prompt, reasoner, answerer, marker: str = "A: ", seed=None) -> MetaResult:

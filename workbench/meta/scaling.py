@@ -14,7 +14,8 @@ from .. import adapters, decoding
 
 
 def sample_pool(lm, tasks, n: int, temperature: float, verifier=None, seed: int = 0,
-                batch_rows: int = 64, answer_fn=None, progress: bool = True) -> list:
+                batch_rows: int = 64, answer_fn=None, progress: bool = True,
+                max_new_tokens: int = 200) -> list:
     """``n`` samples per task at ``temperature``: answers, correctness, verifier scores,
     log-probabilities and output lengths (everything the curves need, nothing else)."""
     from ..tinyworld.arithmetic import extract_answer
@@ -29,7 +30,8 @@ def sample_pool(lm, tasks, n: int, temperature: float, verifier=None, seed: int 
         for j in range(0, n, batch_rows):
             m = min(batch_rows, n - j)
             outs = decoding.sample(lm, prompts, adapters=[lambda x: adapters.temperature(
-                x, temperature)], seed=seed * 1_000_003 + k * 1009 + j, n=m)
+                x, temperature)], seed=seed * 1_000_003 + k * 1009 + j, n=m,
+                max_new_tokens=max_new_tokens)
             for r, o in zip(rows, outs):
                 r += o
         for t, gens in zip(group, rows):

@@ -14,7 +14,7 @@ from . import arithmetic as ar
 from .grammar import TokenGrammar
 
 
-def solve(lm, prompts, n=1, temperature=None, seed=0, batch_rows=64, max_new_tokens=128,
+def solve(lm, prompts, n=1, temperature=None, seed=0, batch_rows=64, max_new_tokens=200,
           desc=None):
     """Greedy (temperature None) or sampled solutions: a list (per prompt) of lists of texts."""
     out = []

@@ -1,0 +1,142 @@
+"""Beam search tree (survey §3.1): every candidate `workbench.decoding.beam_search` considered,
+with its token and cumulative log-probability; pruned branches greyed, finished hypotheses
+marked (the returned ones ranked); width, length-penalty and early-stopping controls re-run it.
+
+`tree_layout` and `beam_tree_figure` are pure functions of a `BeamSearchResult`.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from workbench import decoding
+
+from .distribution import token_labels
+from .style import GOOD, MUTED, NEUTRAL, figure
+
+STATUS_COLOR = {"kept": NEUTRAL, "pruned": MUTED, "finished": GOOD}
+
+
+def tree_layout(tree: list) -> dict:
+    """``{node id: (x, y)}``: x is the step; leaves get consecutive y in depth-first order
+    (children best first) and a parent sits at the mean of its children."""
+    children = {n.id: [] for n in tree}
+    for n in tree[1:]:
+        children[n.parent].append(n.id)
+    pos, next_y = {}, [0]
+
+    def place(i):
+        kids = sorted(children[i], key=lambda j: -tree[j].cum_logprob)
+        if not kids:
+            pos[i] = (tree[i].step, next_y[0])
+            next_y[0] += 1
+        else:
+            for j in kids:
+                place(j)
+            pos[i] = (tree[i].step, sum(pos[j][1] for j in kids) / len(kids))
+
+    place(0)                         # recursion depth = number of steps
+    return pos
+
+
+def beam_tree_figure(result, tokenizer=None, title: str | None = None) -> go.Figure:
+    """Nodes at (step, leaf order), coloured by status; finished hypotheses as stars (the
+    returned ones labelled #1, #2, ...) or open circles (finished but beaten); edges greyed
+    into pruned nodes."""
+    tree = result.tree
+    pos = tree_layout(tree)
+    toks = [n.token for n in tree[1:]]
+    labels = ["(prompt)"] + (token_labels(tokenizer, toks) if tokenizer is not None
+                             else [str(t) for t in toks])
+    fig = figure(title or _title(result), height=max(320, 14 * len(pos) // 2 + 120),
+                 xaxis=dict(title="step (generated tokens)", dtick=1, zeroline=False),
+                 yaxis=dict(visible=False), showlegend=True,
+                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+    for status, color in STATUS_COLOR.items():
+        xs, ys = [], []
+        for n in tree[1:]:
+            if n.status == status:
+                (x0, y0), (x1, y1) = pos[n.parent], pos[n.id]
+                xs += [x0, x1, None]
+                ys += [y0, y1, None]
+        fig.add_scatter(x=xs, y=ys, mode="lines", line=dict(color=color, width=1),
+                        hoverinfo="skip", showlegend=False)
+    for status, color in STATUS_COLOR.items():
+        nodes = [n for n in tree if n.status == status]
+        if status == "finished":
+            symbols = ["star" if n.rank is not None else "circle-open" for n in nodes]
+        else:
+            symbols = ["circle"] * len(nodes)
+        text = [labels[n.id] + (f" #{n.rank + 1}" if n.rank is not None else "") for n in nodes]
+        hover = [_hover(n, labels[n.id]) for n in nodes]
+        fig.add_scatter(x=[pos[n.id][0] for n in nodes], y=[pos[n.id][1] for n in nodes],
+                        mode="markers+text", name=status, text=text, textposition="middle right",
+                        textfont=dict(size=10, color=color if status != "pruned" else MUTED),
+                        marker=dict(color=color, size=[11 if s == "star" else 7 for s in symbols],
+                                    symbol=symbols), hovertext=hover, hoverinfo="text")
+    return fig
+
+
+def _hover(n, label):
+    s = f"{label}<br>step {n.step}, cumulative log p = {n.cum_logprob:.3f}"
+    if n.parent is not None:
+        s += f"<br>log p(token) = {n.logprob:.3f}"
+    if n.status == "finished":
+        s += f"<br>finished ({n.reason}), score {n.score:.4f}"
+    return s + f"<br>{n.status}"
+
+
+def _title(result) -> str:
+    p = result.params
+    best = result.best
+    return (f"Beam search, {p['num_beams']} beams, length penalty {p['length_penalty']}, "
+            f"early_stopping={p['early_stopping']}: {len(result.tree) - 1} candidates in "
+            f"{p['steps']} steps; best {best.text!r} (score {best.score:.3f})")
+
+
+class BeamTree:
+    """Sliders for the width, the length penalty and max tokens, a toggle for early stopping;
+    every change re-runs `decoding.beam_search` and redraws the tree."""
+
+    def __init__(self, lm, prompt="Story: The", num_beams=3, length_penalty=1.0,
+                 max_new_tokens=8, early_stopping=False):
+        import ipywidgets as W
+        self.lm, self.prompt = lm, prompt
+        self.width = W.IntSlider(value=num_beams, min=1, max=8, description="beams")
+        self.penalty = W.FloatSlider(value=length_penalty, min=-2.0, max=3.0, step=0.1,
+                                     description="length pen.")
+        self.tokens = W.IntSlider(value=max_new_tokens, min=1, max=24, description="max tokens")
+        self.stopping = W.ToggleButtons(options=[("False", False), ("True", True),
+                                                 ("never", "never")], value=early_stopping,
+                                        description="early stop")
+        self.fig = go.FigureWidget(self.figure())
+        self.info = W.HTML()
+        for w in (self.width, self.penalty, self.tokens, self.stopping):
+            w.observe(lambda _: self.redraw(), names="value")
+        self.view = W.VBox([W.HBox([self.width, self.penalty, self.tokens]), self.stopping,
+                            self.fig, self.info])
+        self.redraw()
+
+    def run(self):
+        return decoding.beam_search(self.lm, self.prompt, num_beams=self.width.value,
+                                    length_penalty=self.penalty.value,
+                                    early_stopping=self.stopping.value,
+                                    max_new_tokens=self.tokens.value)
+
+    def figure(self, result=None):
+        self.result = result or self.run()
+        return beam_tree_figure(self.result, self.lm.tokenizer)
+
+    def redraw(self):
+        new = self.figure(self.run())
+        with self.fig.batch_update():
+            self.fig.data = []
+            self.fig.add_traces(list(new.data))
+            self.fig.layout = new.layout
+        rows = "".join(f"<li>#{i + 1} {h.text!r}: score {h.score:.4f}, log p {h.seq_logprob:.3f}, "
+                       f"{h.length} tokens ({h.finish_reason})</li>"
+                       for i, h in enumerate(self.result.hypotheses))
+        self.info.value = f"<ol style='list-style:none'>{rows}</ol>cost: {self.result.cost}"
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.view)
