@@ -34,7 +34,7 @@ def test_step_checker_localises_first_error():
     assert chk.correct == [True, False, False] and chk.first_error == 1
     assert "12+21 is 33" in chk.message
     chk = ar.check_steps(p, "12+7=19, 19*3-5\n")
-    assert chk.first_error == 0 and "next operation is 7*3" in chk.message
+    assert chk.first_error == 0 and "valid next operations: 7*3" in chk.message
     chk = ar.check_steps(p, "7*3=21, 12+21-6\n")
     assert "should be 12+21-5" in chk.message
     assert not ar.check_steps(p, "7*3=21, 12+21-5\n").complete
@@ -47,24 +47,45 @@ def test_calculator_tool():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(0, 10**6), st.integers(1, 5), st.integers(1, 3), st.booleans())
-def test_sampled_problems_solve_and_check(seed, n_ops, digits, calc):
-    p = ar.sample_problem(random.Random(seed), n_ops, digits)
+@given(st.integers(0, 10**6), st.integers(1, 8), st.integers(1, 3), st.booleans(),
+       st.booleans())
+def test_sampled_problems_solve_and_check_in_any_valid_order(seed, n_ops, digits, calc, shuffle):
+    rng = random.Random(seed)
+    p = ar.sample_problem(rng, n_ops, digits)
     assert p.n_ops == n_ops and p.digits <= digits
     assert 0 <= p.answer <= ar.MAX_VALUE
-    sol = p.solution(calc)
+    sol = p.solution(calc, rng=rng if shuffle else None)
     assert ar.extract_answer(sol) == p.answer
     chk = ar.check_steps(p, sol)
     assert all(chk.correct) and chk.complete and len(chk.correct) == n_ops
 
 
+def test_valid_reductions_respect_precedence_and_sign():
+    items = ar.tokenize_expression("20-3+4*2+1")
+    assert ar.valid_reductions(items) == [1, 5]          # 20-3 and 4*2; not 3+4, not 2+1
+    assert ar.valid_reductions(ar.tokenize_expression("9-2-3")) == [1]   # not 9-(2-3)
+    assert ar.valid_reductions(ar.tokenize_expression("1+2*3*4")) == [3, 5]
+    assert ar.valid_reductions(ar.tokenize_expression("5+3-7")) == [1]  # 3-7 < 0
+
+
+def test_every_valid_order_gives_the_answer():
+    p = ar.Problem("12+7*3-5*2+8")
+    seen = set()
+    for seed in range(40):
+        sol = p.solution(rng=random.Random(seed))
+        seen.add(sol)
+        assert ar.extract_answer(sol) == p.answer and ar.check_steps(p, sol).complete
+    assert len(seen) >= 5  # several different solution paths occur
+
+
 def test_heldout_set_is_graded_and_disjoint_from_training():
     from workbench.tinyworld.corpus import heldout_expressions, training_problem
-    from workbench.tinyworld.tasks import arithmetic_tasks
+    from workbench.tinyworld.tasks import arithmetic_pool, arithmetic_tasks
     tasks = arithmetic_tasks()
     assert len(tasks) >= 300
     cells = {(t["n_ops"], t["digits"]) for t in tasks}
-    assert len(cells) == 15
+    assert len(cells) >= 6
+    assert {t["expression"] for t in tasks} <= {t["expression"] for t in arithmetic_pool()}
     rng = random.Random(0)
     held = heldout_expressions()
     assert all(training_problem(rng).expression not in held for _ in range(2000))

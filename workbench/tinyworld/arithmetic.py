@@ -57,12 +57,32 @@ def next_reduction(items: list) -> int:
     return 2 * k + 1
 
 
-def reduce_once(items: list) -> tuple:
-    """One step: returns ``(a, op, b, result, new_items)``."""
-    i = next_reduction(items)
+def valid_reductions(items: list) -> list:
+    """Operator positions whose reduction keeps the expression's value (and every number in
+    0..9999): any product (associativity), or a sum/difference ``a op b`` whose operands belong
+    to no product and whose ``a`` is added, not subtracted (``x-a+b`` may not become ``x-(a+b)``).
+    Worked solutions may take any of them: several valid paths lead to one answer."""
+    out = []
+    for i in range(1, len(items), 2):
+        before = items[i - 2] if i >= 2 else None
+        after = items[i + 2] if i + 2 < len(items) else None
+        if items[i] != "*" and ("*" in (before, after) or before == "-"):
+            continue
+        if 0 <= _apply(items[i - 1], items[i], items[i + 1]) <= MAX_VALUE:
+            out.append(i)
+    return out
+
+
+def reduce_at(items: list, i: int) -> tuple:
+    """Reduce the operator at position ``i``: returns ``(a, op, b, result, new_items)``."""
     a, op, b = items[i - 1], items[i], items[i + 1]
     r = _apply(a, op, b)
     return a, op, b, r, items[: i - 1] + [r] + items[i + 2:]
+
+
+def reduce_once(items: list) -> tuple:
+    """The canonical step (first product, else leftmost): ``(a, op, b, result, new_items)``."""
+    return reduce_at(items, next_reduction(items))
 
 
 def render(items: list) -> str:
@@ -101,19 +121,21 @@ class Problem:
     def prompt(self, calc: bool = False) -> str:
         return f"Q (calc): {self.expression}\n" if calc else f"Q: {self.expression}\n"
 
-    def steps(self, calc: bool = False) -> list:
-        """The worked solution, one line per reduction (without the answer line)."""
+    def steps(self, calc: bool = False, rng: random.Random | None = None) -> list:
+        """The worked solution, one line per reduction (without the answer line): in the
+        canonical order, or (with ``rng``) in a random valid order."""
         items, lines = tokenize_expression(self.expression), []
         while len(items) > 1:
-            a, op, b, r, items = reduce_once(items)
+            i = rng.choice(valid_reductions(items)) if rng else next_reduction(items)
+            a, op, b, r, items = reduce_at(items, i)
             call = f"{CALL_OPEN}{a}{op}{b}{CALL_CLOSE}" if calc else f"{a}{op}{b}"
             rest = f", {render(items)}" if len(items) > 1 else ""
             lines.append(f"{call}={r}{rest}")
         return lines
 
-    def solution(self, calc: bool = False) -> str:
+    def solution(self, calc: bool = False, rng: random.Random | None = None) -> str:
         """Text the model should produce after the prompt (ends with the answer line)."""
-        return "".join(s + "\n" for s in self.steps(calc)) + f"A: {self.answer}"
+        return "".join(s + "\n" for s in self.steps(calc, rng)) + f"A: {self.answer}"
 
 
 def sample_problem(rng: random.Random, n_ops: int, digits: int) -> Problem:
@@ -191,15 +213,16 @@ def split_steps(text: str) -> list:
 
 
 def check_steps(problem: Problem, text: str) -> StepCheck:
-    """Exact process check: each step must perform the next reduction correctly."""
+    """Exact process check: each step must perform a valid reduction correctly (any of the
+    `valid_reductions`), and rewrite what is left."""
     items = tokenize_expression(problem.expression)
     correct, first, msg = [], None, "all steps are correct"
     for k, line in enumerate(split_steps(text)):
         ok = first is None
         if ok:
-            ok, why = _check_line(items, line)
+            ok, why, new = _check_line(items, line)
             if ok:
-                items = reduce_once(items)[4]
+                items = new
             else:
                 first, msg = k, f"step {k + 1} ({line!r}) is wrong: {why}"
         correct.append(ok)
@@ -210,20 +233,28 @@ def check_steps(problem: Problem, text: str) -> StepCheck:
 
 
 def _check_line(items: list, line: str) -> tuple:
+    """``(ok, why, new_items)`` for one step line against the current expression."""
     m = STEP_RE.match(line)
     if len(items) == 1:
-        return False, "the expression was already fully reduced"
+        return False, "the expression was already fully reduced", items
     if not m:
-        return False, "it is not of the form a op b=c, rest"
-    a, op, b, r, new = reduce_once(items)
+        return False, "it is not of the form a op b=c, rest", items
     got = (int(m.group(1)), m.group(2), int(m.group(3)))
-    if got != (a, op, b):
-        return False, f"the next operation is {a}{op}{b}, not {''.join(map(str, got))}"
-    if int(m.group(4)) != r:
-        return False, f"{a}{op}{b} is {r}, not {m.group(4)}"
     rest = m.group(5)
-    if len(new) > 1 and rest != render(new):
-        return False, f"what is left should be {render(new)}, not {rest}"
-    if len(new) == 1 and rest is not None:
-        return False, "nothing is left after the last operation"
-    return True, ""
+    options = [i for i in valid_reductions(items) if tuple(items[i - 1:i + 2]) == got]
+    if not options:
+        allowed = ", ".join(render(items[i - 1:i + 2]) for i in valid_reductions(items))
+        return False, (f"{''.join(map(str, got))} cannot be done next here "
+                       f"(valid next operations: {allowed})"), items
+    a, op, b, r, _ = reduce_at(items, options[0])
+    if int(m.group(4)) != r:
+        return False, f"{a}{op}{b} is {r}, not {m.group(4)}", items
+    for i in options:
+        new = reduce_at(items, i)[4]
+        if len(new) == 1:
+            return (True, "", new) if rest is None else \
+                (False, "nothing is left after the last operation", items)
+        if rest == render(new):
+            return True, "", new
+    return False, f"what is left should be {render(reduce_at(items, options[0])[4])}, " \
+                  f"not {rest}", items

@@ -27,8 +27,9 @@ def _pick(rng, weights: dict):
 
 @lru_cache(maxsize=None)
 def heldout_expressions() -> frozenset:
-    from .tasks import arithmetic_tasks
-    return frozenset(t["expression"] for t in arithmetic_tasks())
+    """Every problem of the held-out pool (the test set is chosen from it): never trained on."""
+    from .tasks import arithmetic_pool
+    return frozenset(t["expression"] for t in arithmetic_pool())
 
 
 def training_problem(rng: random.Random, max_ops=None) -> ar.Problem:
@@ -70,10 +71,10 @@ def vote_doc(rng: random.Random) -> str:
 
 def make_doc(kind: str, rng: random.Random) -> str:
     if kind in ("arith", "calc", "backward"):
-        p = training_problem(rng)
+        p = training_problem(rng)   # worked solutions take a random valid order of operations
         if kind == "backward":
-            return f"Backward:\n{p.solution()}\nQ: {p.expression}"
-        return p.prompt(calc=kind == "calc") + p.solution(calc=kind == "calc")
+            return f"Backward:\n{p.solution(rng=rng)}\nQ: {p.expression}"
+        return p.prompt(calc=kind == "calc") + p.solution(calc=kind == "calc", rng=rng)
     if kind == "code":
         p = training_problem(rng)
         return f"Code: {p.expression}\n{program(p)}"

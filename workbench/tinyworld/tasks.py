@@ -13,32 +13,43 @@ from . import arithmetic as ar
 from .worlds import JSON_PROMPT, record_text, review_grammar, sample_record, sentiment, story_grammar
 
 HELDOUT_SEED = 1234
-PER_CELL = 24          # problems per (n_ops, digits) cell of the held-out arithmetic set
-OPS_RANGE = range(1, 6)
-DIGITS_RANGE = range(1, 4)
+POOL_PER_CELL = 48     # held-out problems drawn per (n_ops, digits) cell; none is trained on
+POOL_OPS, POOL_DIGITS = range(1, 9), range(1, 4)
+# the graded test set: how many problems of each (n_ops, digits) cell it takes from the pool
+TEST_CELLS = {(n, d): 24 for n in range(1, 6) for d in range(1, 4)}
 
 
 @lru_cache(maxsize=None)
-def _arithmetic():
+def arithmetic_pool() -> tuple:
+    """Every held-out problem (all cells up to 8 operations and 3 digits), never trained on."""
     rng, seen, out = random.Random(HELDOUT_SEED), set(), []
-    for n in OPS_RANGE:
-        for d in DIGITS_RANGE:
+    for n in POOL_OPS:
+        for d in POOL_DIGITS:
             k = 0
-            while k < PER_CELL:
+            while k < POOL_PER_CELL:
                 p = ar.sample_problem(rng, n, d)
                 if p.expression in seen:
                     continue
                 seen.add(p.expression)
-                out.append({"id": f"arith-{len(out):03d}", "prompt": p.prompt(),
-                            "answer": p.answer, "expression": p.expression,
-                            "n_ops": n, "digits": d, "difficulty": f"{n} ops, {d} digits"})
+                out.append({"prompt": p.prompt(), "answer": p.answer,
+                            "expression": p.expression, "n_ops": n, "digits": d,
+                            "difficulty": f"{n} ops, {d} digits"})
                 k += 1
     return tuple(out)
 
 
 def arithmetic_tasks() -> list:
-    """Held-out arithmetic problems: 5 x 3 difficulty cells of 24 problems (360 in all)."""
-    return [dict(t) for t in _arithmetic()]
+    """The held-out arithmetic test set: `TEST_CELLS` problems from each cell of the pool."""
+    out = []
+    for (n, d), count in TEST_CELLS.items():
+        cell = [t for t in arithmetic_pool() if (t["n_ops"], t["digits"]) == (n, d)]
+        if count > len(cell):
+            raise ValueError(f"TEST_CELLS asks {count} problems of cell {(n, d)}; the pool has "
+                             f"{len(cell)}")
+        out += [dict(t) for t in cell[:count]]
+    for i, t in enumerate(out):
+        t["id"] = f"arith-{i:03d}"
+    return out
 
 
 def grammar_tasks(n=100, seed=7) -> list:
