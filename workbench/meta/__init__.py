@@ -11,5 +11,14 @@ from .parallel import (answer_match, best_of_n, bon_kl_bound, bon_policy, defaul
                        filter_target, importance_resample, kl_divergence, llm_aggregate,
                        majority_vote, mbr, noisy_channel, overlap_f1, rejection_sample,
                        self_consistency, weighted_vote)
+from .adaptive import adaptive_vote, beta_confidence, cascade
+from .mcts import mcts
+from .refine import (Feedback, calculator_feedback, corrector, execution_feedback,
+                     outcome_feedback, refine, regenerate_from_error, resample, self_feedback,
+                     step_feedback, verifier_feedback)
+from .search import allocate, best_first, rebase, stepwise_beam, tree_of_thought
+from .steps import (LMStepper, Partial, Step, TextStepper, Value, logprob_value, oracle_value,
+                    prm_value, terminal_value, verifier_value)
+from .tree import Node, SearchResult
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -101,45 +101,31 @@ class Grammar:
                     heapq.heappush(heap, (cost - math.log(w), tie, nxt, pieces + (p,)))
         raise RuntimeError("grammar produces no text")  # pragma: no cover
 
-    def entropy(self) -> float:
-        """Exact entropy H(p*) in nats, solving H(s) = sum_a P(a|s) (-log P(a|s) + H(next))."""
+    def _expect(self, reward, through) -> float:
+        """Solve h(s) = sum_a P(a|s) [reward(a, P(a|s)) + through(a) h(next(a))] at the start:
+        the expected total reward of a text, for rewards collected piece by piece."""
         states = list(self.rules)
         idx = {s: i for i, s in enumerate(states)}
         A = np.eye(len(states))
         b = np.zeros(len(states))
         for s, alts in self.rules.items():
             for p, nxt, w in alts:
-                b[idx[s]] -= w * math.log(w)
-                if p is not STOP:
+                b[idx[s]] += w * reward(p, w)
+                if p is not STOP and through(p):
                     A[idx[s], idx[nxt]] -= w
         return float(np.linalg.solve(A, b)[idx[self.start]])
 
+    def entropy(self) -> float:
+        """Exact entropy H(p*) in nats: the expected sum of -log P(a | s) along a text."""
+        return self._expect(lambda p, w: -math.log(w), lambda p: True)
+
     def prob_contains(self, piece: str) -> float:
-        """Exact P*(a text contains ``piece``), solving h(s) = P(piece|s) + sum P(a|s) h(next)."""
-        states = list(self.rules)
-        idx = {s: i for i, s in enumerate(states)}
-        A = np.eye(len(states))
-        b = np.zeros(len(states))
-        for s, alts in self.rules.items():
-            for p, nxt, w in alts:
-                if p == piece:
-                    b[idx[s]] += w
-                elif p is not STOP:
-                    A[idx[s], idx[nxt]] -= w
-        return float(np.linalg.solve(A, b)[idx[self.start]])
+        """Exact P*(a text contains ``piece``): reward 1 on reaching it, then stop counting."""
+        return self._expect(lambda p, w: float(p == piece), lambda p: p != piece)
 
     def expected_length(self) -> float:
         """Expected number of pieces of a text under p*."""
-        states = list(self.rules)
-        idx = {s: i for i, s in enumerate(states)}
-        A = np.eye(len(states))
-        b = np.zeros(len(states))
-        for s, alts in self.rules.items():
-            for p, nxt, w in alts:
-                if p is not STOP:
-                    b[idx[s]] += w
-                    A[idx[s], idx[nxt]] -= w
-        return float(np.linalg.solve(A, b)[idx[self.start]])
+        return self._expect(lambda p, w: float(p is not STOP), lambda p: True)
 
 
 class TokenGrammar:
