@@ -7,12 +7,23 @@
   decoding steps with the cache; steadily growing steps when every step recomputes.
 * `cache_sizes_figure(rows)` compares MHA / GQA / MQA cache sizes (`efficiency.attention_variants`).
 * `KVCacheView` steps through a generation with a slider.
+* `roofline_figure(hw, rows)` draws the roofline min(P, W x intensity) of an accelerator with the
+  forward passes of `efficiency.roofline_table` on it; `throughput_figure(rows)` tokens per
+  second against batch size (`efficiency.throughput`); `timings_figure` and `ratios_figure` bar
+  charts of measured milliseconds and of benchmark ratios against their targets;
+  `grouped_bars_figure` grouped bars (e.g. tokens computed with and without sharing).
+* `prefix_tree(cache)` / `prefix_tree_figure(cache, tokenizer)` draw the radix tree of an
+  `efficiency.PrefixCache`: one node per stored edge, its tokens and how many there are.
 """
 from __future__ import annotations
+
+import math
 
 import plotly.graph_objects as go
 
 from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
+
+FONT_DARK = "#666666"
 
 
 def _mib(n: int) -> str:
@@ -126,3 +137,186 @@ class KVCacheView:
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
+
+
+# -- roofline, batching, timings -------------------------------------------------------------
+def roofline_figure(hardware, rows=(), extra=(), title: str | None = None,
+                    height: int = 380) -> go.Figure:
+    """The roofline of ``hardware`` (an `efficiency.Hardware`, or a list of them): attainable
+    FLOP/s = min(peak, bandwidth x intensity), log-log, with the ridge point marked; ``rows``
+    (from `efficiency.roofline_table` / `roofline`) are drawn at their intensity and the FLOP/s
+    the bound allows.  ``extra``: more ``(label, intensity)`` points (e.g. eqs. 53-54)."""
+    hws = list(hardware) if isinstance(hardware, (list, tuple)) else [hardware]
+    fig = figure(title or f"Roofline: {hws[0].name}", height=height)
+    xs = [10 ** (e / 10) for e in range(-10, 51)]
+    for i, hw in enumerate(hws):
+        fig.add_trace(go.Scatter(x=xs, y=[min(hw.flops, hw.bandwidth * x) / 1e12 for x in xs],
+                                 mode="lines", name=hw.name,
+                                 line=dict(color=[MUTED, PALETTE[7], PALETTE[5]][i % 3]
+                                           if i else NEUTRAL, width=2)))
+        fig.add_trace(go.Scatter(x=[hw.ridge], y=[hw.flops / 1e12], mode="markers",
+                                 marker=dict(symbol="diamond", size=9, color=NEUTRAL),
+                                 name=f"ridge {hw.ridge:.0f} FLOP/byte", showlegend=i == 0,
+                                 hovertemplate="ridge point: %{x:.0f} FLOP/byte<extra></extra>"))
+    hw = hws[0]
+    for j, r in enumerate(rows):
+        y = min(hw.flops, hw.bandwidth * r["intensity"]) / 1e12
+        fig.add_trace(go.Scatter(
+            x=[r["intensity"]], y=[y], mode="markers+text", text=[r["case"]],
+            textposition="top left" if r["intensity"] > hw.ridge else "bottom right",
+            marker=dict(size=11, color=BAD if r.get("bound") == "memory" else GOOD),
+            name=r["case"], showlegend=False,
+            hovertemplate=f"{r['case']}: %{{x:.1f}} FLOP/byte, {r.get('bound', '')}-bound"
+                          "<extra></extra>"))
+    for label, intensity in extra:
+        y = min(hw.flops, hw.bandwidth * intensity) / 1e12
+        fig.add_trace(go.Scatter(x=[intensity], y=[y], mode="markers+text", text=[label],
+                                 textposition="bottom right", showlegend=False,
+                                 marker=dict(size=9, symbol="x", color=PALETTE[4]),
+                                 hovertemplate=f"{label}: %{{x:.2f}} FLOP/byte<extra></extra>"))
+    fig.update_layout(xaxis=dict(type="log", title="arithmetic intensity (FLOP per byte moved)"),
+                      yaxis=dict(type="log", title="attainable TFLOP/s"),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def throughput_figure(rows, height: int = 340) -> go.Figure:
+    """Tokens per second and milliseconds per decoding step against batch size
+    (rows of `efficiency.throughput`)."""
+    from plotly.subplots import make_subplots
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.update_layout(height=height, title="Batching: more sequences per step, nearly the same step time")
+    b = [r["batch"] for r in rows]
+    fig.add_trace(go.Bar(x=[str(x) for x in b], y=[r["tokens_per_second"] for r in rows],
+                         name="tokens / s", marker_color=NEUTRAL), secondary_y=False)
+    fig.add_trace(go.Scatter(x=[str(x) for x in b], y=[r["ms_per_step"] for r in rows],
+                             name="ms per decoding step", mode="lines+markers",
+                             line=dict(color=PALETTE[1])), secondary_y=True)
+    fig.update_xaxes(title_text="batch size (sequences decoded together)")
+    fig.update_yaxes(title_text="tokens per second", secondary_y=False)
+    fig.update_yaxes(title_text="ms per step", secondary_y=True, showgrid=False, rangemode="tozero")
+    fig.update_layout(legend=dict(orientation="h", y=1.12))
+    return fig
+
+
+def timings_figure(values: dict, title: str = "Milliseconds per decoding step",
+                   unit: str = "ms", height: int = 320) -> go.Figure:
+    """A bar per ``{name: value}`` (e.g. ms per token of several implementations)."""
+    fig = figure(title, height=height)
+    names = list(values)
+    fig.add_trace(go.Bar(x=names, y=[values[n] for n in names],
+                         marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(names))],
+                         text=[f"{values[n]:.2f} {unit}" for n in names], textposition="outside",
+                         cliponaxis=False))
+    fig.update_layout(yaxis_title=unit, showlegend=False)
+    return fig
+
+
+def ratios_figure(rows, title: str = "Measured speedups against their targets",
+                  height: int = 360) -> go.Figure:
+    """Horizontal bars of ``(name, ratio, target or None)``; a bar is green when it meets its
+    target, red when it does not, grey when it has none; targets as ticks."""
+    rows = list(rows)[::-1]
+    fig = figure(title, height=max(height, 60 + 36 * len(rows)))
+    colors = [MUTED if need is None else (GOOD if r >= need else BAD) for _, r, need in rows]
+    fig.add_trace(go.Bar(y=[n for n, _, _ in rows], x=[r for _, r, _ in rows], orientation="h",
+                         marker_color=colors, text=[f"{r:.2f}x" for _, r, _ in rows],
+                         textposition="outside", cliponaxis=False, name="measured"))
+    need = [(n, t) for n, _, t in rows if t is not None]
+    if need:
+        fig.add_trace(go.Scatter(y=[n for n, _ in need], x=[t for _, t in need], mode="markers",
+                                 marker=dict(symbol="line-ns-open", size=22, color=FONT_DARK,
+                                             line=dict(width=3)), name="target"))
+    fig.add_vline(x=1, line=dict(color=BAD, width=1, dash="dot"))
+    fig.update_layout(xaxis=dict(title="x faster", type="log"), legend=dict(orientation="h",
+                                                                           y=1.08),
+                      margin=dict(l=330))
+    return fig
+
+
+
+# -- the radix tree of a prefix cache ----------------------------------------------------------
+def prefix_tree(cache, tokenizer=None) -> list:
+    """Nodes of a `PrefixCache`'s radix tree, depth first: ``{"id", "parent", "depth",
+    "tokens", "text", "stored", "prefix"}`` (``prefix``: tokens from the root to the node's
+    end).  The root (id 0) holds nothing."""
+    out, stack = [], [(cache.root, None, 0, 0)]
+    while stack:
+        node, parent, depth, before = stack.pop()
+        i = len(out)
+        text = (tokenizer.decode(list(node.tokens)) if tokenizer is not None
+                else " ".join(map(str, node.tokens)))
+        out.append({"id": i, "parent": parent, "depth": depth, "tokens": list(node.tokens),
+                    "text": text, "stored": len(node.tokens), "prefix": before + len(node.tokens)})
+        for tok in sorted(node.children, reverse=True):
+            stack.append((node.children[tok], i, depth + 1, before + len(node.tokens)))
+    return out
+
+
+def _short(text: str, n: int = 18) -> str:
+    t = text.replace("\n", "↵")
+    return t if len(t) <= n else t[: n - 1] + "…"
+
+
+def prefix_tree_figure(cache, tokenizer=None, title: str | None = None,
+                       height: int = 420) -> go.Figure:
+    """The radix tree: the root on the left, one node per stored edge (label: its text, size:
+    its number of tokens), so shared prefixes appear once however many prompts use them."""
+    nodes = prefix_tree(cache, tokenizer)
+    kids = {n["id"]: [] for n in nodes}
+    for n in nodes[1:]:
+        kids[n["parent"]].append(n["id"])
+    pos, nxt = {}, [0.0]
+
+    def place(i):
+        if not kids[i]:
+            pos[i] = nxt[0]
+            nxt[0] += 1
+        else:
+            for c in kids[i]:
+                place(c)
+            pos[i] = sum(pos[c] for c in kids[i]) / len(kids[i])
+    place(0)
+    fig = figure(title or f"Prefix cache: {cache.stored_tokens} tokens stored in "
+                 f"{len(nodes) - 1} edges", height=height)
+    ex, ey = [], []
+    for n in nodes[1:]:
+        p = nodes[n["parent"]]
+        ex += [p["depth"], n["depth"], None]
+        ey += [-pos[p["id"]], -pos[n["id"]], None]
+    fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=MUTED, width=1.5),
+                             hoverinfo="skip", showlegend=False))
+    shown = nodes[1:]
+    fig.add_trace(go.Scatter(
+        x=[n["depth"] for n in shown], y=[-pos[n["id"]] for n in shown], mode="markers+text",
+        marker=dict(size=[8 + 3 * math.sqrt(n["stored"]) for n in shown],
+                    color=[n["stored"] for n in shown], colorscale="Blues", cmin=0,
+                    line=dict(color=NEUTRAL, width=1), showscale=False),
+        text=[_short(n["text"]) for n in shown], textposition="middle right",
+        customdata=[[n["stored"], n["prefix"], n["text"].replace("\n", "↵")] for n in shown],
+        hovertemplate="%{customdata[1]} tokens from the root, %{customdata[0]} on this edge"
+                      "<br>%{customdata[2]}<extra></extra>", showlegend=False))
+    fig.add_trace(go.Scatter(x=[0], y=[-pos[0]], mode="markers+text", text=["root"],
+                             textposition="middle left", marker=dict(size=10, color=BAD),
+                             hoverinfo="skip", showlegend=False))
+    depth = max(n["depth"] for n in nodes)
+    fig.update_layout(xaxis=dict(title="edge depth in the radix tree", showgrid=False,
+                                 zeroline=False, range=[-0.5, depth + 1.5], dtick=1),
+                      yaxis=dict(visible=False))
+    return fig
+
+
+def grouped_bars_figure(rows, title: str = "Tokens computed", yaxis: str | None = None,
+                        height: int = 340) -> go.Figure:
+    """Grouped bars: for each ``{"name", <series>: value, ...}`` row, one bar per series
+    (e.g. tokens computed without and with prefix sharing)."""
+    rows = list(rows)
+    series = [k for k in rows[0] if k != "name"]
+    fig = figure(title, height=height)
+    for i, s in enumerate(series):
+        fig.add_trace(go.Bar(x=[r["name"] for r in rows], y=[r[s] for r in rows], name=s,
+                             marker_color=[BAD, GOOD, NEUTRAL, PALETTE[1]][i % 4],
+                             text=[f"{r[s]:,.0f}" if isinstance(r[s], int) else f"{r[s]:.2f}"
+                                   for r in rows], textposition="outside", cliponaxis=False))
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.12), yaxis_title=yaxis)
+    return fig

@@ -17,8 +17,9 @@ from .refine import (Feedback, calculator_feedback, corrector, execution_feedbac
                      outcome_feedback, refine, regenerate_from_error, resample, self_feedback,
                      step_feedback, verifier_feedback)
 from .search import allocate, best_first, rebase, stepwise_beam, tree_of_thought
-from .steps import (LMStepper, Partial, Step, TextStepper, Value, logprob_value, oracle_value,
-                    prm_value, terminal_value, verifier_value)
+from .steps import LMStepper, Partial, Step, TextStepper
+from .values import (Value, logprob_value, oracle_value, prm_value, terminal_value,
+                     verifier_value)
 from .tree import Node, SearchResult
 
 __all__ = [n for n in dir() if not n.startswith("_")]

@@ -1,0 +1,323 @@
+# %% [markdown]
+# # 01 · Preliminaries: models, generators and the goals of generation
+#
+# {badges}
+#
+# **What you will learn**
+# - what a language model p_θ is: logits s_θ, a softmax, and a product of next-token
+#   distributions; and how it differs from the distribution p\* it was trained to imitate —
+#   in TinyWorld we know p\* *exactly*, so we can measure the gap;
+# - what a **generator** g(y | x; p_θ, φ) is: any procedure that turns a prompt into outputs,
+#   deterministic (y = f(x)) or stochastic (y ~ g);
+# - how the survey states what a user wants: an **acceptability** function A, a target
+#   distribution q\* ∝ A, and a generator that is close to it (eqs. 1–3);
+# - the **three goals** of generation — maximisation, sampling from the model, sampling from a
+#   target (§2.2.1–2.2.3) — and, measured, why no single generator is best at all three.
+#
+# Survey sections: §2 (Preliminaries), §2.1, §2.2. Runs in about 30 s on a 2-core CPU.
+
+# %%
+# SETUP
+
+# %%
+# Parameters: the model every cell uses, and the seed that makes the outputs reproducible.
+MODEL = "tinyworld"   # any embedded name, a local directory, or a Hugging Face causal-LM id
+SEED = 0
+
+# %%
+import math
+import random
+from functools import partial
+
+import numpy as np
+import torch
+
+import workbench as wb
+from workbench import adapters, decoding
+from workbench.measures import position_logits, sequence_logprob
+from workbench.tinyworld import worlds
+from workbench.tinyworld.grammar import TokenGrammar
+from widgets import token_level as views
+from widgets.stepper import Stepper
+
+wb.seed_everything(SEED)
+lm = wb.load(MODEL)
+story = worlds.story_grammar()            # the true distribution p* of TinyWorld's stories
+truth = TokenGrammar(story, lm.tokenizer)  # the same p*, seen token by token
+PROMPT = story.prompt                     # "Story:"
+EOS = lm.eos_token_id
+print(lm)
+
+# %% [markdown]
+# ## A language model is a product of next-token distributions
+#
+# A language model scores every token of the vocabulary 𝒱 with a **logit** s_θ(· | y<t, x) and
+# turns the scores into probabilities with a softmax (§2.2):
+#
+# $$p_\theta(\cdot \mid y_{<t}, x) = \frac{\exp s_\theta(\cdot \mid y_{<t}, x)}{Z}, \qquad
+#   p_\theta(y \mid x) = \prod_{t=1}^{|y|} p_\theta(y_t \mid y_{<t}, x).$$
+#
+# The second equation (the chain rule, eq. 11 in §3.2) is what makes a sequence's probability
+# computable one token at a time. Here are the logits after `"Story: The"` and the softmax:
+
+# %%
+logits = lm.next_logits(PROMPT + " The")[0]
+probs = torch.softmax(logits, -1)
+assert torch.allclose(probs.log(), lm.next_logprobs(PROMPT + " The")[0], atol=1e-5)
+top = torch.topk(probs, 6)
+print(f"vocabulary size |V| = {len(probs)}, probabilities sum to {float(probs.sum()):.4f}")
+for p, t in zip(top.values.tolist(), top.indices.tolist()):
+    print(f"  {lm.tokenizer.decode([t])!r:12} logit {float(logits[t]):6.2f}   p_θ = {p:.3f}")
+
+# %% [markdown]
+# ## p_θ imitates p\*, and TinyWorld knows p\*
+#
+# A model is trained to approximate the distribution its training data came from, the survey's
+# p\* (Table 1: "the target distribution for which an LM was trained"). For real text nobody
+# knows p\*. TinyWorld's stories come from a probabilistic grammar, so p\*(y) is exact, and so is
+# p\*(y_t | y<t) in token space. Below, one story, token by token: the model's probability of
+# each token next to the truth. The last row is the end of the story (the EOS token): a
+# complete output y includes the decision to stop.
+
+# %%
+y = " The cat found a ball."
+ids = lm.encode(y, bos=False) + [EOS]
+lp_tokens = lm.token_logprobs(PROMPT, [ids])[0]
+prefix = lm.encode(PROMPT)
+print(f"{'token':>10}  {'p_θ':>6}  {'p*':>6}")
+for t, lp in zip(ids, lp_tokens):
+    p_true = truth.next_token_distribution(prefix).get(t, 0.0)
+    name = "</s>" if t == EOS else lm.tokenizer.decode([t])
+    print(f"{name!r:>10}  {math.exp(lp):6.3f}  {p_true:6.3f}")
+    prefix = prefix + [t]
+print(f"log p_θ(y | x) = {sum(lp_tokens):.3f}   log p*(y) = {story.log_p_star(y):.3f}")
+
+# %% [markdown]
+# ### Be the generator
+#
+# Step through a story yourself. **sample** draws the next token from p_θ, **greedy** takes the
+# most probable one, clicking a bar chooses that token, **rewind** undoes, **branch** keeps the
+# current path drawn while you try another. The left panel is the running log p_θ(y≤t | x):
+# it can only go down, one log-probability at a time. (Four tokens were sampled already.)
+
+# %%
+stepper = Stepper(lm, PROMPT, seed=SEED)
+for _ in range(4):
+    stepper.session.sample()
+stepper.redraw()
+stepper
+
+# %% [markdown]
+# The cell below reads the path you built and asks the truth about it: is it a prefix that
+# p\* can continue (probability > 0), and how probable is that prefix under each distribution?
+# Re-run it after stepping.
+
+# %%
+s = stepper.session
+toks = s.tokens[:s.tokens.index(EOS) + 1] if EOS in s.tokens else s.tokens
+if toks and toks[-1] == EOS:       # a finished story: its exact log p*
+    lp_true = truth.log_p_star_tokens(lm.encode(PROMPT) + toks)
+else:                              # a prefix: log p*(some story starts like this)
+    mass = truth.prefix_probability(lm.encode(PROMPT) + toks)
+    lp_true = math.log(mass) if mass > 0 else -math.inf
+print(f"your story so far: {lm.decode(toks)!r}")
+print(f"log p_θ = {sum(s.logprobs[:len(toks)]):.3f}   log p* = {lp_true:.3f}"
+      + ("   (p* = 0: the grammar cannot produce this)" if lp_true == -math.inf else ""))
+
+# %% [markdown]
+# ### How close is p_θ to p\*?
+#
+# Draw 200 stories from p\* and score each under both distributions. If p_θ were perfect every
+# point would lie on the diagonal. The average vertical gap, E_{y~p\*}[log p\*(y) − log
+# p_θ(y)], is the KL divergence KL(p\* ‖ p_θ): how many nats per story the model loses.
+
+# %%
+rng = random.Random(SEED)
+true_stories = [story.sample(rng) for _ in range(200)]
+true_ids = [lm.encode(t, bos=False) + [EOS] for t in true_stories]
+lp_star = np.array([story.log_p_star(t) for t in true_stories])
+lp_model = sequence_logprob(lm, PROMPT, true_ids)
+gap = lp_star - lp_model
+print(f"entropy H(p*) = {story.entropy():.2f} nats per story; mean -log p* here "
+      f"{-lp_star.mean():.2f}")
+print(f"KL(p* || p_θ) ≈ {gap.mean():.2f} ± {gap.std() / math.sqrt(len(gap)):.2f} nats per story")
+views.logprob_scatter_figure(lp_star, lp_model, true_stories)
+
+# %% [markdown]
+# The model is close to the truth but not equal to it: p_θ ≈ p\*, never p_θ = p\*. Generation
+# algorithms work with p_θ, and everything they do inherits its errors — chapter 03 shows how
+# sampling adapters try to cut the tokens where those errors hurt most.
+#
+# The other direction tells us something the scatter cannot: the model sometimes writes stories
+# that p\* **cannot** produce (p\* = 0), ungrammatical ones. We count them among 200 samples.
+
+# %%
+model_samples = decoding.sample(lm, PROMPT, n=200, seed=SEED, max_new_tokens=48)
+accepted = [g.finish_reason == "eos" and story.log_p_star(g.text) > -math.inf
+            for g in model_samples]
+print(f"{sum(accepted)} of {len(accepted)} samples from p_θ are stories p* can produce")
+print("some it cannot:", [g.text for g, a in zip(model_samples, accepted) if not a][:3])
+
+# %% [markdown]
+# ## Generators
+#
+# A **generator** g(y | x; p_θ, φ) maps a prompt x, a model and some parameters φ (a
+# temperature, a number of beams, a number of samples...) to a distribution over outputs; a
+# generation algorithm draws from it, y ~ g (§2.2). Some are deterministic, y = f(x; p_θ, φ):
+# greedy decoding and beam search return the same output every time. Others are stochastic.
+# In the workbench they are plain functions of `(lm, prompt, ...)`:
+
+# %%
+tau_half = [partial(adapters.temperature, tau=0.5)]
+print("greedy, twice      :", [decoding.greedy(lm, PROMPT).text for _ in range(2)])
+print("beam search (4)    :", [decoding.beam_search(lm, PROMPT, num_beams=4).text])
+print("sampling, seeds 0-2:", [decoding.sample(lm, PROMPT, seed=s).text for s in range(3)])
+print("sampling at τ = 0.5:", [decoding.sample(lm, PROMPT, adapters=tau_half, seed=s).text
+                              for s in range(3)])
+
+# %% [markdown]
+# For most generators the distribution g(· | x) cannot be written down ("in most situations
+# analytically intractable", §2.2): what is the probability that best-of-16 with a verifier
+# returns y? But for *token-level* samplers it can: sampling through adapters q_t draws each
+# token from q_t(p_θ(· | y<t, x)) (eq. 13), so g(y | x) is the product of those adapted
+# probabilities. `workbench.measures.sequence_logprob` computes it. For a deterministic
+# generator, g puts all its mass on one output.
+
+# %%
+ys = [" The cat found the ball.", " The cat slept.", " A brave wizard sang happily."]
+y_ids = [lm.encode(t, bos=False) + [EOS] for t in ys]
+for tau in (0.5, 1.0, 2.0):
+    lg = sequence_logprob(lm, PROMPT, y_ids, [partial(adapters.temperature, tau=tau)])
+    print(f"τ = {tau}: " + "   ".join(f"g({t!r}) = {math.exp(v):.2e}" for t, v in zip(ys, lg)))
+print("greedy: g(y) = 1 for", repr(decoding.greedy(lm, PROMPT).text), "and 0 for every other y")
+
+# %% [markdown]
+# ## What does the user want? Acceptability and the target q\*
+#
+# §2.1 starts from the user: an **acceptability** function A(S) scores any *set* of outputs S.
+# Normalised, it is a target distribution, and the ideal generator is the one closest to it:
+#
+# $$q_*(S) \propto A(S) \quad (1), \qquad \arg\min_g d(q_*, g) \quad (2).$$
+#
+# In TinyWorld one natural user wants **stories that could have come from the world**: a
+# single story is acceptable when p\*(y) > 0, and the target is the world itself, q\* = p\*.
+# A user who wants several stories might score a set by how many *different* acceptable
+# stories it holds — acceptability of a set can reward diversity as well as quality.
+
+# %%
+def acceptable(g):
+    """A({y}) for one generated output: it ended, and p* can produce it."""
+    return g.finish_reason == "eos" and story.log_p_star(g.text) > -math.inf
+
+def A(outputs):
+    """A(S) for a set: the number of distinct acceptable stories in it."""
+    return len({g.text for g in outputs if acceptable(g)})
+
+few = model_samples[:16]
+print(f"16 samples from p_θ: {sum(map(acceptable, few))} acceptable, A(S) = {A(few)}")
+print(f"the greedy output 16 times: A(S) = {A([decoding.greedy(lm, PROMPT)] * 16)}")
+
+# %% [markdown]
+# ## Three goals, one family of generators
+#
+# The survey groups generation methods by goal, all special cases of maximising a reward
+# r(q\*, g) between the target and the generator's distribution (eq. 3):
+#
+# 1. **maximisation** (§2.2.1, eq. 4): output what scores highest; with q\* ∝ v the reward is
+#    r = E_{y~g}[q\*(y | x)];
+# 2. **sampling from the model** (§2.2.2, eq. 5): y ~ p_θ, so g should equal p_θ;
+# 3. **sampling from a target** (§2.2.3, eq. 6): minimise KL(q\* ‖ g).
+#
+# We take q\* = p\* and score one family of generators on all three: temperature sampling at
+# several τ (eq. 14; chapter 03), and greedy decoding and exact MAP search (chapter 02) as the
+# deterministic limit. Goal 1 is estimated from 100 outputs of each sampler at five
+# temperatures. Goals 2 and 3 are expectations under p_θ and under p\*: we estimate them on 200
+# samples of p_θ and the 200 stories of p\* from above, scored under every generator with
+# `sequence_logprob` (the model's logits are computed once and re-used for every τ).
+
+# %%
+SAMPLED = [0.3, 0.5, 0.7, 1.0, 1.4]
+TAUS = sorted(set(SAMPLED) | {0.4, 0.6, 0.8, 0.9, 1.1, 1.2, 1.7, 2.0})
+model_ids = [g.token_ids + [EOS] for g in model_samples if g.finish_reason == "eos"]
+L_model = position_logits(lm, PROMPT, model_ids)     # s_θ at every position, computed once
+L_true = position_logits(lm, PROMPT, true_ids)
+lp_model_own = sequence_logprob(lm, PROMPT, model_ids, logits=L_model)
+rows = []
+for tau in TAUS:
+    temp = [partial(adapters.temperature, tau=tau)]
+    row = {"tau": tau, "label": f"τ = {tau}", "expected_p_star": None, "acceptable": None,
+           "kl_model": float(np.mean(lp_model_own - sequence_logprob(
+               lm, PROMPT, model_ids, temp, logits=L_model))),
+           "kl_target": float(np.mean(lp_star - sequence_logprob(
+               lm, PROMPT, true_ids, temp, logits=L_true)))}
+    if tau in SAMPLED:
+        outs = decoding.sample(lm, PROMPT, adapters=temp, n=100, seed=SEED, max_new_tokens=48)
+        row["expected_p_star"] = float(np.mean(
+            [math.exp(story.log_p_star(g.text)) if acceptable(g) else 0.0 for g in outs]))
+        row["acceptable"] = float(np.mean([acceptable(g) for g in outs]))
+    rows.append(row)
+greedy_out = decoding.greedy(lm, PROMPT)
+map_out = decoding.exact_map(lm, PROMPT, max_new_tokens=24)
+for name, out in (("greedy", greedy_out), ("exact MAP", map_out)):
+    rows.append({"tau": 0, "label": name, "expected_p_star": story.p_star(out.text),
+                 "acceptable": 1.0, "kl_model": math.inf, "kl_target": math.inf})
+fmt = lambda v, f: "—".rjust(len(format(0.0, f))) if v is None else format(v, f)
+print(f"{'generator':>10}  {'E_g[p*(y)]':>10}  {'KL(p_θ‖g)':>9}  {'KL(p*‖g)':>9}  acceptable")
+for r in rows:
+    print(f"{r['label']:>10}  {fmt(r['expected_p_star'], '10.5f')}  {r['kl_model']:9.3f}  "
+          f"{r['kl_target']:9.3f}  {fmt(r['acceptable'], '10.2f')}")
+print(f"greedy: {greedy_out.text!r}   exact MAP: {map_out.text!r}   "
+      f"mode of p*: {story.mode()[0]!r}")
+views.goals_figure(rows)
+
+# %% [markdown]
+# What the three panels show:
+# - **Goal 1** rewards concentration. The colder the sampler, the more its outputs pile onto
+#   the most probable stories; the deterministic generators put all their mass on one story.
+#   Exact MAP finds the story with the highest p_θ, which here is also the one with the
+#   highest p\*; greedy decoding, only an approximation of MAP (chapter 02), does worse.
+# - **Goal 2** is met exactly at τ = 1: ancestral sampling *is* p_θ, so KL(p_θ ‖ g) = 0. Any
+#   other temperature moves away; a deterministic generator is infinitely far away, since it
+#   cannot produce the model's other outputs.
+# - **Goal 3** asks for p\*, not p_θ. Because p_θ ≠ p\*, the best temperature need not be
+#   exactly 1: the minimum of the curve is where temperature best compensates the model's
+#   errors. The deterministic generators are again infinitely far.
+#
+# No generator wins all three: this is why the survey's question "why are sophisticated
+# generation algorithms needed at all?" has an answer — different users want different things,
+# and sampling once from p_θ serves only one of them. The next two chapters take the goals in
+# turn: MAP decoding (goal 1, chapter 02) and sampling with adapters (goals 2–3, chapter 03).
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Use the chain rule: with `lm.token_logprobs`, compute log p_θ(y | x) of the complete story
+#    `" The dog ran."` after `PROMPT` (do not forget the end of the story). Store it in
+#    `logp_dog`.
+# 2. Draw 16 samples at temperature 0.5 and 16 at temperature 1.5 (`n=16, seed=SEED`,
+#    `max_new_tokens=48`) and compute the set acceptability A(S) of each. Store them in
+#    `a_cold` and `a_hot`.
+# 3. Which temperature in `TAUS` came closest to the target p\* (goal 3)? Store it in
+#    `best_tau`.
+
+# %%
+# Your answers here (these are the solutions; change them and re-run the check)
+dog = lm.encode(" The dog ran.", bos=False) + [EOS]
+logp_dog = sum(lm.token_logprobs(PROMPT, [dog])[0])
+a_cold = A(decoding.sample(lm, PROMPT, adapters=[partial(adapters.temperature, tau=0.5)],
+                           n=16, seed=SEED, max_new_tokens=48))
+a_hot = A(decoding.sample(lm, PROMPT, adapters=[partial(adapters.temperature, tau=1.5)],
+                          n=16, seed=SEED, max_new_tokens=48))
+best_tau = min((r for r in rows if r["tau"] > 0), key=lambda r: r["kl_target"])["tau"]
+
+# %%
+assert abs(logp_dog - lm.score(PROMPT, [dog])[0]) < 1e-4, "sum every token, EOS included"
+def check_A(tau):
+    outs = decoding.sample(lm, PROMPT, adapters=[partial(adapters.temperature, tau=tau)],
+                           n=16, seed=SEED, max_new_tokens=48)
+    return len({g.text for g in outs
+                if g.finish_reason == "eos" and story.log_p_star(g.text) > -math.inf})
+assert (a_cold, a_hot) == (check_A(0.5), check_A(1.5))
+kl = {r["tau"]: r["kl_target"] for r in rows if r["tau"] > 0}
+assert best_tau in kl and kl[best_tau] == min(kl.values())
+print("All three answers are right.")

@@ -1,0 +1,238 @@
+"""Compute-matched comparison of meta-generators on TinyWorld arithmetic (survey §6.2-6.4).
+
+    python scripts/sweep_compute.py                 # everything missing, resumably
+    python scripts/sweep_compute.py --only stepwise_beam mcts --problems 8
+
+Every method runs on the same fixed subset of held-out problems (``data/tasks/arithmetic.jsonl``:
+problem i of the subset uses seed ``seed * 100_003 + i`` in every method), and every run's
+correctness and Table 5 cost are stored per problem in ``data/results/compute_sweep.json``
+(written after every problem, so an interrupted sweep resumes where it stopped).  The summary
+gives each (method, setting): accuracy and mean tokens per problem (generated, input + output +
+external, computed) and forward FLOPs (the draft counted at its own size).
+``tests/test_sweep_compute.py`` re-runs a slice and checks it matches.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from workbench import adapters, meta  # noqa: E402
+
+OUT = ROOT / "data" / "results" / "compute_sweep.json"
+TEMPERATURE = 0.8
+SUBSET = {"min_ops": 3, "min_digits": 2, "every": 3}   # >= 3 operations, >= 2 digits
+
+
+def subset(tasks, n):
+    """The fixed subset: problems with >= 3 operations and >= 2 digits, every 3rd, first n."""
+    pool = [t for t in tasks if t["n_ops"] >= SUBSET["min_ops"]
+            and t["digits"] >= SUBSET["min_digits"]][::SUBSET["every"]]
+    return pool[:n]
+
+
+class Models:
+    """The embedded models and the generators, steppers and values built on them."""
+
+    def __init__(self):
+        import workbench as wb
+        self.target = wb.load("tinyworld", device="cpu")
+        self.draft = wb.load("tinyworld-draft", device="cpu")
+        self.verifier = wb.load("tinyworld-verifier", device="cpu")
+        self.prm = wb.load("tinyworld-prm", device="cpu")
+        try:
+            self.corrector = wb.load("tinyworld-corrector", device="cpu")
+        except OSError:
+            self.corrector = None
+        temp = [lambda x: adapters.temperature(x, TEMPERATURE)]
+        self.sampler = Memo(meta.LMGenerator(self.target, adapters=temp, max_new_tokens=160))
+        self.draft_sampler = Memo(meta.LMGenerator(self.draft, adapters=temp, max_new_tokens=160))
+        self.stepper = lambda: meta.LMStepper(self.target, adapters=temp, max_step_tokens=40)
+        self.prm_value = meta.prm_value(self.prm, reduce="last")
+        self.verifier_scorer = __import__("workbench.scoring", fromlist=["x"]).VerifierScorer(
+            self.verifier)
+        self.params = {m.name: sum(p.numel() for p in m.model.parameters())
+                       for m in (self.target, self.draft)}
+
+
+class Memo:
+    """A generator that remembers its outputs by (prompt, n, seed): methods that draw the same
+    samples (best-of-N, voting, weighted voting at one N and seed) compute them once.  Each
+    output keeps the cost it had when it was computed, so every method is charged in full."""
+
+    def __init__(self, generator):
+        self.generator, self.outputs = generator, {}
+        self.lm = getattr(generator, "lm", None)
+
+    def generate(self, prompt, n=1, seed=None):
+        key = (prompt, n, seed)
+        if key not in self.outputs:
+            self.outputs[key] = self.generator.generate(prompt, n, seed)
+        return list(self.outputs[key])
+
+
+def methods(M: Models) -> dict:
+    """name -> {setting: fn(prompt, seed) -> MetaResult}."""
+    v_end = meta.terminal_value(meta.verifier_value(M.verifier), M.prm_value)
+    out = {
+        "greedy": {"-": lambda p, s: _single(meta.LMGenerator(M.target, greedy=True,
+                                                                max_new_tokens=160), p, s)},
+        "sample": {"N=1": lambda p, s: _single(M.sampler, p, s)},
+        "best_of_n (verifier)": {f"N={n}": (lambda n: lambda p, s: meta.best_of_n(
+            p, M.sampler, M.verifier_scorer, n, seed=s))(n) for n in (4, 16)},
+        "majority_vote": {f"N={n}": (lambda n: lambda p, s: meta.majority_vote(
+            p, M.sampler, n, seed=s))(n) for n in (4, 16)},
+        "weighted_vote (verifier)": {f"N={n}": (lambda n: lambda p, s: meta.weighted_vote(
+            p, M.sampler, M.verifier_scorer, n, seed=s))(n) for n in (4, 16)},
+        "adaptive_vote": {f"max {n}, beta 0.95": (lambda n: lambda p, s: meta.adaptive_vote(
+            p, M.sampler, max_n=n, batch=4, confidence=0.95, seed=s))(n) for n in (16,)},
+        "cascade draft->target": {"4 draft, 4 target": lambda p, s: meta.cascade(
+            p, M.draft_sampler, M.sampler, n_cheap=4, agreement=0.75, n_expensive=4, seed=s)},
+        "stepwise_beam (PRM)": {f"Nb={b}, Ne={e}": (lambda b, e: lambda p, s: meta.stepwise_beam(
+            p, M.stepper(), v_end, b, e, max_steps=10, seed=s))(b, e)
+            for b, e in ((2, 2), (4, 4))},
+        "rebase (PRM)": {f"width={w}": (lambda w: lambda p, s: meta.rebase(
+            p, M.stepper(), v_end, width=w, temperature=0.1, max_steps=10, seed=s))(w)
+            for w in (4, 16)},
+        "mcts (PRM, verifier)": {f"{i} iterations": (lambda i: lambda p, s: meta.mcts(
+            p, M.stepper(), M.prm_value, iterations=i, width=3, c_uct=1.0,
+            reward=meta.verifier_value(M.verifier), max_depth=10, seed=s))(i) for i in (4, 12)},
+        "refine (calculator)": {f"Nr<={n}": (lambda n: lambda p, s: meta.refine(
+            p, M.sampler, meta.calculator_feedback(), meta.regenerate_from_error(M.sampler),
+            max_iterations=n, seed=s))(n) for n in (1, 3)},
+        "refine (self-feedback)": {f"Nr<={n}": (lambda n: lambda p, s: meta.refine(
+            p, M.sampler, meta.self_feedback(M.target), meta.regenerate_from_error(M.sampler),
+            max_iterations=n, seed=s))(n) for n in (3,)},
+    }
+    out["code (sample)"] = {"N=1": lambda p, s: _code(p, lambda q: _single(M.sampler, q, s))}
+    for label, expected in (("error only", None), ("error or wrong output", "auto")):
+        out[f"code refine (execution: {label})"] = {f"Nr<={n}": (
+            lambda n, e: lambda p, s: _code(p, lambda q: meta.refine(
+                q, M.sampler, meta.execution_feedback(expected=e),
+                meta.regenerate_from_error(M.sampler), max_iterations=n,
+                stop_when_unchanged=False, seed=s)))(n, expected)
+            for n in (3,)}
+    if M.corrector is not None:
+        fixer = meta.LMGenerator(M.corrector, greedy=True, max_new_tokens=160)
+        out["refine (corrector, verifier)"] = {f"Nr<={n}": (lambda n: lambda p, s: meta.refine(
+            p, M.sampler, meta.verifier_feedback(M.verifier, 0.5), meta.corrector(fixer),
+            max_iterations=n, seed=s))(n) for n in (1, 2)}
+    return out
+
+
+def _code(prompt, solve):
+    """Program-aided solving: ask for a ``Code:`` program and grade what it prints when run in
+    the sandbox (grading is not charged to the method)."""
+    from workbench.tools.sandbox import run_python
+    r = solve(prompt.replace("Q: ", "Code: ", 1))
+    res = run_python(r.text, timeout=5)
+    out = res.stdout.strip()
+    r.answer = int(out) if res.ok and out.lstrip("-").isdigit() else None
+    return r
+
+
+def _single(gen, prompt, seed):
+    out = meta.generate(gen, prompt, 1, seed)[0]
+    return meta.MetaResult(out.text, out.cost, [out], answer=meta.default_answer(out.text))
+
+
+def run_one(fn, task, seed, models: Models) -> dict:
+    """Run a method on one problem: its correctness and Table 5 cost, and the forward FLOPs
+    (2 x parameters per computed token: the draft's at its size, the scorers' external tokens
+    at the target's, which they are fine-tuned from).  ``seconds`` is wall time on a shared CPU,
+    near 0 when a `Memo` served the samples."""
+    t0 = time.perf_counter()
+    r = fn(task["prompt"], seed)
+    sec = time.perf_counter() - t0
+    c = r.cost
+    d_comp = r.info["cheap_cost"].computed_tokens if "cheap_cost" in (r.info or {}) else 0
+    flops = 2 * (models.params[models.target.name] * (c.computed_tokens - d_comp +
+                                                      c.external_tokens) +
+                 models.params[models.draft.name] * d_comp)
+    kv = (r.info or {}).get("kv") or {}
+    return {"id": task["id"], "answer": r.answer, "correct": r.answer == task["answer"],
+            "output_tokens": c.output_tokens, "input_tokens": c.input_tokens,
+            "external_tokens": c.external_tokens, "computed_tokens": c.computed_tokens,
+            "calls": c.calls, "target_flops": flops, "seconds": round(sec, 2),
+            "naive_tokens": kv.get("naive_tokens"), **(
+                {"routed": r.info["routed"]} if "routed" in (r.info or {}) else {}),
+            **({"samples": r.info["samples"]} if "samples" in (r.info or {}) else {})}
+
+
+def summarize(rows) -> list:
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["method"], r["setting"]), []).append(r)
+    out = []
+    for (m, s), rs in groups.items():
+        n = len(rs)
+        mean = lambda k: sum(r[k] for r in rs) / n
+        row = {"method": m, "setting": s, "problems": n, "accuracy": mean("correct"),
+               "output_tokens": mean("output_tokens"),
+               "total_tokens": mean("input_tokens") + mean("output_tokens") +
+               mean("external_tokens"), "external_tokens": mean("external_tokens"),
+               "computed_tokens": mean("computed_tokens"), "target_flops": mean("target_flops")}
+        naive = [r["naive_tokens"] for r in rs if r.get("naive_tokens")]
+        if naive:
+            row["kv_ratio"] = sum(r["computed_tokens"] for r in rs) / sum(naive)
+        if "routed" in rs[0]:
+            row["routed"] = mean("routed")
+        if "samples" in rs[0]:
+            row["samples"] = mean("samples")
+        out.append(row)
+    return out
+
+
+def load(path=OUT) -> dict:
+    if Path(path).exists():
+        return json.loads(Path(path).read_text())
+    return {"config": {}, "rows": [], "summary": []}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--problems", type=int, default=48)
+    ap.add_argument("--only", nargs="*", help="methods whose name starts with one of these")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from workbench.tinyworld.tasks import load_tasks
+    tasks = subset(load_tasks("arithmetic"), args.problems)
+    M = Models()
+    data = load(args.out)
+    data["config"] = {"problems": [t["id"] for t in tasks], "seed": args.seed,
+                      "temperature": TEMPERATURE, "subset": SUBSET,
+                      "parameters": M.params}
+    done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
+    for name, settings in methods(M).items():
+        if args.only and not any(name.startswith(o) for o in args.only):
+            continue
+        for setting, fn in settings.items():
+            todo = [(i, t) for i, t in enumerate(tasks) if (name, setting, t["id"]) not in done]
+            for i, t in tqdm(todo, desc=f"{name} {setting}", disable=not todo):
+                row = run_one(fn, t, args.seed * 100_003 + i, M)
+                data["rows"].append({"method": name, "setting": setting, **row})
+                data["summary"] = summarize(data["rows"])
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.out).write_text(json.dumps(data, indent=0))
+    data["summary"] = summarize(data["rows"])
+    Path(args.out).write_text(json.dumps(data, indent=0))
+    for s in sorted(data["summary"], key=lambda s: s["output_tokens"]):
+        print(f"{s['method']:>28} {s['setting']:>18}: acc {s['accuracy']:.3f}  "
+              f"out {s['output_tokens']:7.0f}  total {s['total_tokens']:7.0f}  "
+              f"computed {s['computed_tokens']:7.0f}" +
+              (f"  kv {s['kv_ratio']:.2f}" if "kv_ratio" in s else ""))
+
+
+if __name__ == "__main__":
+    main()

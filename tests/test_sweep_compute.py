@@ -1,0 +1,53 @@
+"""scripts/sweep_compute.py: a slice of the stored compute-matched sweep re-runs identically."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.paths import data_dir
+
+RESULTS = data_dir() / "results" / "compute_sweep.json"
+SLICE = [("majority_vote", "N=4"), ("stepwise_beam (PRM)", "Nb=2, Ne=2"),
+         ("refine (calculator)", "Nr<=1"), ("mcts (PRM, verifier)", "4 iterations")]
+FIELDS = ("answer", "correct", "output_tokens", "input_tokens", "external_tokens",
+          "computed_tokens", "calls")
+
+
+def sweep_module():
+    path = Path(__file__).resolve().parent.parent / "scripts" / "sweep_compute.py"
+    spec = importlib.util.spec_from_file_location("sweep_compute", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    needed = ["tinyworld", "tinyworld-draft", "tinyworld-verifier", "tinyworld-prm"]
+    if not RESULTS.exists() or not all((data_dir() / "models" / m / "config.json").exists()
+                                       for m in needed):
+        pytest.skip("needs the embedded models and data/results/compute_sweep.json")
+    mod = sweep_module()
+    return mod, json.loads(RESULTS.read_text()), mod.Models()
+
+
+def test_summary_matches_the_rows(sweep):
+    mod, data, _ = sweep
+    assert data["summary"] == mod.summarize(data["rows"])
+    ids = data["config"]["problems"]
+    for s in data["summary"]:
+        assert s["problems"] == len(ids)
+
+
+@pytest.mark.parametrize("method,setting", SLICE)
+def test_a_slice_reruns_identically(sweep, method, setting):
+    mod, data, models = sweep
+    from workbench.tinyworld.tasks import load_tasks
+    tasks = mod.subset(load_tasks("arithmetic"), len(data["config"]["problems"]))
+    assert [t["id"] for t in tasks] == data["config"]["problems"]
+    fn = mod.methods(models)[method][setting]
+    stored = {r["id"]: r for r in data["rows"] if (r["method"], r["setting"]) == (method, setting)}
+    for i in (0,):
+        row = mod.run_one(fn, tasks[i], data["config"]["seed"] * 100_003 + i, models)
+        assert {k: row[k] for k in FIELDS} == {k: stored[tasks[i]["id"]][k] for k in FIELDS}

@@ -1,0 +1,157 @@
+"""Value functions v(s_t) for step-level search (survey §4.3, Table 4).
+
+A value function scores states - partial solutions, and finished ones - as
+``value(prompt, partials) -> (values, cost)``, where each `Partial` holds the steps so far;
+``cost_of(prompt, partials)`` says beforehand what scoring will cost, so that a search can keep
+to its budget.  Scorers book external tokens (Table 5's C_s per scored state).
+
+* `logprob_value`: log p_theta of the steps (gpt-f's value), or its per-token mean;
+* `prm_value`: a process reward model's P(every step so far is correct);
+* `verifier_value`: an outcome verifier read at the last token of the partial solution;
+* `oracle_value`: TinyWorld's exact step checker (an upper bound, not a method);
+* `terminal_value`: one value for finished solutions (e.g. the verifier), another before.
+"""
+from __future__ import annotations
+
+import math
+
+from ..budget import Cost
+
+
+
+class Value:
+    """A value function: ``value(prompt, partials) -> (values, cost)``; ``cost_of`` plans it."""
+    name = "value"
+
+    def __call__(self, prompt, partials):
+        return [self.one(prompt, p) for p in partials], self.cost_of(prompt, partials)
+
+    def cost_of(self, prompt, partials) -> Cost:
+        return Cost()
+
+    def __repr__(self):
+        return self.name
+
+
+class LogProbValue(Value):
+    """v(s_t) = log p_theta(y_<=t | x) (``"sum"``, gpt-f), its per-token mean (``"mean"``), or
+    exp of the mean, a number in (0, 1] (``"prob"``, for MCTS and REBASE)."""
+
+    def __init__(self, kind: str = "sum"):
+        if kind not in ("sum", "mean", "prob"):
+            raise ValueError(f"kind must be 'sum', 'mean' or 'prob', got {kind!r}")
+        self.kind, self.name = kind, f"logprob({kind})"
+
+    def one(self, prompt, p):
+        if p.logprob is None:
+            raise ValueError("logprob_value needs steps with log-probabilities (an LM stepper "
+                             "or a generator that returns them)")
+        if self.kind == "sum":
+            return p.logprob
+        mean = p.logprob / max(p.tokens, 1)
+        return mean if self.kind == "mean" else math.exp(mean)
+
+
+class ProcessValue(Value):
+    """v(s_t) from a process reward model (`scoring.ProcessScorer`): the PRM's probability that
+    every step so far is correct, reduced over steps by ``reduce`` (min, last, prod, mean).
+    External cost: the tokens of prompt + steps, once per scored state (Table 5's C_s)."""
+
+    def __init__(self, prm, reduce: str = "last"):
+        from ..scoring import ProcessScorer
+        self.scorer = ProcessScorer(prm, reduce)
+        self.prm, self.name = prm, f"prm({reduce})"
+
+    def __call__(self, prompt, partials):
+        if not partials:
+            return [], Cost()
+        vals, cost = self.scorer(prompt, [_Text(p.text or "") for p in partials])
+        return list(vals), cost
+
+    def cost_of(self, prompt, partials) -> Cost:
+        return self.prm.cost_of([prompt + p.text for p in partials])
+
+
+class _Text:
+    def __init__(self, text):
+        self.text = text
+
+
+class VerifierValue(Value):
+    """v(s_t) = an outcome verifier's probability that the solution will be correct, read at the
+    last token of the partial solution (the TinyWorld verifier is trained with its label at every
+    position after the prompt, so it predicts E[correct | s_t])."""
+
+    def __init__(self, verifier):
+        self.verifier, self.name = verifier, "verifier"
+
+    def __call__(self, prompt, partials):
+        if not partials:
+            return [], Cost()
+        texts = [prompt + p.text for p in partials]
+        return list(self.verifier.score(texts)), self.verifier.cost_of(texts)
+
+    def cost_of(self, prompt, partials) -> Cost:
+        return self.verifier.cost_of([prompt + p.text for p in partials])
+
+
+class OracleValue(Value):
+    """The exact value: 1 if every step so far is right (and, when finished, the answer too),
+    else 0.  An upper bound no learned value reaches; never a fair baseline."""
+    name = "oracle"
+
+    def one(self, prompt, p):
+        from ..tinyworld import arithmetic as ar
+        prob = ar.problem_from_prompt(prompt)
+        if p.terminal:
+            return float(ar.check_answer(prob, p.text) and
+                         ar.check_steps(prob, p.text).first_error is None)
+        return float(ar.check_steps(prob, p.text).first_error is None)
+
+
+class TerminalValue(Value):
+    """``final`` for finished solutions (e.g. the outcome verifier), ``partial`` otherwise (e.g.
+    the PRM): the verifier at terminal states."""
+
+    def __init__(self, final: Value, partial: Value):
+        self.final, self.partial = final, partial
+        self.name = f"{final.name} at the end, {partial.name} before"
+
+    def _split(self, partials):
+        fin = [i for i, p in enumerate(partials) if p.terminal]
+        part = [i for i, p in enumerate(partials) if not p.terminal]
+        return fin, part
+
+    def __call__(self, prompt, partials):
+        fin, part = self._split(partials)
+        out = [0.0] * len(partials)
+        v1, c1 = self.final(prompt, [partials[i] for i in fin])
+        v2, c2 = self.partial(prompt, [partials[i] for i in part])
+        for i, v in zip(fin + part, list(v1) + list(v2)):
+            out[i] = v
+        return out, c1 + c2
+
+    def cost_of(self, prompt, partials) -> Cost:
+        fin, part = self._split(partials)
+        return self.final.cost_of(prompt, [partials[i] for i in fin]) + \
+            self.partial.cost_of(prompt, [partials[i] for i in part])
+
+
+def logprob_value(kind: str = "sum") -> Value:
+    return LogProbValue(kind)
+
+
+def prm_value(prm, reduce: str = "last") -> Value:
+    return ProcessValue(prm, reduce)
+
+
+def verifier_value(verifier) -> Value:
+    return VerifierValue(verifier)
+
+
+def oracle_value() -> Value:
+    return OracleValue()
+
+
+def terminal_value(final: Value, partial: Value) -> Value:
+    return TerminalValue(final, partial)
