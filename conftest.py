@@ -32,7 +32,8 @@ if _nbval is not None:
         for o in outputs:
             data = o.get("data")
             if data and RICH[1] in data:  # a widget's text/plain repr is not its content
-                o = dict(o, data={k: v for k, v in data.items() if k != "text/plain"})
+                o = _nbval.NotebookNode(o, data={k: v for k, v in data.items()
+                                                 if k != "text/plain"})
             out.append(o)
         return out
 

@@ -54,3 +54,13 @@ def test_interactive_views_build(tiny_lm):
     assert "state" in view.detail.value and view.figure.layout.shapes
     heal = HealingView(tiny_lm, max_new_tokens=2)
     assert heal.figure.data and "without" in heal.info.value
+
+
+def test_conditional_figure():
+    from widgets.constrained import conditional_figure
+    fig = conditional_figure([19, 20], {"constrained": [0.7, 0.3], "rejection": [0.5, 0.5]},
+                             {"p(y | valid)": [0.5, 0.5]})
+    bars = [t for t in fig.data if t.type == "bar"]
+    marks = [t for t in fig.data if t.type == "scatter"]
+    assert [b.name for b in bars] == ["constrained", "rejection"] and list(bars[0].x) == ["19", "20"]
+    assert len(marks) == 1 and list(marks[0].y) == [0.5, 0.5]

@@ -276,3 +276,19 @@ def test_steer_roles(models, classifier):
     for m in control.METHODS:
         g = control.steer(m, roles, PROMPT, 1.0, seed=0, max_new_tokens=3, k=4)
         assert g.info["method"] == m and g.cost.forward_passes > 0
+
+
+def test_measure_attribute_fluency_and_diversity():
+    from workbench.control import tinyworld as tw
+    from workbench.decoding import Generation
+    from workbench.budget import Cost
+
+    costs = {"target": Cost(forward_passes=4), "expert": Cost(forward_passes=4)}
+    gen = lambda text: Generation(text=text, token_ids=[5] * 3, logprobs=[-1.0] * 3,  # noqa
+                                  prompt="Review:", prompt_ids=[1], finish_reason="eos",
+                                  cost=Cost(output_tokens=3), info={"costs": costs})
+    gens = [gen(" The soup was great."), gen(" The soup was great."), gen(" The soup was rude."),
+            gen(" soup soup")]
+    m = tw.measure(gens, [1, 1, 1, 1])
+    assert m["attribute_rate"] == 0.5 and m["grammatical"] == 0.75
+    assert m["distinct"] == 0.75 and m["passes_per_step"] == 2.0

@@ -82,3 +82,9 @@ def test_explorer_runs_fresh_samples(sweep, tokenizer):
     table = ex.figure.data[-1]
     assert len(table.cells.values[0]) == 3
     assert set(table.cells.values[0]) <= {"positive", "negative", "not a review"}
+
+
+def test_step_figure():
+    fig = view.step_figure([" great", " rude"], {"target": [0.3, 0.2], "dexperts": [0.6, 0.01]})
+    assert [t.name for t in fig.data] == ["target", "dexperts"]
+    assert list(fig.data[1].y) == [0.6, 0.01] and fig.layout.barmode == "group"

@@ -5,6 +5,8 @@
   tokens each automaton state allowed, forced steps (no forward pass needed) apart.
 * `healing_rows(data)` / `healing_figure(data)` draw the tokens without and with token healing
   from `constraints.compare_healing` or `constraints.template_tokens` (survey Figure 3).
+* `conditional_figure(labels, sampled, exact)` compares samplers' output frequencies with exact
+  distributions (e.g. constrained decoding against the true conditional p(y | y valid)).
 * `ConstrainedView` and `HealingView` are the interactive versions (ipywidgets + FigureWidget).
 """
 from __future__ import annotations
@@ -110,6 +112,26 @@ def healing_figure(data: dict, title: str | None = None, height: int = 260) -> g
                       yaxis=dict(categoryorder="array",
                                  categoryarray=["with healing", "without healing"]),
                       legend=dict(orientation="h", y=1.15))
+    return fig
+
+
+def conditional_figure(labels, sampled: dict, exact: dict | None = None,
+                       title: str = "Which outputs each sampler produces", height: int = 360,
+                       xaxis: str | None = None) -> go.Figure:
+    """Bars: the frequency of each label among each sampler's outputs (``{name: [freq, ...]}``);
+    markers: exact distributions over the same labels (``{name: [prob, ...]}``)."""
+    fig = figure(title, height=height, xaxis=dict(type="category", title=xaxis),
+                 yaxis_title="probability", barmode="group",
+                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+    for i, (name, freq) in enumerate(sampled.items()):
+        fig.add_bar(x=[str(x) for x in labels], y=[float(v) for v in freq], name=name,
+                    marker_color=[NEUTRAL, PALETTE[1], PALETTE[4]][i % 3],
+                    hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>")
+    for i, (name, probs) in enumerate((exact or {}).items()):
+        fig.add_scatter(x=[str(x) for x in labels], y=[float(v) for v in probs], name=name,
+                        mode="markers", marker=dict(color=[GOOD, BAD, MUTED][i % 3], size=14,
+                                                    symbol="line-ew-open", line_width=3),
+                        hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>")
     return fig
 
 

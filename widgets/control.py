@@ -7,6 +7,7 @@
   (positive, negative, or not a review of the grammar).
 * `explorer_figure` puts both side by side; `ControlExplorer` drives it with a method dropdown and a
   strength slider, showing the sweep's stored samples or, given the models, fresh ones.
+* `step_figure(labels, dists)`: several next-token distributions at one prefix, side by side.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from plotly.subplots import make_subplots
 from .style import BAD, GOOD, MUTED, PALETTE, figure
 
 FLUENCY = {"logp_star": "mean log p* of grammatical outputs", "grammatical":
-           "fraction grammatical", "logp_target": "mean log p_theta(y | x)"}
+           "fraction grammatical", "logp_target": "mean log p_theta(y | x)",
+           "distinct": "fraction of distinct outputs"}
 LABELS = {1: ("positive", GOOD), -1: ("negative", BAD), None: ("not a review", MUTED)}
 
 
@@ -79,6 +81,20 @@ def tradeoff_figure(sweep: dict, method: str | None = None, strength: float | No
     """Attribute rate (x) against fluency (y) for every method, through its strengths."""
     fig = figure("Attribute vs fluency as the control strength grows", height=height)
     return add_tradeoff(fig, sweep, method, strength, part, fluency)
+
+
+def step_figure(labels, dists: dict, title: str = "One step: the next-token distributions",
+                height: int = 360):
+    """Grouped bars: several next-token distributions (``{name: [prob, ...]}``) over the same
+    tokens, e.g. the target's and the steered ones at one prefix."""
+    fig = figure(title, height=height, barmode="group", yaxis_title="probability",
+                 xaxis=dict(type="category", tickangle=-45),
+                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+    for i, (name, probs) in enumerate(dists.items()):
+        fig.add_bar(x=list(labels), y=[float(v) for v in probs], name=name,
+                    marker_color=PALETTE[i % len(PALETTE)],
+                    hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>")
+    return fig
 
 
 def _cells(samples):

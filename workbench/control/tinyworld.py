@@ -77,7 +77,8 @@ def review_of(prompt: str, text: str) -> str:
 def measure(generations, labels) -> dict:
     """Attribute rate (the exact oracle agrees with the label; ungrammatical text fails) and
     fluency: the fraction of grammatical outputs, their mean true log p*, and the target's mean
-    log p_theta(y | x) over all outputs and over the ungrammatical ones.  Costs: forward passes
+    log p_theta(y | x) over all outputs and over the ungrammatical ones.  Diversity: the fraction
+    of distinct outputs (prompt included) in ``distinct``.  Costs: forward passes
     of all models per pass of the target, positions computed and external tokens per generated
     token (EOS included in ``tokens``)."""
     from ..tinyworld.worlds import review_grammar, sentiment
@@ -93,6 +94,7 @@ def measure(generations, labels) -> dict:
     mean = lambda xs: float(sum(xs) / len(xs)) if xs else None  # noqa: E731
     return {"n": len(rows), "attribute_rate": mean([float(r[0] == r[3]) for r in rows]),
             "grammatical": len(gram) / len(rows), "logp_star": mean([r[1] for r in gram]),
+            "distinct": len({g.prompt + g.text for g in generations}) / len(rows),
             "logp_target": mean([r[2] for r in rows]),
             "logp_target_ungrammatical": mean([r[2] for r in bad]),
             "tokens": steps / len(rows), "passes_per_step": _passes_per_step(generations),

@@ -1,0 +1,287 @@
+# %% [markdown]
+# # 04 · Controlled generation: steering with classifiers, rewards and other models
+#
+# {badges}
+#
+# **What you will learn**
+# - the goal of controlled generation: sample from p_θ(y | x) re-weighted by a sequence-level
+#   criterion c(y), q\* ∝ p_θ(y | x) c(y) (eq. 15) — a classifier (eq. 16), an indicator
+#   (eq. 17) or a reward (eqs. 18–20);
+# - the token-level approximations that re-weight every next-token distribution on the fly:
+#   **FUDGE**-style classifier guidance (eq. 16 with a prefix classifier), **reward-augmented
+#   decoding** (eq. 21), the **product of experts** (eqs. 22 and 48), **DExperts** and **proxy
+#   tuning** (eq. 48 with an expert/anti-expert ratio), and **contrastive decoding** (eq. 49);
+# - measured on TinyWorld's restaurant reviews, where an exact oracle knows each review's
+#   sentiment and the exact probability p\* of its text: **the attribute rate rises with the
+#   control strength β or α, and fluency pays for it** — and what each method costs in forward
+#   passes and scorer calls.
+#
+# Survey sections: §3.4 (controlled generation), §5.1 (generation with several models).
+# Runs in about 20 s on a 2-core CPU (the full trade-off sweep is precomputed by
+# `scripts/sweep_control.py`; this notebook re-runs one point of it).
+
+# %%
+# SETUP
+
+# %%
+# Parameters: the model every cell uses, and the seed that makes the outputs reproducible.
+MODEL = "tinyworld"   # the target; the experts, draft and classifier are TinyWorld's own
+SEED = 0
+
+# %%
+import numpy as np
+import torch
+
+import workbench as wb
+from workbench import control, decoding
+from workbench.control import tinyworld as tw
+from workbench.tinyworld.worlds import NEGATIVE, POSITIVE, sentiment
+from widgets import control as views
+from widgets.kv_cache import grouped_bars_figure
+
+wb.seed_everything(SEED)
+models = tw.load_models()
+models["target"] = lm = wb.load(MODEL)
+for role, m in models.items():
+    print(f"{role:10} {m}")
+
+# %% [markdown]
+# ## The target distribution and its token-level approximations
+#
+# The survey frames controlled generation as sampling from
+#
+# $$q_* \propto p_\theta(y \mid x)\, c(y) \quad (15)$$
+#
+# and with an attribute classifier as the criterion,
+#
+# $$q_* \propto p_\theta(y \mid x)\, p(a \mid x, y)^\beta \quad (16)$$
+#
+# q\* is a distribution over whole sequences; the methods below approximate it **one token at
+# a time**, each re-weighting the next-token distribution of the target p_θ with information
+# from elsewhere. In TinyWorld the attribute is a review's sentiment, and the roles are played
+# by small models trained for them (`control.MODEL_NAMES`):
+#
+# | method | re-weighting of p_θ(y_t \| y_<t) | survey | what it needs |
+# |---|---|---|---|
+# | FUDGE (Yang & Klein, 2021) | × p_φ(a \| y_<t ∘ v)^β on the top-k tokens v | eq. 16 | a prefix classifier |
+# | reward-augmented (Deng & Raffel, 2023) | softmax(s_θ^{1:k} + β r^{1:k}) | eq. 21 | a reward of prefixes |
+# | product of experts | × p_expert^α | eqs. 22, 48 | an expert LM |
+# | DExperts (Liu et al., 2021a) | × (p_expert / p_anti-expert)^α | eq. 48 | expert and anti-expert |
+# | proxy tuning (Liu et al., 2024a) | × (p_tuned / p_untuned)^α | eq. 48 | a small tuned model and its base |
+# | contrastive (Li et al., 2023a) | log p_θ − β log p_amateur on plausible tokens | eq. 49 | a weaker "amateur" LM |
+#
+# Each rule is a pure function of logits in `workbench.control` (`fudge_logits`,
+# `rad_logits`, `poe_logits`, `dexperts_logits`, `contrastive_logits`). Here they are at one
+# step, after `"Review: The soup was"`, where the next word decides the sentiment.
+
+# %%
+prefix = "Review: The soup was"
+ids = [lm.encode(prefix)]
+s, pos, neg = (models[r].next_logits(ids) for r in ("target", "positive", "negative"))
+cand = control.top_candidates(s, 20)
+p_clf, _ = control.candidate_scorer(models["classifier"], lm)([ids[0] + [c] for c in
+                                                                cand[0].tolist()])
+p_clf = torch.tensor([p_clf])
+rules = {"target p_θ": s,
+         "FUDGE β=4 (eq. 16)": control.fudge_logits(s, cand, p_clf, beta=4.0),
+         "RAD β=10 (eq. 21)": control.rad_logits(s, cand, p_clf, beta=10.0),
+         "product of experts α=1 (eq. 22)": control.poe_logits(s, pos, alpha=1.0),
+         "DExperts α=2 (eq. 48)": control.dexperts_logits(s, pos, neg, alpha=2.0)}
+dists = {k: torch.softmax(v[0].double(), -1).numpy() for k, v in rules.items()}
+first = lambda words: sorted({lm.encode(" " + w, bos=False)[0] for w in words})  # noqa: E731
+POS, NEG = first(POSITIVE), first(NEGATIVE)
+print(f"{'':34} {'P(positive word)':>16} {'P(negative word)':>16} {'P(not)':>7}")
+NOT = lm.encode(" not", bos=False)[0]
+for name, q in dists.items():
+    print(f"{name:34} {q[POS].sum():16.3f} {q[NEG].sum():16.3f} {q[NOT]:7.3f}")
+shown = sorted(set(np.argsort(-dists["target p_θ"])[:10]) |
+               set(np.argsort(-dists["DExperts α=2 (eq. 48)"])[:6]),
+               key=lambda i: -dists["target p_θ"][i])
+views.step_figure([repr(lm.decode([int(i)])) for i in shown],
+                  {k: v[shown] for k, v in dists.items()},
+                  title=f"Next token after {prefix!r}: the target and four steered versions")
+
+# %% [markdown]
+# Every rule moves mass from negative to positive adjectives. They differ in *what they know*:
+# the classifier and the reward judge the prefix as it would stand after each candidate (a
+# look-ahead, §3.3's "lookahead adapters"), while the expert-based rules only compare the
+# next-token preferences of models trained on positive and negative text. `" not"` is a trap
+# for rules that look one token ahead only: "not" is neither positive nor negative until the
+# next word.
+#
+# The generators (`control.fudge`, `control.dexperts`, ...) apply the rule at every step. All
+# models run in lock-step, each with its own KV cache, so a token costs one forward pass per
+# model — plus, for FUDGE and RAD, one pass of the scorer over the k candidates.
+
+# %%
+for method in ("fudge", "dexperts", "product_of_experts"):
+    strength = {"fudge": 4, "dexperts": 2, "product_of_experts": 1}[method]
+    g = tw.steer(method, models, "Review:", strength, label=1, seed=SEED, max_new_tokens=48)
+    print(f"{method:19} {g.text!r:60} oracle: {sentiment(g.text)}")
+    print(f"{'':19} cost: {g.cost}")
+
+# %% [markdown]
+# ## Explore the control strength
+#
+# The explorer reads the precomputed sweep (`data/results/control_tradeoff.json`, written by
+# `scripts/sweep_control.py`): 64 reviews per method and strength, steered towards
+# *positive*. Pick a method and slide its strength: the ring moves along the method's curve
+# (left: the attribute rate, judged by the exact oracle; up: the mean exact log p\* of the
+# grammatical reviews), and the table shows samples at that point, coloured by the oracle —
+# grey ones are not reviews of the grammar at all. Pass `models=models` to draw fresh samples
+# instead of the stored ones.
+
+# %%
+sweep = tw.load_tradeoff()
+views.ControlExplorer(sweep, method="dexperts")
+
+# %% [markdown]
+# ## Experiment: the attribute–fluency trade-off
+#
+# Stronger control should buy a higher attribute rate at a price (eq. 16: β "assign[s] more
+# weight to the classifier at higher values", so q\* moves away from p_θ). The papers behind
+# these methods report the price as fluency: perplexity rises as the attribute rate does. The
+# sweep measures, for every method and strength, on 64 reviews steered towards *positive*:
+# - **attribute rate**: the share the exact oracle calls positive (ungrammatical text fails);
+# - **fluency**: the share of grammatical reviews, and the mean exact log p\* of those — how
+#   probable the text is in the world it imitates;
+# - **diversity**: the share of distinct reviews among the 64.
+
+# %%
+print(f"{'method':19} {'strength':>8} {'attribute':>9} {'grammatical':>11} {'log p*':>7} "
+      f"{'distinct':>8} {'passes/token':>12} {'scorer tokens/token':>19}")
+for method, pts in views.curves(sweep).items():
+    for p in pts:
+        lp = "    -  " if p["logp_star"] is None else f"{p['logp_star']:7.2f}"
+        print(f"{method:19} {p['strength']:8g} {p['attribute_rate']:9.3f} "
+              f"{p['grammatical']:11.3f} {lp} {p['distinct']:8.3f} "
+              f"{p['passes_per_step']:12.2f} {p['external_per_token']:19.1f}")
+views.tradeoff_figure(sweep, fluency="logp_star")
+
+# %% [markdown]
+# How to read it: each curve starts at strength 0 — plain (top-k) sampling from the target,
+# about as often positive as the world's reviews — and moves right as the strength grows.
+# - **Every steering method raises the attribute rate**, to 1 or nearly so.
+# - **Fluency, measured as probability, does not fall — it rises.** Strong steering writes
+#   the safest positive review there is, one short clause with a common positive word
+#   (`" The soup was great."`), and in TinyWorld that is also among the most probable reviews
+#   of all. A large LM's perplexity, the fluency measure of the papers, would agree: these
+#   texts are bland, not broken. Only at the highest strengths do a few reviews (a few per
+#   cent) stop being grammatical.
+# - **Contrastive decoding** is the exception: it does not steer the attribute (its amateur is
+#   the untuned draft, not a negative model), and as β grows it writes long, run-on reviews
+#   that stop being grammatical — the §5.1 method that uses a second model for *quality*,
+#   pushed too far.
+#
+# Where does the price go, then? Into **diversity**: the same figure with the share of
+# distinct reviews on the vertical axis.
+
+# %%
+views.tradeoff_figure(sweep, fluency="distinct")
+
+# %% [markdown]
+# As the strength grows, the 64 reviews collapse onto a handful: q\* ∝ p_θ · p(a | y)^β
+# concentrates on the outputs the classifier (or the expert ratio) is surest about, and with
+# a large β that is a small set. Control trades the model's variety for the attribute; which
+# strength to pick depends on how much variety the application needs.
+#
+# The sweep is heavy, so it lives in a script, but it is deterministic: re-running one of its
+# points here gives the same numbers.
+
+# %%
+stored = views.point(sweep, "dexperts", 2)
+again = tw.run_point(models, "dexperts", 2, "review", n=sweep["n"], seed=sweep["seed"],
+                     max_new_tokens=sweep["max_new_tokens"], k=sweep["k"])
+for key in ("attribute_rate", "grammatical", "logp_star", "passes_per_step"):
+    print(f"{key:16} stored {stored[key]:8.3f}   re-run {again[key]:8.3f}")
+
+# %% [markdown]
+# ## What control costs
+#
+# Lock-step methods multiply the forward passes per token by the number of models; FUDGE and
+# RAD add a scorer pass over k = 20 candidates per token, which the survey's token accounting
+# (Table 5) books as external tokens.
+
+# %%
+rows = []
+for method, pts in views.curves(sweep).items():
+    p = pts[len(pts) // 2]
+    rows.append({"name": f"{method} ({sweep['strength_name'][method]}={p['strength']:g})",
+                 "forward passes per token": p["passes_per_step"],
+                 "scorer tokens per token": p["external_per_token"]})
+grouped_bars_figure(rows, title="Cost per generated token (middle strength of each method)",
+                    yaxis="per generated token")
+
+# %% [markdown]
+# ## Contrastive decoding (eq. 49)
+#
+# Contrastive decoding scores a token by how much more the expert likes it than the amateur,
+#
+# $$\log p_\theta(y_t \mid y_{<t}) - \beta \log p'_\theta(y_t \mid y_{<t}),\quad y_t \in
+#   \mathcal{V}_{\text{head}} = \{v : p_\theta(v) \ge \alpha \max_w p_\theta(w)\} \quad (49)$$
+#
+# The plausibility set V_head keeps the score from rewarding tokens that both models find
+# absurd. After `"Story: The little"`, the tokens the small draft predicts as well as the
+# target lose, the ones only the target knows gain:
+
+# %%
+story_prefix = [lm.encode("Story: The little")]
+e, a = lm.next_logits(story_prefix), models["draft"].next_logits(story_prefix)
+cd = torch.softmax(control.contrastive_logits(e, a, alpha=0.1, beta=1.0)[0].double(), -1)
+pe, pa = torch.softmax(e[0].double(), -1), torch.softmax(a[0].double(), -1)
+head = torch.isfinite(control.contrastive_logits(e, a, alpha=0.1, beta=1.0)[0])
+print(f"{int(head.sum())} plausible tokens (α = 0.1)")
+order = torch.argsort(-pe)[:8].tolist()
+print(f"{'token':12} {'p_θ':>6} {'p_amateur':>9} {'contrastive':>11}")
+for i in order:
+    print(f"{lm.decode([i])!r:12} {pe[i]:6.3f} {pa[i]:9.3f} {cd[i]:11.3f}")
+end = [lm.encode("Story: The cat found the ball.")]
+pe_end, pa_end = (torch.softmax(m.next_logits(end)[0].double(), -1) for m in (lm, models["draft"]))
+THE = lm.encode(" The", bos=False)[0]
+print(f"after 'Story: The cat found the ball.': end of text p_θ {pe_end[lm.eos_token_id]:.3f}, "
+      f"p_amateur {pa_end[lm.eos_token_id]:.3f};  ' The' p_θ {pe_end[THE]:.3f}, "
+      f"p_amateur {pa_end[THE]:.3f}")
+print("greedy     :", repr(decoding.greedy(lm, "Story:", max_new_tokens=30).text))
+print("contrastive:", repr(control.contrastive(lm, models["draft"], "Story:", greedy=True,
+                                               max_new_tokens=30).text))
+
+# %% [markdown]
+# Li et al. pair a large expert with a small amateur of the same family, so that what is
+# subtracted is the amateur's typical mistakes (repetition, generic text). Here the draft
+# agrees with the target on most choices — after `"Story: The cat found the ball."` both give
+# the end of the story about the same probability — and where the two agree, the score
+# log p_θ − log p_amateur is close to 0 for every plausible token, so small differences
+# decide: the target likes
+# `" The"` a little more than the draft does, and the story goes on. That is why the greedy
+# contrastive story runs on, as do the sweep's reviews at β ≥ 1. Which amateur, and how much
+# of it to subtract (β), matter as much as the rule itself.
+#
+# ## Exercises
+#
+# 1. At `"Review: The soup was"`, what total probability does **DExperts with α = 1** give to
+#    the first tokens of the positive adjectives (`POS`)? Use `control.dexperts_logits` and
+#    store it in `p_pos`.
+# 2. In the sweep (part `"review"`), what is the smallest DExperts α whose attribute rate is at
+#    least 0.9? Store it in `alpha_90` (None if no α reaches 0.9).
+# 3. Among the sweep's review points with an attribute rate of at least 0.9, which keeps the
+#    most distinct reviews? Store `(method, strength)` in `best_point`.
+
+# %%
+# Your answers here (these are the solutions; change them and re-run the check)
+p_pos = float(torch.softmax(control.dexperts_logits(s, pos, neg, 1.0)[0].double(), -1)[POS].sum())
+alpha_90 = min((p["strength"] for p in views.curves(sweep)["dexperts"]
+                if p["attribute_rate"] >= 0.9), default=None)
+best_point = max(((p["method"], p["strength"]) for p in sweep["points"]
+                  if p["part"] == "review" and p["attribute_rate"] >= 0.9),
+                 key=lambda k: views.point(sweep, *k)["distinct"])
+
+# %%
+q = torch.softmax(s[0].double(), -1) * (torch.softmax(pos[0].double(), -1) /
+                                         torch.softmax(neg[0].double(), -1))
+assert abs(p_pos - float(q[POS].sum() / q.sum())) < 1e-6, p_pos
+reached = [p["strength"] for p in views.curves(sweep)["dexperts"] if p["attribute_rate"] >= 0.9]
+assert alpha_90 == (min(reached) if reached else None)
+ok = [p for p in sweep["points"] if p["part"] == "review" and p["attribute_rate"] >= 0.9]
+assert views.point(sweep, *best_point)["distinct"] == max(p["distinct"] for p in ok)
+assert views.point(sweep, *best_point)["attribute_rate"] >= 0.9
+print("All three answers are right.")
