@@ -7,6 +7,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # one thread unless told otherwise: a second busy process on 2 cores makes OpenMP spin
 torch.set_num_threads(int(os.environ.get("WORKBENCH_THREADS", "1")))
 
+# the fixture notebook is input to the browser and export tests, not an nbval regression
+# (no conftest.py in tests/fixtures: it would shadow this module for `from conftest import`)
+collect_ignore = ["fixtures/sample.ipynb"]
+
 
 @pytest.fixture(scope="session")
 def tokenizer():

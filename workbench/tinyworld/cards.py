@@ -13,7 +13,7 @@ from .corpus import document
 from .tasks import arithmetic_tasks
 from .worlds import review_grammar, sentiment, story_grammar
 
-TEMPERATURES = (0.6, 0.8, 1.0)
+TEMPERATURES = (0.7, 1.0)
 TARGETS = {  # the acceptance thresholds, checked again by tests/test_zoo_metrics.py
     "greedy accuracy in [0.35, 0.75]": lambda m: 0.35 <= m["arithmetic"]["greedy"] <= 0.75,
     "pass@16 >= 0.90 at some T <= 1": lambda m: m["arithmetic"]["best_pass@16"] >= 0.90,
