@@ -1,0 +1,104 @@
+"""Step-level search against same-compute parallel baselines (survey §4.3, Table 5): chapter 08.
+
+    python scripts/sweep_search.py                 # about 20 minutes on 2 CPU cores
+    python scripts/sweep_search.py --problems 4    # a quick look
+
+Runs greedy decoding, majority voting and best-of-N (verifier) with N = 4 and 16 samples, and
+step-level beam search and REBASE guided by the process reward model (the verifier on finished
+solutions) with N_b * N_e = 4 and 16 expansions per step, plus the beam guided by the exact step
+checker (a ceiling, not a method), on harder held-out problems (`tasks`: 4 or 5 operations, 2- or 3-digit
+numbers), with the settings of ``scripts/sweep_compute.py``.  Problem i uses seed
+``seed * 100_003 + i`` in every method.  Per-problem rows (correctness, Table 5 cost) and the summary go
+to ``data/results/step_search.json``; ``tests/test_sweep_search.py`` re-runs a slice.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import sweep_compute as sc  # noqa: E402
+from workbench import meta  # noqa: E402
+
+OUT = ROOT / "data" / "results" / "step_search.json"
+SUBSET = {"n_ops": (4, 5), "digits": (2, 3), "every": 4}
+SHARED = {"greedy": ["-"], "majority_vote": ["N=4", "N=16"],
+          "best_of_n (verifier)": ["N=4", "N=16"],
+          "stepwise_beam (PRM)": ["Nb=2, Ne=2", "Nb=4, Ne=4"],
+          "rebase (PRM)": ["width=4", "width=16"]}
+
+
+def methods(M) -> dict:
+    """name -> {setting: fn(prompt, seed)}: the compute sweep's methods listed in `SHARED`,
+    and the beam guided by the exact step checker."""
+    every = sc.methods(M)
+    out = {name: {s: every[name][s] for s in settings} for name, settings in SHARED.items()}
+    out["stepwise_beam (oracle value)"] = {
+        f"Nb={b}, Ne={e}": (lambda b, e: lambda p, s: meta.stepwise_beam(
+            p, M.stepper(), meta.oracle_value(), b, e, max_steps=10, seed=s))(b, e)
+        for b, e in ((2, 2), (4, 4))}
+    return out
+
+
+def tasks(n: int = 24) -> list:
+    """The harder problems: every 4th test problem with 4 or 5 operations and 2 or 3 digits (6
+    per cell for n = 24), the first ``n``."""
+    from workbench.tinyworld.tasks import load_tasks
+    pool = [t for t in load_tasks("arithmetic")
+            if t["n_ops"] in SUBSET["n_ops"] and t["digits"] in SUBSET["digits"]]
+    return pool[::SUBSET["every"]][:n]
+
+
+def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None) -> dict:
+    todo_tasks, M = tasks(n_problems), sc.Models()
+    data = sc.load(out)
+    data["config"] = {"problems": [t["id"] for t in todo_tasks], "seed": seed,
+                      "temperature": sc.TEMPERATURE, "subset": SUBSET,
+                      "parameters": M.params}
+    done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
+    t0 = time.time()
+    for name, settings in methods(M).items():
+        if only and not any(name.startswith(o) for o in only):
+            continue
+        for setting, fn in settings.items():
+            for i, t in enumerate(tqdm(todo_tasks, desc=f"{name} {setting}")):
+                if (name, setting, t["id"]) in done:
+                    continue
+                row = sc.run_one(fn, t, seed * 100_003 + i, M)
+                data["rows"].append({"method": name, "setting": setting, "n_ops": t["n_ops"],
+                                     "digits": t["digits"], **row})
+    keep = set(data["config"]["problems"])
+    data["rows"] = [r for r in data["rows"] if r["id"] in keep]
+    data["summary"] = sc.summarize(data["rows"])
+    data["config"]["seconds"] = round(time.time() - t0, 1)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(data, indent=0))
+    return data
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--problems", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", nargs="*")
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    data = run(args.problems, args.seed, Path(args.out), args.only)
+    for s in sorted(data["summary"], key=lambda s: (s["method"], s["output_tokens"])):
+        print(f"{s['method']:>30} {s['setting']:>12}: acc {s['accuracy']:.3f}  "
+              f"out {s['output_tokens']:7.0f}  total {s['total_tokens']:7.0f}")
+
+
+if __name__ == "__main__":
+    main()

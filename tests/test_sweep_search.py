@@ -1,0 +1,49 @@
+"""scripts/sweep_search.py (chapter 08): a slice of the stored sweep re-runs identically."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.paths import data_dir
+
+RESULTS = data_dir() / "results" / "step_search.json"
+SLICE = [("stepwise_beam (PRM)", "Nb=2, Ne=2"), ("best_of_n (verifier)", "N=4"),
+         ("stepwise_beam (oracle value)", "Nb=2, Ne=2")]
+FIELDS = ("answer", "correct", "output_tokens", "input_tokens", "external_tokens",
+          "computed_tokens", "calls")
+
+
+def load_script(name):
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    needed = ["tinyworld", "tinyworld-verifier", "tinyworld-prm"]
+    if not RESULTS.exists() or not all((data_dir() / "models" / m / "config.json").exists()
+                                       for m in needed):
+        pytest.skip("needs the embedded models and data/results/step_search.json")
+    mod = load_script("sweep_search")
+    return mod, json.loads(RESULTS.read_text()), mod.sc.Models()
+
+
+def test_summary_covers_every_problem(sweep):
+    mod, data, _ = sweep
+    assert data["summary"] == mod.sc.summarize(data["rows"])
+    assert all(s["problems"] == len(data["config"]["problems"]) for s in data["summary"])
+
+
+@pytest.mark.parametrize("method,setting", SLICE)
+def test_a_slice_reruns_identically(sweep, method, setting):
+    mod, data, models = sweep
+    tasks = mod.tasks(len(data["config"]["problems"]))
+    assert [t["id"] for t in tasks] == data["config"]["problems"]
+    fn = mod.methods(models)[method][setting]
+    stored = {r["id"]: r for r in data["rows"] if (r["method"], r["setting"]) == (method, setting)}
+    row = mod.sc.run_one(fn, tasks[0], data["config"]["seed"] * 100_003, models)
+    assert {k: row[k] for k in FIELDS} == {k: stored[tasks[0]["id"]][k] for k in FIELDS}
