@@ -76,15 +76,33 @@ def build(src: Path, execute: bool = True, timeout: int = 600) -> float:
         seconds = time.time() - t0
         for c in nb.cells:  # keep stored notebooks small and stable
             c.metadata.pop("execution", None)
+        slim(nb)
     nbformat.write(nb, out)
     return seconds
+
+
+def slim(nb) -> None:
+    """Drop the JavaScript bundle each saved anywidget carries (``_esm``: plotly.js, ~5 MB per
+    FigureWidget) from the stored widget state.  A live kernel sends it again when the cell runs;
+    model ids and every other field stay, so stored outputs and widget counts are unchanged."""
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    for model in state.get("state", {}).values():
+        if len(model.get("state", {}).get("_esm", "")) > 10_000:
+            model["state"]["_esm"] = ""
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("only", nargs="*", help="name prefixes to build")
     ap.add_argument("--no-execute", action="store_true")
+    ap.add_argument("--slim", action="store_true", help="only slim the stored notebooks' widget state")
     args = ap.parse_args()
+    if args.slim:
+        for path in sorted(OUT.glob("[0-9][0-9]_*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            slim(nb)
+            nbformat.write(nb, path)
+        return
     srcs = sorted(p for p in SRC.glob("*.py")
                   if not args.only or any(p.stem.startswith(o) for o in args.only))
     for src in srcs:
