@@ -90,6 +90,10 @@ def methods(M: Models) -> dict:
             p, M.sampler, M.verifier_scorer, n, seed=s))(n) for n in (4, 16)},
         "majority_vote": {f"N={n}": (lambda n: lambda p, s: meta.majority_vote(
             p, M.sampler, n, seed=s))(n) for n in (4, 16)},
+        "greedy (draft)": {"-": lambda p, s: _on_draft(_single(meta.LMGenerator(
+            M.draft, greedy=True, max_new_tokens=160), p, s))},
+        "majority_vote (draft)": {f"N={n}": (lambda n: lambda p, s: _on_draft(meta.majority_vote(
+            p, M.draft_sampler, n, seed=s)))(n) for n in (4, 16, 64)},
         "weighted_vote (verifier)": {f"N={n}": (lambda n: lambda p, s: meta.weighted_vote(
             p, M.sampler, M.verifier_scorer, n, seed=s))(n) for n in (4, 16)},
         "adaptive_vote": {f"max {n}, beta 0.95": (lambda n: lambda p, s: meta.adaptive_vote(
@@ -139,6 +143,12 @@ def _code(prompt, solve):
     return r
 
 
+def _on_draft(r):
+    """Mark a result computed entirely by the draft (its FLOPs are counted at the draft's size)."""
+    r.info["cheap_cost"] = r.cost
+    return r
+
+
 def _single(gen, prompt, seed):
     out = meta.generate(gen, prompt, 1, seed)[0]
     return meta.MetaResult(out.text, out.cost, [out], answer=meta.default_answer(out.text))
@@ -158,7 +168,8 @@ def run_one(fn, task, seed, models: Models) -> dict:
                                                       c.external_tokens) +
                  models.params[models.draft.name] * d_comp)
     kv = (r.info or {}).get("kv") or {}
-    return {"id": task["id"], "answer": r.answer, "correct": r.answer == task["answer"],
+    answer = r.answer if r.answer is not None else meta.default_answer(r.text)  # best-of-N
+    return {"id": task["id"], "answer": answer, "correct": answer == task["answer"],
             "output_tokens": c.output_tokens, "input_tokens": c.input_tokens,
             "external_tokens": c.external_tokens, "computed_tokens": c.computed_tokens,
             "calls": c.calls, "target_flops": flops, "seconds": round(sec, 2),

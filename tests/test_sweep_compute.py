@@ -8,7 +8,8 @@ import pytest
 from workbench.paths import data_dir
 
 RESULTS = data_dir() / "results" / "compute_sweep.json"
-SLICE = [("majority_vote", "N=4"), ("stepwise_beam (PRM)", "Nb=2, Ne=2"),
+SLICE = [("majority_vote", "N=4"), ("majority_vote (draft)", "N=16"),
+         ("stepwise_beam (PRM)", "Nb=2, Ne=2"),
          ("refine (calculator)", "Nr<=1"), ("mcts (PRM, verifier)", "4 iterations")]
 FIELDS = ("answer", "correct", "output_tokens", "input_tokens", "external_tokens",
           "computed_tokens", "calls")

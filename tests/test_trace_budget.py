@@ -74,3 +74,21 @@ def test_results_carry_cost(tiny_lm):
     assert c.output_tokens == sum(len(o.token_ids) for o in outs)
     # the prompt is computed once for the three samples
     assert c.computed_tokens < c.input_tokens + c.output_tokens
+
+
+def test_table5_predictions():
+    from workbench.budget import table5
+    c = table5("best-of-n (llm scorer)", t_in=10, t=20, n=4)
+    assert (c.input_tokens, c.output_tokens, c.external_tokens) == (40, 80, 4 * 31)
+    # the survey's example: beam 16 x 64 expansions spends best-of-1024's output tokens ...
+    beam = table5("step-level beam (scorer)", 10, 100, n_b=16, n_e=64, s=5, c_s=110)
+    bon = table5("reranking", 10, 100, n=1024, c_s=110)
+    assert beam.output_tokens == bon.output_tokens
+    # ... but calls the scorer S times as often
+    assert beam.external_tokens == 5 * bon.external_tokens
+    # three self-feedback refinements cost 7T output tokens, cheaper than best-of-8
+    assert table5("refinement (self-feedback)", 10, 50, n_r=3).output_tokens == 7 * 50
+    for bad in (dict(method="nope", t_in=1, t=1), dict(method="reranking", t_in=1, t=1, m=2),
+                dict(method="reranking", t_in=-1, t=1)):
+        with pytest.raises(ValueError):
+            table5(**bad)

@@ -93,3 +93,61 @@ class Budget:
     def __repr__(self):
         return f"Budget(limits={self.limits}, spent={self.spent})"
 
+
+
+# -- the survey's Table 5: predicted token budgets -------------------------------------------
+
+TABLE5 = {
+    # method: (input, output, external) as functions of the cost parameters
+    "ancestral sampling": (lambda p: p["t_in"], lambda p: p["t"], lambda p: 0),
+    "reranking": (lambda p: p["t_in"] * p["n"], lambda p: p["t"] * p["n"],
+                  lambda p: p["n"] * p["c_s"]),
+    "best-of-n (log-p)": (lambda p: p["t_in"] * p["n"], lambda p: p["t"] * p["n"],
+                          lambda p: 0),
+    "best-of-n (llm scorer)": (lambda p: p["t_in"] * p["n"], lambda p: p["t"] * p["n"],
+                               lambda p: p["n"] * (p["t_in"] + p["t"] + 1)),
+    "transformation": (lambda p: p["t_in"] * p["n"], lambda p: p["t"] * p["n"],
+                       lambda p: p["c_t"]),
+    "self-consistency": (lambda p: p["t_in"] * p["n"], lambda p: p["t"] * p["n"],
+                         lambda p: 0),
+    "weighted self-consistency": (lambda p: p["t_in"] * p["n"], lambda p: p["t"] * p["n"],
+                                  lambda p: p["n"] * p["c_s"]),
+    "step-level beam (log-p)": (lambda p: p["t_in"] * p["n_b"] * p["n_e"] * p["s"],
+                                lambda p: p["t_s"] * p["n_b"] * p["n_e"] * p["s"],
+                                lambda p: 0),
+    "step-level beam (scorer)": (lambda p: p["t_in"] * p["n_b"] * p["n_e"] * p["s"],
+                                 lambda p: p["t_s"] * p["n_b"] * p["n_e"] * p["s"],
+                                 lambda p: p["n_b"] * p["n_e"] * p["s"] * p["c_s"]),
+    "step-level dfs (scorer)": (lambda p: p["t_in"] * p["n_e"] * p["s"],
+                                lambda p: p["t_s"] * p["n_e"] * p["s"],
+                                lambda p: p["n_e"] * p["s"] * p["c_s"]),
+    "refinement": (lambda p: p["t_in"] * (1 + p["n_r"]), lambda p: p["t"] * (1 + p["n_r"]),
+                   lambda p: p["n_r"] * p["c_z"]),
+    "refinement (self-feedback)": (lambda p: p["t_in"] + (2 * p["t_in"] + p["t"]) * p["n_r"],
+                                   lambda p: p["t"] + 2 * p["t"] * p["n_r"], lambda p: 0),
+}
+DEFAULTS = {"n": 1, "c_s": 0, "c_t": 0, "c_z": 0, "n_b": 1, "n_e": 1, "s": 1, "n_r": 0,
+            "t_s": None}
+
+
+def table5(method: str, t_in: float, t: float, **params) -> Cost:
+    """The token budget the survey's Table 5 predicts for ``method`` (one of `TABLE5`).
+
+    ``t_in`` and ``t`` are the input and output tokens of one generator call; the other cost
+    parameters are ``n``, ``c_s`` (tokens per call of a scoring model), ``c_t`` (one call of a
+    transformation), ``n_b``, ``n_e``, ``s`` and ``t_s`` (step-level search; ``t_s`` defaults to
+    ``t / s``), ``n_r`` and ``c_z`` (refinement).  Only the three token fields are predicted.
+    """
+    if method not in TABLE5:
+        raise ValueError(f"method must be one of {sorted(TABLE5)}, got {method!r}")
+    unknown = set(params) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown cost parameter(s) {sorted(unknown)}; use {sorted(DEFAULTS)}")
+    p = {**DEFAULTS, **params, "t_in": t_in, "t": t}
+    for k, v in p.items():
+        if v is not None and v < 0:
+            raise ValueError(f"{k} must be >= 0, got {v}")
+    if p["t_s"] is None:
+        p["t_s"] = t / max(p["s"], 1)
+    i, o, e = (f(p) for f in TABLE5[method])
+    return Cost(input_tokens=i, output_tokens=o, external_tokens=e)

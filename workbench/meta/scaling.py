@@ -15,9 +15,10 @@ from .. import adapters, decoding
 
 def sample_pool(lm, tasks, n: int, temperature: float, verifier=None, seed: int = 0,
                 batch_rows: int = 64, answer_fn=None, progress: bool = True,
-                max_new_tokens: int = 200) -> list:
+                max_new_tokens: int = 200, keep_texts: bool = False) -> list:
     """``n`` samples per task at ``temperature``: answers, correctness, verifier scores,
-    log-probabilities and output lengths (everything the curves need, nothing else)."""
+    log-probabilities and output lengths (everything the curves need; the texts too with
+    ``keep_texts``, for scoring them with other judges later)."""
     from ..tinyworld.arithmetic import extract_answer
     answer_fn = answer_fn or extract_answer
     per = max(1, batch_rows // n) if n <= batch_rows else 1
@@ -41,7 +42,8 @@ def sample_pool(lm, tasks, n: int, temperature: float, verifier=None, seed: int 
             pool.append({"id": t["id"], "answer": t["answer"], "answers": ans,
                          "correct": [a == t["answer"] for a in ans],
                          "scores": scores, "logprobs": [g.logprob for g in gens],
-                         "lengths": [len(g.token_ids) for g in gens]})
+                         "lengths": [len(g.token_ids) for g in gens],
+                         **({"texts": texts} if keep_texts else {})})
     return pool
 
 

@@ -1,0 +1,105 @@
+"""The selector sweep behind chapter 10 (survey §5.1, §6.2 eqs. 50-51): how close do learned
+judges come to the exact check when they pick one of N samples?
+
+One pool of samples per held-out problem from the target; every sample is judged by the
+outcome verifier, the process reward model (min over steps), the model's own mean per-token
+log-probability, and the exact checker.  Accuracy-vs-N curves (mean over random subsets of
+the pool, `workbench.meta.scaling.curve`) for best-of-N under each judge, majority vote and
+verifier-weighted vote go to ``data/results/external_selectors.json``.
+
+    python scripts/sweep_external.py           # a few minutes on 2 CPU cores
+``tests/test_sweep_external.py`` re-samples and re-scores the first problems and checks them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import workbench as wb  # noqa: E402
+from workbench import scoring  # noqa: E402
+from workbench.meta import TextOutput, scaling  # noqa: E402
+from workbench.tinyworld.tasks import arithmetic_tasks  # noqa: E402
+
+OUT = ROOT / "data" / "results" / "external_selectors.json"
+TEMPERATURE, POOL, PER_CELL, SEED = 0.8, 32, 4, 0
+NS = (1, 2, 4, 8, 16, 32)
+# curve name -> (scaling method, which scores it reads)
+SELECTORS = {"pass@N (exact check)": ("oracle", None),
+             "best-of-N: verifier": ("best_of_n", "verifier"),
+             "best-of-N: PRM (min over steps)": ("best_of_n", "prm"),
+             "best-of-N: log p per token": ("best_of_n", "logp_mean"),
+             "majority vote": ("vote", None),
+             "weighted vote: verifier": ("weighted", "verifier")}
+
+
+def tasks_subset(per_cell: int = PER_CELL):
+    """``per_cell`` held-out problems from every (operations, digits) cell, 2+ operations."""
+    return [t for i, t in enumerate(arithmetic_tasks()) if i % 24 < per_cell
+            and t["n_ops"] >= 2]
+
+
+def judge(pool, prm):
+    """Add the PRM's and the mean log-probability's scores to every pool row (in place)."""
+    ps = scoring.ProcessScorer(prm, reduce="min")
+    prompts = {t["id"]: t["prompt"] for t in arithmetic_tasks()}
+    for row in pool:
+        outs = [TextOutput(x) for x in row["texts"]]
+        row["prm"] = [round(v, 5) for v in ps(prompts[row["id"]], outs)[0]]
+        row["verifier"] = [round(v, 5) for v in row["scores"]]
+        row["logp_mean"] = [round(lp / max(n, 1), 5)
+                            for lp, n in zip(row["logprobs"], row["lengths"])]
+    return pool
+
+
+def make_pool(lm, verifier, prm, tasks, pool_size=POOL, seed=SEED):
+    pool = scaling.sample_pool(lm, tasks, pool_size, TEMPERATURE, verifier, seed=seed,
+                               max_new_tokens=160, keep_texts=True, progress=False)
+    return judge(pool, prm)
+
+
+def curves(pool, boots: int = 200) -> dict:
+    out = {}
+    for name, (method, key) in SELECTORS.items():
+        rows = [dict(r, scores=r[key or "verifier"]) for r in pool]
+        out[name] = scaling.curve(rows, method, [n for n in NS if n <= len(pool[0]["answers"])],
+                                  boots, seed=1)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--per-cell", type=int, default=PER_CELL)
+    ap.add_argument("--pool", type=int, default=POOL)
+    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    lm = wb.load("tinyworld", device="cpu")
+    verifier, prm = wb.load("tinyworld-verifier", device="cpu"), wb.load("tinyworld-prm",
+                                                                          device="cpu")
+    tasks = tasks_subset(args.per_cell)
+    pool = make_pool(lm, verifier, prm, tasks, args.pool)
+    result = {"meta": {"problems": len(tasks), "pool": args.pool, "temperature": TEMPERATURE,
+                       "seed": SEED, "per_cell": args.per_cell,
+                       "seconds": round(time.time() - t0, 1)},
+              "curves": curves(pool),
+              "pool": [{k: r[k] for k in ("id", "answer", "answers", "correct", "lengths",
+                                          "verifier", "prm", "logp_mean")} for r in pool]}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result))
+    for name, c in result["curves"].items():
+        print(f"{name:34s}", " ".join(f"{a:.3f}" for a in c["accuracy"]))
+    print(result["meta"])
+
+
+if __name__ == "__main__":
+    main()

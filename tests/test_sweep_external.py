@@ -1,0 +1,49 @@
+"""scripts/sweep_external.py: the first problems of the stored selector pool re-sample and
+re-score identically, and the stored curves follow from the stored pool."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from workbench.paths import data_dir
+
+RESULTS = data_dir() / "results" / "external_selectors.json"
+
+
+def sweep_module():
+    path = Path(__file__).resolve().parent.parent / "scripts" / "sweep_external.py"
+    spec = importlib.util.spec_from_file_location("sweep_external", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def stored():
+    needed = ["tinyworld", "tinyworld-verifier", "tinyworld-prm"]
+    if not RESULTS.exists() or not all((data_dir() / "models" / m / "config.json").exists()
+                                       for m in needed):
+        pytest.skip("needs the embedded models and data/results/external_selectors.json")
+    return sweep_module(), json.loads(RESULTS.read_text())
+
+
+def test_curves_follow_from_the_pool(stored):
+    mod, data = stored
+    assert mod.curves(data["pool"]) == data["curves"]
+    assert len(data["pool"]) == data["meta"]["problems"]
+
+
+def test_first_problems_resample_identically(stored):
+    import workbench as wb
+    mod, data = stored
+    lm = wb.load("tinyworld", device="cpu")
+    v, prm = wb.load("tinyworld-verifier", device="cpu"), wb.load("tinyworld-prm", device="cpu")
+    per = max(1, 64 // data["meta"]["pool"])          # sample_pool's first batch of problems
+    tasks = mod.tasks_subset(data["meta"]["per_cell"])[:per]
+    pool = mod.make_pool(lm, v, prm, tasks, data["meta"]["pool"], data["meta"]["seed"])
+    for new, old in zip(pool, data["pool"]):
+        assert new["id"] == old["id"] and new["answers"] == old["answers"]
+        assert new["lengths"] == old["lengths"]
+        for key in ("verifier", "prm", "logp_mean"):
+            assert new[key] == pytest.approx(old[key], abs=2e-4)

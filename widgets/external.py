@@ -1,0 +1,71 @@
+"""Views of external information (survey §5): what a learned judge sees in a solution, and
+which of N candidates each judge picks.
+
+* `step_scores_figure`: a process reward model's probability after every step of one solution
+  beside the exact step checker's verdict, and the outcome verifier's single score;
+* `SelectorExplorer`: the same N samples judged by several scorers (log-p, verifier, PRM, the
+  exact check): the candidate each one picks, re-run as the controls move.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from .parallel import best_of_n_figure
+from .style import BAD, GOOD, NEUTRAL, figure
+
+
+def step_scores_figure(steps, prm_probs, step_ok, verifier_prob=None, title=None) -> go.Figure:
+    """One bar per step: the PRM's P(all steps so far are right), green where the exact checker
+    accepts the step and red where it does not; the verifier's score as a dashed line."""
+    x = [f"{i + 1}. {s.strip()[:28]}" for i, s in enumerate(steps)]
+    fig = figure(title or "What the process reward model sees, step by step", height=340,
+                 yaxis=dict(title="probability", range=[0, 1.05]))
+    fig.add_bar(x=x, y=list(prm_probs), marker_color=[GOOD if ok else BAD for ok in step_ok],
+                name="PRM after this step", hovertext=list(steps), hoverinfo="text+y")
+    if verifier_prob is not None:
+        fig.add_hline(y=verifier_prob, line=dict(color=NEUTRAL, dash="dash"),
+                      annotation_text=f"outcome verifier: {verifier_prob:.2f}",
+                      annotation_position="top left")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+class SelectorExplorer:
+    """Slider for N, a toggle between judges: best-of-N (eq. 28) over the same samples (same
+    seed), with the chosen candidate outlined and correctness coloured."""
+
+    def __init__(self, generator, prompt, scorers: dict, check, seed=0, n=8):
+        import ipywidgets as W
+        self.generator, self.prompt, self.scorers = generator, prompt, scorers
+        self.check, self.seed = check, seed
+        self.n = W.IntSlider(value=n, min=1, max=32, description="N")
+        self.judge = W.ToggleButtons(options=list(scorers))
+        self.fig = go.FigureWidget(figure("", height=320))
+        self.info = W.HTML()
+        for w in (self.n, self.judge):
+            w.observe(lambda _: self.update(), names="value")
+        self.view = W.VBox([self.n, self.judge, self.fig, self.info])
+        self.update()
+
+    def run(self):
+        from workbench import meta
+        return meta.best_of_n(self.prompt, self.generator, self.scorers[self.judge.value],
+                              self.n.value, seed=self.seed)
+
+    def update(self):
+        r = self.run()
+        flags = [bool(self.check(c.text)) for c in r.candidates]
+        new = best_of_n_figure(r, flags, title=f"{self.judge.value} picks candidate {r.chosen}"
+                               f" ({'right' if flags[r.chosen] else 'wrong'})")
+        with self.fig.batch_update():
+            self.fig.data = []
+            for tr in new.data:
+                self.fig.add_trace(tr)
+            self.fig.layout = new.layout
+        self.info.value = (f"{sum(flags)} of {len(flags)} candidates are right; "
+                           f"external tokens spent judging: {r.cost.external_tokens}")
+        return r
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.view)
