@@ -48,3 +48,13 @@ def target():
 def draft():
     import workbench as wb
     return wb.load("tinyworld-draft")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """List the browser tests' screenshots (tests/test_browser.py) at the end of the run."""
+    from pathlib import Path
+    shots = sorted((Path(__file__).resolve().parent.parent / "build" / "screenshots").glob("*.png"))
+    if shots:
+        terminalreporter.write_sep("-", f"{len(shots)} screenshots")
+        for p in shots:
+            terminalreporter.write_line(str(p))
