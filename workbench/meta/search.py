@@ -51,28 +51,10 @@ def stepwise_beam(prompt, stepper, value, beam_size: int = 4, expansions: int = 
     _check("beam_size", beam_size), _check("expansions", expansions), _check("max_steps", max_steps)
     S = Search("stepwise_beam", prompt, stepper, value, budget, dedupe, seed,
                {"beam_size": beam_size, "expansions": expansions, "max_steps": max_steps})
-    beam, finished = [S.tree[0]], []
+    def counts(frontier):  # the root stands for N_b copies
+        return [expansions * (beam_size if n.id == 0 else 1) for n in frontier]
     with source("stepwise_beam"):
-        for depth in range(max_steps):
-            S.it = depth
-            kids = S.expand(beam, [expansions * (beam_size if n.id == 0 else 1) for n in beam])
-            if kids is None:
-                break
-            children = [c for group in kids for c in group]
-            if not S.score(children):
-                break
-            ranked = sorted(children, key=lambda c: -c.value)
-            for c in ranked[beam_size:]:
-                S.prune(c, "beam")
-            keep = ranked[:beam_size]
-            S.log("select", nodes=[c.id for c in keep])
-            finished += [c for c in keep if c.terminal]
-            beam = [c for c in keep if not c.terminal]
-            if not beam:
-                break
-        else:
-            S.stopped = "max_steps"
-        return S.finish(_fallback(S, finished), finished, answer_fn)
+        return _levels(S, counts, beam_size, lambda n: False, "beam", max_steps, answer_fn)
 
 
 def tree_of_thought(prompt, stepper, value, search: str = "bfs", breadth: int = 3,
@@ -98,15 +80,18 @@ def tree_of_thought(prompt, stepper, value, search: str = "bfs", breadth: int = 
     below = (lambda n: False) if threshold is None else (lambda n: n.value < threshold)
     with source("tree_of_thought"):
         if search == "bfs":
-            return _tot_bfs(S, breadth, expansions, below, max_steps, answer_fn)
+            return _levels(S, lambda frontier: [expansions] * len(frontier), breadth, below,
+                           "breadth", max_steps, answer_fn)
         return _tot_dfs(S, expansions, below, max_steps, max_expansions, answer_fn)
 
 
-def _tot_bfs(S, breadth, expansions, below, max_steps, answer_fn):
+def _levels(S, counts, width, below, reason, max_steps, answer_fn):
+    """Level-by-level search (stepwise beam, ToT-BFS): expand the frontier (``counts`` children
+    per node), prune children ``below`` the threshold, keep the best ``width``."""
     frontier, finished = [S.tree[0]], []
     for depth in range(max_steps):
         S.it = depth
-        kids = S.expand(frontier, [expansions] * len(frontier))
+        kids = S.expand(frontier, counts(frontier))
         if kids is None:
             break
         children = [c for group in kids for c in group]
@@ -119,9 +104,9 @@ def _tot_bfs(S, breadth, expansions, below, max_steps, answer_fn):
             else:
                 alive.append(c)
         ranked = sorted(alive, key=lambda c: -c.value)
-        for c in ranked[breadth:]:
-            S.prune(c, "breadth")
-        keep = ranked[:breadth]
+        for c in ranked[width:]:
+            S.prune(c, reason)
+        keep = ranked[:width]
         S.log("select", nodes=[c.id for c in keep])
         finished += [c for c in keep if c.terminal]
         frontier = [c for c in keep if not c.terminal]
