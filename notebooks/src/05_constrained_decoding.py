@@ -42,13 +42,14 @@ from workbench import constraints as C
 from workbench import decoding, meta
 from workbench.constraints.library import LibraryMatcher
 from workbench.tinyworld.grammar import TokenGrammar
-from workbench.tinyworld.worlds import (JSON_PROMPT, NEGATIVE, RECORD_SCHEMA, review_grammar,
+from workbench.tinyworld.worlds import (NEGATIVE, RECORD_SCHEMA, review_grammar,
                                         sentiment, story_grammar, validate_record)
 from widgets import constrained as views
 from widgets.kv_cache import grouped_bars_figure, timings_figure
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
+json_prompt = wb.prompts.json_format(lm).prompt()   # 'JSON:\n'; few-shot records first for other models
 EOS = lm.eos_token_id
 print(lm)
 
@@ -93,7 +94,7 @@ print(f"{sum(g.info['forced'])} of {len(g.token_ids)} tokens forced",
 # %%
 record_index = C.json_constraint(RECORD_SCHEMA, lm)
 print(record_index)
-view = views.ConstrainedView(lm, JSON_PROMPT, record_index, seed=SEED, max_new_tokens=80)
+view = views.ConstrainedView(lm, json_prompt, record_index, seed=SEED, max_new_tokens=80)
 view
 
 # %% [markdown]
@@ -101,7 +102,7 @@ view
 # seeds need not give the same records: a forced token draws no random number.)
 
 # %%
-runs = {ff: [C.generate(lm, JSON_PROMPT, record_index, seed=s, max_new_tokens=80,
+runs = {ff: [C.generate(lm, json_prompt, record_index, seed=s, max_new_tokens=80,
                         fast_forward=ff) for s in range(SEED, SEED + 8)] for ff in (False, True)}
 for ff, gs in runs.items():
     n_tok = sum(len(g.token_ids) + 1 for g in gs)
@@ -160,17 +161,17 @@ print("masked decoding with a perfect model:",
 N_REJECT, N_CONSTRAINED = 120, 400
 proposal = meta.LMGenerator(lm, max_new_tokens=60)
 with wb.trace() as t:
-    rs = meta.rejection_sample(JSON_PROMPT, proposal, meta.filter_target(age_index.matches),
+    rs = meta.rejection_sample(json_prompt, proposal, meta.filter_target(age_index.matches),
                                0.0, num_samples=N_REJECT, max_proposals=4000, batch=200,
                                seed=SEED)
 proposed = [e["text"] for e in t.events if e["kind"] in ("accept", "reject")]
-constrained = decoding.sample(lm, JSON_PROMPT, adapters=[C.ConstraintAdapter(age_index)],
+constrained = decoding.sample(lm, json_prompt, adapters=[C.ConstraintAdapter(age_index)],
                               n=N_CONSTRAINED, seed=SEED, max_new_tokens=60)
 assert all(age_index.matches(g.text) for g in constrained)
-greedy = C.generate(lm, JSON_PROMPT, age_index, greedy=True, max_new_tokens=60)
+greedy = C.generate(lm, json_prompt, age_index, greedy=True, max_new_tokens=60)
 
 valid_any = np.mean([validate_record(s)[0] for s in proposed])
-few = [C.generate(lm, JSON_PROMPT, age_index, seed=s, max_new_tokens=60)
+few = [C.generate(lm, json_prompt, age_index, seed=s, max_new_tokens=60)
        for s in range(SEED, SEED + 8)]
 rows = [{"name": "rejection sampling",
          "sampled tokens": rs.cost.output_tokens / N_REJECT,
@@ -202,12 +203,12 @@ grouped_bars_figure(rows, title="The cost of one valid record (ages 19-30)",
 # product of the renormalised digit probabilities it sees.
 
 # %%
-prefix = JSON_PROMPT + '{"name": "Ada", "age": '
+prefix = json_prompt + '{"name": "Ada", "age": '
 lp = np.array(lm.score(prefix, [f"{a}," for a in AGES]))
 p_cond = np.exp(lp - np.logaddexp.reduce(lp))                  # p_θ(age | prefix, valid)
 ids = lm.encode(prefix)
 state = age_index.start
-for tok in ids[len(lm.encode(JSON_PROMPT)):]:
+for tok in ids[len(lm.encode(json_prompt)):]:
     state = age_index.next_state(state, tok)
 
 

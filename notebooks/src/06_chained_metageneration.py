@@ -19,7 +19,7 @@
 # SETUP
 
 # %%
-MODEL = "tinyworld"
+MODEL = "tinyworld"   # or a local directory / HF causal-LM id: asked few-shot (wb.prompts)
 SEED = 0
 PER_CELL = 2          # problems per difficulty cell in the measurements below (30 in all)
 
@@ -34,7 +34,9 @@ from widgets import chains as views
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
-greedy = meta.LMGenerator(lm, greedy=True)
+fmt = wb.prompts.arithmetic_format(lm)   # bare for TinyWorld; a few-shot prompt for any other model
+calc_fmt = wb.prompts.arithmetic_format(lm, calc=True)
+greedy = meta.LMGenerator(lm, greedy=True, stop=fmt.stop)
 tasks = [t for i, t in enumerate(arithmetic_tasks()) if i % 24 < PER_CELL]
 print(len(tasks), "held-out problems from", sorted({t["difficulty"] for t in tasks})[:3], "...")
 
@@ -47,10 +49,10 @@ print(len(tasks), "held-out problems from", sorted({t["difficulty"] for t in tas
 
 # %%
 problem = ar.Problem("12+7*3-5")
-reasoner = meta.LMGenerator(lm, greedy=True, stop="A:")
-cot = meta.chain_of_thought(problem.prompt(), reasoner, greedy, seed=SEED)
+reasoner = meta.LMGenerator(lm, greedy=True, stop=("A:",) + fmt.stop)
+cot = meta.chain_of_thought(fmt.prompt(problem), reasoner, greedy, seed=SEED)
 print(cot.text)
-direct = decoding.greedy(lm, problem.prompt() + "A: ", max_new_tokens=8)
+direct = decoding.greedy(lm, fmt.prompt(problem) + "A: ", max_new_tokens=8)
 print("\ndirect answer:", direct.text.split("\n")[0], "| correct:", problem.answer)
 
 # %%
@@ -60,15 +62,15 @@ def accuracy(run, tasks=tasks):
     for t in tasks:
         r = run(t)
         text = r.text if hasattr(r, "text") else r
-        hits.append(ar.extract_answer(text) == t["answer"])
+        hits.append(fmt.answer(text) == t["answer"])
         tokens.append(r.cost.total_tokens)
     return float(np.mean(hits)), float(np.mean(tokens))
 
 results = {}
-results["direct answer"] = accuracy(lambda t: decoding.greedy(lm, t["prompt"] + "A: ",
+results["direct answer"] = accuracy(lambda t: decoding.greedy(lm, fmt.prompt(t) + "A: ",
                                                               max_new_tokens=8))
 results["chain-of-thought"] = accuracy(lambda t: meta.chain_of_thought(
-    t["prompt"], reasoner, greedy, seed=SEED))
+    fmt.prompt(t), reasoner, greedy, seed=SEED))
 print({k: round(v[0], 3) for k, v in results.items()})
 
 # %% [markdown]
@@ -79,9 +81,9 @@ print({k: round(v[0], 3) for k, v in results.items()})
 # deterministic generator f₁) and the solver is the model asked one-operation questions.
 
 # %%
-l2m = meta.least_to_most(problem.prompt(), greedy, seed=SEED)
+l2m = meta.least_to_most(fmt.prompt(problem), greedy, seed=SEED)
 print(l2m.text, "\n", l2m.info)
-results["least-to-most"] = accuracy(lambda t: meta.least_to_most(t["prompt"], greedy))
+results["least-to-most"] = accuracy(lambda t: meta.least_to_most(fmt.prompt(t), greedy))
 
 # %% [markdown]
 # ## A tool inside generation (§5.2)
@@ -91,13 +93,13 @@ results["least-to-most"] = accuracy(lambda t: meta.least_to_most(t["prompt"], gr
 # (`=21`) to the sequence and continues from the same KV cache: the model only has to copy.
 
 # %%
-calc = meta.tool_generate(lm, problem.prompt(calc=True))
+calc = meta.tool_generate(lm, calc_fmt.prompt(problem))
 print(calc.text)
 print("tool calls:", calc.info["tool_calls"])
 results["calculator tool"] = accuracy(lambda t: meta.tool_generate(
-    lm, ar.Problem(t["expression"]).prompt(calc=True)))
+    lm, calc_fmt.prompt(t)))
 results["calc format, no tool"] = accuracy(lambda t: decoding.greedy(
-    lm, ar.Problem(t["expression"]).prompt(calc=True), max_new_tokens=200))
+    lm, calc_fmt.prompt(t), max_new_tokens=200))
 
 # %% [markdown]
 # ## A program as the chain's middle step, run in a sandbox
@@ -133,7 +135,7 @@ rewrite = meta.LMGenerator(lm, greedy=True, stop="\n", max_new_tokens=40)
 stages = [(rewrite, "Words: {x}\nQ: "), (greedy, lambda x, y: f"Q: {y.strip()}\n")]
 two_step = meta.chain(words, stages)
 print(words, "->", two_step.candidates[0].text.strip(), "->",
-      ar.extract_answer(two_step.text))
+      fmt.answer(two_step.text))
 small = [t for t in tasks if t["n_ops"] <= 3 and t["digits"] <= 2]
 results["words, direct"] = accuracy(lambda t: decoding.greedy(
     lm, f"Q: {expression_words(t['expression'])}\n", max_new_tokens=200), small)
@@ -164,7 +166,7 @@ views.chains_figure(results)
 
 # %%
 with wb.trace() as t:
-    meta.least_to_most(ar.Problem("34+5*6-12").prompt(), greedy)
+    meta.least_to_most(fmt.prompt("34+5*6-12"), greedy)
 views.stages_figure(t.events)
 
 # %% [markdown]

@@ -20,7 +20,7 @@
 # SETUP
 
 # %%
-MODEL = "tinyworld"
+MODEL = "tinyworld"   # or a local directory / HF causal-LM id: asked few-shot (wb.prompts)
 SEED = 0
 
 # %%
@@ -34,9 +34,10 @@ from widgets import parallel as views
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
+fmt = wb.prompts.arithmetic_format(lm)   # bare for TinyWorld; a few-shot prompt for any other model
 verifier = wb.load("tinyworld-verifier")
 problem = ar.Problem("85-29+7*6")
-prompt = problem.prompt()
+prompt = fmt.prompt(problem)
 print(prompt + "(correct answer:", problem.answer, ")")
 
 # %% [markdown]
@@ -47,12 +48,12 @@ print(prompt + "(correct answer:", problem.answer, ")")
 # generator: beam search, a black-box API, or another meta-generator.
 
 # %%
-sampler = meta.LMGenerator(lm, adapters=[lambda s: adapters.temperature(s, 0.8)])
+sampler = meta.LMGenerator(lm, adapters=[lambda s: adapters.temperature(s, 0.8)], stop=fmt.stop)
 v = scoring.VerifierScorer(verifier)
 bon = meta.best_of_n(prompt, sampler, v, n=12, seed=SEED)
-flags = [ar.check_answer(problem, c.text) for c in bon.candidates]
-print("answers:", [ar.extract_answer(c.text) for c in bon.candidates])
-print("chosen:", bon.chosen, "->", ar.extract_answer(bon.text), "| cost:", bon.cost)
+flags = [fmt.check(problem, c.text) for c in bon.candidates]
+print("answers:", [fmt.answer(c.text) for c in bon.candidates])
+print("chosen:", bon.chosen, "->", fmt.answer(bon.text), "| cost:", bon.cost)
 views.best_of_n_figure(bon, flags)
 
 # %% [markdown]
@@ -85,7 +86,7 @@ views.vote_figure(wv, correct=problem.answer, title="Weighted vote over the same
 # %%
 same = meta.TextGenerator(lambda p, s, it=iter([c.text for c in mv.candidates]): next(it))
 mbr = meta.mbr(prompt, same, meta.answer_match(), n=16)
-print("MBR with a match utility:", ar.extract_answer(mbr.text), "| majority vote:", mv.answer)
+print("MBR with a match utility:", fmt.answer(mbr.text), "| majority vote:", mv.answer)
 
 # %% [markdown]
 # ## Rejection sampling: exact samples from a target distribution
@@ -119,10 +120,10 @@ views.rejection_figure(t.events[:120], math.log(2))
 # exactness (chapter 05 compares this with constrained decoding).
 
 # %%
-from workbench.tinyworld.worlds import JSON_PROMPT, validate_record
-json_gen = meta.LMGenerator(lm, max_new_tokens=80)
-js = meta.rejection_sample(JSON_PROMPT, json_gen, meta.filter_target(
-    lambda s: validate_record(s)[0]), 0.0, num_samples=10, max_proposals=200, seed=SEED)
+json_fmt = wb.prompts.json_format(lm)   # bare 'JSON:' for TinyWorld, few-shot otherwise
+json_gen = meta.LMGenerator(lm, max_new_tokens=80, stop=json_fmt.stop)
+js = meta.rejection_sample(json_fmt.prompt(), json_gen, meta.filter_target(
+    lambda s: json_fmt.valid(s)[0]), 0.0, num_samples=10, max_proposals=200, seed=SEED)
 print(f"{js.info['accepted']} valid records from {js.info['proposals']} proposals "
       f"(acceptance {js.info['acceptance_rate']:.2f}); output tokens spent: {js.cost.output_tokens}")
 print(js.text)

@@ -26,7 +26,7 @@
 # SETUP
 
 # %%
-MODEL = "tinyworld"
+MODEL = "tinyworld"   # or a local directory / HF causal-LM id: asked few-shot (wb.prompts)
 SEED = 0
 
 # %%
@@ -41,10 +41,11 @@ from widgets.compute import pareto_figure
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
+fmt = wb.prompts.arithmetic_format(lm)   # bare for TinyWorld; a few-shot prompt for any other model
 prm = wb.load("tinyworld-prm")
 verifier = wb.load("tinyworld-verifier")
 problem = ar.Problem("94*2*8*5-742")
-prompt = problem.prompt()
+prompt = fmt.prompt(problem)
 greedy = decoding.greedy(lm, prompt, max_new_tokens=160)
 print(prompt + greedy.text)
 print("\ncorrect answer:", problem.answer, "| checker:", ar.check_steps(problem, greedy.text).message)

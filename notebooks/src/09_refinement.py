@@ -25,7 +25,7 @@
 # SETUP
 
 # %%
-MODEL = "tinyworld"
+MODEL = "tinyworld"   # or a local directory / HF causal-LM id: asked few-shot (wb.prompts)
 SEED = 0
 
 # %%
@@ -40,15 +40,16 @@ from widgets.compute import pareto_figure
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
+fmt = wb.prompts.arithmetic_format(lm)   # bare for TinyWorld; a few-shot prompt for any other model
 verifier = wb.load("tinyworld-verifier")
-sampler = meta.LMGenerator(lm, adapters=[lambda x: adapters.temperature(x, 0.8)],
+sampler = meta.LMGenerator(lm, stop=fmt.stop, adapters=[lambda x: adapters.temperature(x, 0.8)],
                            max_new_tokens=160)
 problem = ar.Problem("584*3+185+96-142*9")
-prompt = problem.prompt()
+prompt = fmt.prompt(problem)
 draws = sampler.generate(prompt, 8, seed=SEED)
-print("answers of 8 samples:", [ar.extract_answer(d.text) for d in draws], "| correct:",
+print("answers of 8 samples:", [fmt.answer(d.text) for d in draws], "| correct:",
       problem.answer)
-y0 = next(d for d in draws if not ar.check_answer(problem, d.text))   # a wrong first version
+y0 = next(d for d in draws if not fmt.check(problem, d.text))   # a wrong first version
 print(prompt + y0.text)
 
 # %% [markdown]
@@ -128,7 +129,7 @@ views.refinement_figure(self_fb)
 
 # %%
 code_prompt = f"Code: {problem.expression}\n"
-hot = meta.LMGenerator(lm, adapters=[lambda x: adapters.temperature(x, 1.5)], max_new_tokens=160)
+hot = meta.LMGenerator(lm, stop=fmt.stop, adapters=[lambda x: adapters.temperature(x, 1.5)], max_new_tokens=160)
 programs = hot.generate(code_prompt, 8, seed=SEED)
 run = meta.execution_feedback()                       # errors, and output != expected value
 fb = [run(code_prompt, [p.text], []) for p in programs]
@@ -209,8 +210,8 @@ step_line = meta.step_feedback()(prompt, [wrong], []).first_error
 
 easy = ar.Problem("12+7*3-5")
 swapped = "12+7=19, 19*3-5\n19*3=57, 57-5\n57-5=52\nA: 52"
-calc_done = meta.calculator_feedback()(easy.prompt(), [swapped], []).done
-step_done = meta.step_feedback()(easy.prompt(), [swapped], []).done
+calc_done = meta.calculator_feedback()(fmt.prompt(easy), [swapped], []).done
+step_done = meta.step_feedback()(fmt.prompt(easy), [swapped], []).done
 
 acc = {(r["method"], r["round"]): r["accuracy"] for r in rows}
 calc_gain = acc["calculator (tool)", 3] - acc["calculator (tool)", 0]

@@ -22,7 +22,7 @@
 # SETUP
 
 # %%
-MODEL = "tinyworld"
+MODEL = "tinyworld"   # or a local directory / HF causal-LM id: asked few-shot (wb.prompts)
 SEED = 0
 PER_CELL = 2          # problems per difficulty cell in the tool experiment (30 in all)
 
@@ -39,6 +39,8 @@ from widgets import compute, external, parallel
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
+fmt = wb.prompts.arithmetic_format(lm)   # bare for TinyWorld; a few-shot prompt for any other model
+calc_fmt = wb.prompts.arithmetic_format(lm, calc=True)
 draft = wb.load("tinyworld-draft")            # another, much smaller language model
 verifier = wb.load("tinyworld-verifier")      # outcome reward model v(x, y)
 prm = wb.load("tinyworld-prm")                # process reward model v(x, y_<=step)
@@ -63,18 +65,18 @@ print(verifier, prm, sep="\n")
 
 # %%
 problem = ar.Problem("38*3-45+17")
-prompt = problem.prompt()
-sampler = meta.LMGenerator(lm, adapters=[lambda s: adapters.temperature(s, 0.8)],
+prompt = fmt.prompt(problem)
+sampler = meta.LMGenerator(lm, stop=fmt.stop, adapters=[lambda s: adapters.temperature(s, 0.8)],
                            max_new_tokens=160)
 judges = {"log p per token": scoring.LogProbScorer(per_token=True),
           "verifier": scoring.VerifierScorer(verifier),
           "PRM (min)": scoring.ProcessScorer(prm, reduce="min"),
           "exact check": scoring.arithmetic_oracle()}
 picks = {name: meta.best_of_n(prompt, sampler, j, n=12, seed=SEED) for name, j in judges.items()}
-flags = [ar.check_answer(problem, c.text) for c in picks["verifier"].candidates]
+flags = [fmt.check(problem, c.text) for c in picks["verifier"].candidates]
 print(f"{sum(flags)} of 12 samples are right (answer {problem.answer})")
 for name, r in picks.items():
-    print(f"{name:16s} picks {r.chosen:2d} -> {ar.extract_answer(r.text)}"
+    print(f"{name:16s} picks {r.chosen:2d} -> {fmt.answer(r.text)}"
           f"   external tokens {r.cost.external_tokens}")
 
 # %% [markdown]
@@ -83,7 +85,7 @@ for name, r in picks.items():
 
 # %%
 explorer = external.SelectorExplorer(sampler, prompt, judges,
-                                     check=lambda t: ar.check_answer(problem, t), seed=SEED,
+                                     check=lambda t: fmt.check(problem, t), seed=SEED,
                                      n=12)
 explorer
 
@@ -101,7 +103,7 @@ wrong = next((c for c, ok in zip(picks["verifier"].candidates, flags) if not ok)
 lines = [ln for ln in wrong.text.split("\n") if ln.strip()]
 step_probs = judges["PRM (min)"].step_scores(prompt, [wrong.text])[0]
 check = ar.check_steps(problem, wrong.text)
-ok = check.correct + [ar.check_answer(problem, wrong.text)]
+ok = check.correct + [fmt.check(problem, wrong.text)]
 k = min(len(lines), len(step_probs), len(ok))
 print(wrong.text, "\n\nexact checker:", check.message)
 external.step_scores_figure(lines[:k], step_probs[:k], ok[:k],
@@ -158,7 +160,7 @@ for name in ("best-of-N: verifier", "best-of-N: PRM (min over steps)",
 
 # %%
 p = ar.Problem("34+5*6-12")
-plain = decoding.greedy(draft, p.prompt(), max_new_tokens=160)
+plain = decoding.greedy(draft, p.prompt(), max_new_tokens=160)   # the draft is TinyWorld's
 tool = meta.tool_generate(draft, p.prompt(calc=True))
 print("draft alone:\n" + plain.text, "\n\ndraft + calculator:\n" + tool.text)
 print("\ncorrect:", p.answer, "| tool calls:", tool.info["tool_calls"])
@@ -175,7 +177,7 @@ def measure(name, run):
     """Accuracy and mean Table 5 token counts of ``run(task)`` over the tasks."""
     outs = [run(t) for t in tasks]
     row = {"name": name, "accuracy": float(np.mean(
-        [ar.extract_answer(o.text) == t["answer"] for o, t in zip(outs, tasks)]))}
+        [fmt.answer(o.text) == t["answer"] for o, t in zip(outs, tasks)]))}
     for f in compute.TOKEN_FIELDS:
         row[f] = float(np.mean([getattr(o.cost, f) for o in outs]))
     return row, outs
@@ -184,9 +186,10 @@ print(len(tasks), "problems")
 rows, runs = [], {}
 for m in (draft, lm):
     for label, run in (
-            ("alone", lambda t, m=m: decoding.greedy(m, t["prompt"], max_new_tokens=160)),
+            ("alone", lambda t, m=m: decoding.greedy(
+                m, wb.prompts.arithmetic_format(m).prompt(t), max_new_tokens=160)),
             ("+ calculator", lambda t, m=m: meta.tool_generate(
-                m, ar.Problem(t["expression"]).prompt(calc=True)))):
+                m, wb.prompts.arithmetic_format(m, calc=True).prompt(t)))):
         row, runs[f"{m.name} {label}"] = measure(f"{m.name} {label}", run)
         rows.append(row)
 for r in rows:

@@ -22,7 +22,7 @@
 # SETUP
 
 # %%
-MODEL = "tinyworld"
+MODEL = "tinyworld"   # or a local directory / HF causal-LM id: asked few-shot (wb.prompts)
 SEED = 0
 
 # %%
@@ -36,9 +36,10 @@ from widgets import compute
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
+fmt = wb.prompts.arithmetic_format(lm)   # bare for TinyWorld; a few-shot prompt for any other model
 verifier, prm = wb.load("tinyworld-verifier"), wb.load("tinyworld-prm")
 problem = ar.Problem("47+8*6-25")
-prompt = problem.prompt()
+prompt = fmt.prompt(problem)
 print(prompt + "(correct answer:", problem.answer, ")")
 
 # %% [markdown]
@@ -80,11 +81,11 @@ print(f"3 self-feedback refinements: {sf.output_tokens:.0f} output tokens = 7T;"
 
 # %%
 temp = [lambda s: adapters.temperature(s, 0.8)]
-sampler = meta.LMGenerator(lm, adapters=temp, max_new_tokens=160)
+sampler = meta.LMGenerator(lm, stop=fmt.stop, adapters=temp, max_new_tokens=160)
 stepper = meta.LMStepper(lm, adapters=temp, max_step_tokens=40)
 v = scoring.VerifierScorer(verifier)
 runs = {
-    "greedy": meta.majority_vote(prompt, meta.LMGenerator(lm, greedy=True), 1),
+    "greedy": meta.majority_vote(prompt, meta.LMGenerator(lm, stop=fmt.stop, greedy=True), 1),
     "majority vote N=8": meta.majority_vote(prompt, sampler, 8, seed=SEED),
     "best-of-8 (verifier)": meta.best_of_n(prompt, sampler, v, 8, seed=SEED),
     "beam 2x2 (PRM)": meta.stepwise_beam(prompt, stepper, meta.prm_value(prm), 2, 2,
@@ -98,7 +99,7 @@ print(f"{'':24s}{'answer':>7s}{'input':>7s}{'output':>7s}{'extern':>7s}{'passes'
       f"{'computed':>9s}")
 for name, r in runs.items():
     c = r.cost
-    print(f"{name:24s}{str(ar.extract_answer(r.text)):>7s}{c.input_tokens:7d}{c.output_tokens:7d}"
+    print(f"{name:24s}{str(fmt.answer(r.text)):>7s}{c.input_tokens:7d}{c.output_tokens:7d}"
           f"{c.external_tokens:7d}{c.forward_passes:7d}{c.computed_tokens:9d}")
 compute.cost_figure([{"name": k, **r.cost.as_dict()} for k, r in runs.items()],
                     "Tokens billed per method on one problem")

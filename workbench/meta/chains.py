@@ -96,6 +96,7 @@ def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapte
     close = {f"[/{name}]": (f"[{name}]", fn) for name, fn in tools.items()}
     gen = make_generator(seed, lm.device)
     chooser = decoding.choose_greedy if greedy else decoding.choose_sample
+    lm.prompt_ids(prompt, max_new_tokens)   # clear errors for a bad or too long prompt
     snap = lm.counter.snapshot()
     state = lm.prefill(prompt)
     n_prompt = len(state.ids[0])

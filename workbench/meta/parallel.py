@@ -17,8 +17,9 @@ from .base import MetaResult, _seeds, generate, total_cost
 
 
 def default_answer(text: str):
-    """The voting function c(y) for TinyWorld arithmetic: the number after ``A:``."""
-    from ..tinyworld.arithmetic import extract_answer
+    """The voting function c(y) for arithmetic: the number after the last ``A:`` (else after
+    "answer is", for few-shot prompted Hub models; `workbench.prompts`)."""
+    from ..prompts import extract_answer
     return extract_answer(text)
 
 

@@ -19,8 +19,8 @@ def sample_pool(lm, tasks, n: int, temperature: float, verifier=None, seed: int 
     """``n`` samples per task at ``temperature``: answers, correctness, verifier scores,
     log-probabilities and output lengths (everything the curves need; the texts too with
     ``keep_texts``, for scoring them with other judges later)."""
-    from ..tinyworld.arithmetic import extract_answer
-    answer_fn = answer_fn or extract_answer
+    from .parallel import default_answer
+    answer_fn = answer_fn or default_answer
     per = max(1, batch_rows // n) if n <= batch_rows else 1
     pool = []
     chunks = list(range(0, len(tasks), per))

@@ -230,8 +230,8 @@ def rebase(prompt, stepper, value, width: int = 8, temperature: float = 0.2,
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if select not in ("weighted_vote", "majority_vote", "best"):
         raise ValueError(f"select must be 'weighted_vote', 'majority_vote' or 'best', got {select!r}")
-    from ..tinyworld.arithmetic import extract_answer
-    answer_fn = answer_fn or extract_answer
+    from .parallel import default_answer
+    answer_fn = answer_fn or default_answer
     S = Search("rebase", prompt, stepper, value, budget, dedupe, seed,
                {"width": width, "temperature": temperature, "max_steps": max_steps,
                 "select": select})

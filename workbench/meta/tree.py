@@ -194,8 +194,8 @@ class Search:
         """Mark the path to the ``chosen`` node and build the result.  ``candidates`` are the
         finished solutions considered (nodes, or ``(text, value, node id)`` for rollouts);
         ``text`` overrides the chosen node's text (a rollout that continued from it)."""
-        from ..tinyworld.arithmetic import extract_answer
-        answer_fn = answer_fn or extract_answer
+        from .parallel import default_answer
+        answer_fn = answer_fn or default_answer
         node = chosen
         while node is not None:
             node.status = "chosen"

@@ -1,0 +1,121 @@
+"""Prompt formats for models outside TinyWorld (issue 9): few-shot prompts, stop strings and
+answer extraction, proven on a causal LM with its own tokenizer, built here and loaded by path
+as a Hub model would be."""
+import pytest
+import torch
+
+import workbench as wb
+from workbench import meta, prompts
+from workbench.tinyworld import arithmetic as ar
+
+
+QUESTION, NEXT = ar.Problem("3+4"), ar.Problem("8*2")
+
+
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory):
+    """A GPT-2 with a freshly trained byte-level BPE (not TinyWorld's vocabulary), saved with
+    save_pretrained and loaded by path.  It memorises one text: the few-shot prompt for 3+4, its
+    solution, then a question of its own (8*2) with a different answer, as base models do."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    fmt = prompts.arithmetic_format(wb.load("tinyworld"), shots=4)
+    text = (fmt.prompt(QUESTION) + QUESTION.solution() + "\n\n" + NEXT.prompt() + NEXT.solution()
+            + "\n\n")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator([text] * 4, vocab_size=300, special_tokens=["<|endoftext|>"])
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
+                                  pad_token="<|endoftext|>")
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=2048, n_embd=64,
+                                       n_layer=2, n_head=4, bos_token_id=tok.eos_token_id,
+                                       eos_token_id=tok.eos_token_id))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    x = torch.tensor([tok(text)["input_ids"]])
+    for _ in range(150):
+        loss = model(input_ids=x, labels=x).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05, loss.item()
+    path = tmp_path_factory.mktemp("foreign-gpt2")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return wb.load(str(path), device="cpu")
+
+
+def test_tinyworld_models_get_the_bare_formats(target, draft):
+    problem = ar.Problem("12+7*3-5")
+    for lm in (target, draft):
+        fmt = prompts.arithmetic_format(lm)
+        assert prompts.speaks_tinyworld(lm)
+        assert fmt.prompt(problem) == problem.prompt() and fmt.stop == ()
+        assert prompts.arithmetic_format(lm, calc=True).prompt("2+3") == "Q (calc): 2+3\n"
+        assert prompts.json_format(lm).prompt() == "JSON:\n"
+
+
+def test_few_shot_prompt_for_a_model_loaded_by_path(foreign):
+    assert not prompts.speaks_tinyworld(foreign)
+    fmt = prompts.arithmetic_format(foreign)
+    problem = ar.Problem("34+5*6-12")
+    text = fmt.prompt(problem)
+    assert text.startswith(prompts.ARITHMETIC_INSTRUCTION) and text.endswith(problem.prompt())
+    assert text.count("\nA: ") == 4 and fmt.stop            # four worked examples, stop strings
+    assert ar.problem_from_prompt(text) == problem           # checkers and oracles still work
+    for block in text[len(prompts.ARITHMETIC_INSTRUCTION):].split("\n\n")[:-1]:
+        q, _, solution = block.partition("\n")
+        assert ar.check_answer(ar.problem_from_prompt(q + "\n"), solution)
+        assert all(ar.check_steps(ar.problem_from_prompt(q + "\n"), solution).correct)
+    assert prompts.arithmetic_format(foreign, shots=2).prompt(problem).count("\nA: ") == 2
+    assert prompts.arithmetic_format(foreign, seed=1).prompt(problem) != text
+
+
+def test_voting_end_to_end_with_a_model_loaded_by_path(foreign):
+    """Sampling stops at the end of the model's own answer and the answers are read off; without
+    the stop strings the model goes on with its own question and a naive reader is fooled."""
+    fmt = prompts.arithmetic_format(foreign)
+    gen = meta.LMGenerator(foreign, stop=fmt.stop, max_new_tokens=60)
+    res = meta.majority_vote(fmt.prompt(QUESTION), gen, 8, seed=0)
+    texts = [c.text for c in res.candidates]
+    assert sum(t == QUESTION.solution() + "\n\n" for t in texts) >= 6, texts   # T = 1 noise
+    assert [c.finish_reason for c in res.candidates] == ["stop"] * 8
+    assert all(t.endswith(fmt.stop) for t in texts)
+    assert res.answer == QUESTION.answer == 7
+    assert res.cost.output_tokens == sum(len(c.token_ids) for c in res.candidates)
+    ramble = meta.LMGenerator(foreign, greedy=True, max_new_tokens=60)(fmt.prompt(QUESTION))
+    assert NEXT.prompt() in ramble.text                   # it invents the next question...
+    assert ar.extract_answer(ramble.text) == NEXT.answer  # ...whose answer a naive reader takes
+    assert fmt.answer(ramble.text) == QUESTION.answer     # the format reads only its own
+
+
+def test_answer_extraction_reads_only_the_models_own_answer():
+    fmt = prompts.ArithmeticFormat(header="x", stop=prompts.STOP)
+    assert fmt.answer("3+4=7\nA: 7\n\nQ: 1+1\n1+1=2\nA: 2") == 7
+    assert fmt.answer("Let me think. The answer is **-12**.") == -12
+    assert fmt.answer("no number here") is None
+    assert prompts.ArithmeticFormat().answer("1+1=2\nA: 2\nA: 3") == 3   # bare: last marker
+
+
+def test_json_format_for_a_model_loaded_by_path(foreign):
+    fmt = prompts.json_format(foreign)
+    text = fmt.prompt()
+    assert text.endswith("JSON:\n") and text.count("JSON:\n") == 5
+    for line in text.splitlines():
+        if line.startswith("{"):
+            assert fmt.valid(line) == (True, "valid")
+    fenced = '```json\n{"name": "Ada", "age": 36, "city": "Paris", "pets": [], "member": true}```'
+    assert fmt.valid(fenced)[0] and not prompts.json_format(foreign, shots=0).valid(fenced)[0]
+    assert fmt.valid("no record")[0] is False
+    assert prompts.first_json_object('say {"a": "}{", "b": {"c": 1}} end') == \
+        '{"a": "}{", "b": {"c": 1}}'
+
+
+@pytest.mark.parametrize("bad", [-1, 17, 2.5, True, "4"])
+def test_bad_shots_are_rejected_by_name(foreign, bad):
+    with pytest.raises(ValueError, match="shots"):
+        prompts.arithmetic_format(foreign, shots=bad)
+
+
+def test_bad_problem_is_rejected_by_name(target):
+    with pytest.raises(TypeError, match="problem"):
+        prompts.arithmetic_format(target).prompt(42)
