@@ -244,14 +244,15 @@ def _basis(embedding) -> np.ndarray:
     if not isinstance(embedding, torch.Tensor) or embedding.dim() != 2:
         raise ValueError("embedding must be the (V, d) output embedding matrix, a model or a "
                          "LanguageModel")
-    key = (embedding.data_ptr(), tuple(embedding.shape), getattr(embedding, "_version", 0))
-    if key not in _basis_cache:
+    # Cached for the last matrix seen, holding a reference to it: a key made of the storage
+    # address would match a new matrix allocated where a freed one was (a stale basis).
+    version = getattr(embedding, "_version", 0)
+    if _basis_cache.get("matrix") is not embedding or _basis_cache.get("version") != version:
         w = embedding.detach().double().cpu().numpy()
         a = np.concatenate([w, np.ones((w.shape[0], 1))], axis=1)
         u, s, _ = np.linalg.svd(a, full_matrices=False)
-        _basis_cache.clear()
-        _basis_cache[key] = u[:, s > s[0] * 1e-10]
-    return _basis_cache[key]
+        _basis_cache.update(matrix=embedding, version=version, basis=u[:, s > s[0] * 1e-10])
+    return _basis_cache["basis"]
 
 
 def bat_row(probs: np.ndarray, basis: np.ndarray, eps: float, max_candidates=None,
