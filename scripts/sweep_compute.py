@@ -2,6 +2,7 @@
 
     python scripts/sweep_compute.py                 # everything missing, resumably
     python scripts/sweep_compute.py --only stepwise_beam mcts --problems 8
+    python scripts/sweep_compute.py --only best_of_n mcts --redo   # after retraining a model
 
 Every method runs on the same fixed subset of held-out problems (``data/tasks/arithmetic.jsonl``:
 problem i of the subset uses seed ``seed * 100_003 + i`` in every method), and every run's
@@ -208,36 +209,68 @@ def load(path=OUT) -> dict:
     return {"config": {}, "rows": [], "summary": []}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--problems", type=int, default=48)
+def arguments(doc: str, out: Path, problems: int):
+    """The command line every per-problem sweep shares (this one, sweep_search, sweep_refine)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--problems", type=int, default=problems)
     ap.add_argument("--only", nargs="*", help="methods whose name starts with one of these")
+    ap.add_argument("--redo", action="store_true",
+                    help="drop the stored rows of the --only methods first (after retraining "
+                         "a model they use)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--out", default=str(out))
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    if args.redo and not args.only:
+        ap.error("--redo needs --only (which methods to recompute)")
     torch.set_num_threads(args.threads)
+    return args
+
+
+def chosen(name: str, only) -> bool:
+    return not only or any(name.startswith(o) for o in only)
+
+
+def start(out, config: dict, only=None, redo: bool = False) -> dict:
+    """The stored results with a new ``config``; with ``redo``, without the ``only`` rows."""
+    data = load(out)
+    data["config"] = config
+    if redo:
+        data["rows"] = [r for r in data["rows"] if not chosen(r["method"], only)]
+    return data
+
+
+def save(data: dict, out, summarize_rows=summarize, t0=None) -> dict:
+    """Keep the configured problems' rows, summarise and write (after every problem too)."""
+    keep = set(data["config"]["problems"])
+    data["rows"] = [r for r in data["rows"] if r["id"] in keep]
+    data["summary"] = summarize_rows(data["rows"])
+    if t0 is not None:
+        data["config"]["seconds"] = round(time.time() - t0, 1)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(data, indent=0))
+    return data
+
+
+def main():
+    args = arguments(__doc__, OUT, 48)
     from workbench.tinyworld.tasks import load_tasks
     tasks = subset(load_tasks("arithmetic"), args.problems)
     M = Models()
-    data = load(args.out)
-    data["config"] = {"problems": [t["id"] for t in tasks], "seed": args.seed,
-                      "temperature": TEMPERATURE, "subset": SUBSET,
-                      "parameters": M.params}
+    data = start(args.out, {"problems": [t["id"] for t in tasks], "seed": args.seed,
+                            "temperature": TEMPERATURE, "subset": SUBSET,
+                            "parameters": M.params}, args.only, args.redo)
     done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
     for name, settings in methods(M).items():
-        if args.only and not any(name.startswith(o) for o in args.only):
+        if not chosen(name, args.only):
             continue
         for setting, fn in settings.items():
             todo = [(i, t) for i, t in enumerate(tasks) if (name, setting, t["id"]) not in done]
             for i, t in tqdm(todo, desc=f"{name} {setting}", disable=not todo):
                 row = run_one(fn, t, args.seed * 100_003 + i, M)
                 data["rows"].append({"method": name, "setting": setting, **row})
-                data["summary"] = summarize(data["rows"])
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.out).write_text(json.dumps(data, indent=0))
-    data["summary"] = summarize(data["rows"])
-    Path(args.out).write_text(json.dumps(data, indent=0))
+                save(data, args.out)
+    save(data, args.out)
     for s in sorted(data["summary"], key=lambda s: s["output_tokens"]):
         print(f"{s['method']:>28} {s['setting']:>18}: acc {s['accuracy']:.3f}  "
               f"out {s['output_tokens']:7.0f}  total {s['total_tokens']:7.0f}  "

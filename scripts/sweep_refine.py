@@ -16,13 +16,10 @@ gives the accuracy and the Table 5 cost after every round k.  Problems and seeds
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,16 +101,15 @@ def summarize(rows) -> list:
     return out
 
 
-def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None) -> dict:
+def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False) -> dict:
     tasks, M = hard_tasks(n_problems), sc.Models()
-    data = sc.load(out)
-    data["config"] = {"problems": [t["id"] for t in tasks], "seed": seed, "rounds": ROUNDS,
-                      "temperature": sc.TEMPERATURE, "subset": SUBSET,
-                      "corrector": M.corrector is not None}
+    data = sc.start(out, {"problems": [t["id"] for t in tasks], "seed": seed, "rounds": ROUNDS,
+                          "temperature": sc.TEMPERATURE, "subset": SUBSET,
+                          "corrector": M.corrector is not None}, only, redo)
     done = {(r["method"], r["id"]) for r in data["rows"]}
     t0 = time.time()
     for name, fn in methods(M).items():
-        if only and not any(name.startswith(o) for o in only):
+        if not sc.chosen(name, only):
             continue
         for i, t in enumerate(tqdm(tasks, desc=name)):
             if (name, t["id"]) in done:
@@ -121,25 +117,12 @@ def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None) -> dict:
             for r in run_task(fn, t, seed * 100_003 + i):
                 data["rows"].append({"method": name, "id": t["id"], "n_ops": t["n_ops"],
                                      "digits": t["digits"], **r})
-    keep = set(data["config"]["problems"])
-    data["rows"] = [r for r in data["rows"] if r["id"] in keep]
-    data["summary"] = summarize(data["rows"])
-    data["config"]["seconds"] = round(time.time() - t0, 1)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(data, indent=0))
-    return data
+    return sc.save(data, out, summarize, t0)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--problems", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", nargs="*")
-    ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    data = run(args.problems, args.seed, Path(args.out), args.only)
+    args = sc.arguments(__doc__, OUT, 24)
+    data = run(args.problems, args.seed, Path(args.out), args.only, args.redo)
     for s in sorted(data["summary"], key=lambda s: (s["method"], s["round"])):
         print(f"{s['method']:>32} k={s['round']}: acc {s['accuracy']:.3f}  "
               f"out {s['output_tokens']:6.0f}  total {s['total_tokens']:6.0f}  "

@@ -13,13 +13,10 @@ to ``data/results/step_search.json``; ``tests/test_sweep_search.py`` re-runs a s
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
-import torch
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,16 +55,15 @@ def tasks(n: int = 24) -> list:
     return pool[::SUBSET["every"]][:n]
 
 
-def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None) -> dict:
+def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False) -> dict:
     todo_tasks, M = tasks(n_problems), sc.Models()
-    data = sc.load(out)
-    data["config"] = {"problems": [t["id"] for t in todo_tasks], "seed": seed,
-                      "temperature": sc.TEMPERATURE, "subset": SUBSET,
-                      "parameters": M.params}
+    data = sc.start(out, {"problems": [t["id"] for t in todo_tasks], "seed": seed,
+                          "temperature": sc.TEMPERATURE, "subset": SUBSET,
+                          "parameters": M.params}, only, redo)
     done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
     t0 = time.time()
     for name, settings in methods(M).items():
-        if only and not any(name.startswith(o) for o in only):
+        if not sc.chosen(name, only):
             continue
         for setting, fn in settings.items():
             for i, t in enumerate(tqdm(todo_tasks, desc=f"{name} {setting}")):
@@ -76,25 +72,12 @@ def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None) -> dict:
                 row = sc.run_one(fn, t, seed * 100_003 + i, M)
                 data["rows"].append({"method": name, "setting": setting, "n_ops": t["n_ops"],
                                      "digits": t["digits"], **row})
-    keep = set(data["config"]["problems"])
-    data["rows"] = [r for r in data["rows"] if r["id"] in keep]
-    data["summary"] = sc.summarize(data["rows"])
-    data["config"]["seconds"] = round(time.time() - t0, 1)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(data, indent=0))
-    return data
+    return sc.save(data, out, sc.summarize, t0)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--problems", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", nargs="*")
-    ap.add_argument("--out", default=str(OUT))
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    data = run(args.problems, args.seed, Path(args.out), args.only)
+    args = sc.arguments(__doc__, OUT, 24)
+    data = run(args.problems, args.seed, Path(args.out), args.only, args.redo)
     for s in sorted(data["summary"], key=lambda s: (s["method"], s["output_tokens"])):
         print(f"{s['method']:>30} {s['setting']:>12}: acc {s['accuracy']:.3f}  "
               f"out {s['output_tokens']:7.0f}  total {s['total_tokens']:7.0f}")

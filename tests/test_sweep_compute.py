@@ -52,3 +52,22 @@ def test_a_slice_reruns_identically(sweep, method, setting):
     for i in (0,):
         row = mod.run_one(fn, tasks[i], data["config"]["seed"] * 100_003 + i, models)
         assert {k: row[k] for k in FIELDS} == {k: stored[tasks[i]["id"]][k] for k in FIELDS}
+
+
+def test_redo_drops_only_the_chosen_methods_rows(tmp_path):
+    """``--only NAME --redo`` recomputes a method after a model it uses was retrained."""
+    mod = sweep_module()
+    rows = [{"method": m, "setting": "-", "id": i, "correct": c, "output_tokens": 1,
+             "input_tokens": 1, "external_tokens": 0, "computed_tokens": 2, "target_flops": 1}
+            for m, c in (("best_of_n (verifier)", True), ("majority_vote", False))
+            for i in ("a", "b")]
+    out = tmp_path / "sweep.json"
+    mod.save({"config": {"problems": ["a", "b"]}, "rows": rows}, out)
+    kept = mod.start(out, {"problems": ["a"]}, only=["best_of_n"], redo=True)
+    assert {r["method"] for r in kept["rows"]} == {"majority_vote"}
+    again = mod.start(out, {"problems": ["a"]}, only=["best_of_n"])
+    assert len(again["rows"]) == 4                     # without --redo, rows are resumed
+    saved = mod.save(again, out)                       # only the configured problems stay
+    assert {r["id"] for r in saved["rows"]} == {"a"} and len(saved["summary"]) == 2
+    assert mod.chosen("rebase (PRM)", ["rebase"]) and not mod.chosen("greedy", ["rebase"])
+    assert mod.chosen("greedy", None)
