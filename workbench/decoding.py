@@ -258,6 +258,16 @@ class Node:
         return dict(self.__dict__)
 
 
+def tree_path(tree: list, node_id: int) -> list:
+    """Node ids from the root to ``node_id`` in a tree stored as a list of nodes with
+    ``.parent`` ids (beam search here, the step-level searches of `workbench.meta.tree`)."""
+    out = []
+    while node_id is not None:
+        out.append(node_id)
+        node_id = tree[node_id].parent
+    return out[::-1]
+
+
 @dataclass
 class BeamSearchResult:
     """Beam search output: finished hypotheses best-first, and the whole search tree.
@@ -284,11 +294,7 @@ class BeamSearchResult:
 
     def path(self, node_id: int) -> list:
         """Node ids from the root to ``node_id``."""
-        out = []
-        while node_id is not None:
-            out.append(node_id)
-            node_id = self.tree[node_id].parent
-        return out[::-1]
+        return tree_path(self.tree, node_id)
 
     def __repr__(self):
         n = sum(nd.status == "pruned" for nd in self.tree)

@@ -53,11 +53,8 @@ class SearchResult(MetaResult):
 
     def path(self, node_id: int) -> list:
         """Node ids from the root to ``node_id``."""
-        out = []
-        while node_id is not None:
-            out.append(node_id)
-            node_id = self.tree[node_id].parent
-        return out[::-1]
+        from ..decoding import tree_path
+        return tree_path(self.tree, node_id)
 
     def solution(self, node_id: int) -> str:
         return "".join(self.tree[i].step for i in self.path(node_id))
