@@ -112,12 +112,31 @@ views.refinement_figure(self_fb)
 # and writes every operation again (Table 5's self-feedback row, T + 2T·N_r output tokens). Only
 # the sweep below can say which way the balance tips.
 #
-# **Learned refiners.** Instead of re-sampling from the error, the refiner can be a model
-# trained to rewrite a solution, p(y' | x, y): `meta.corrector(generator)` prompts it with
-# `Fix: <question>`, the previous solution and `Better:`. `scripts/train_corrector.py` trains
-# one on the target's own samples with the self-corrective loop (Welleck et al., 2023); when
-# `data/models/tinyworld-corrector` exists, `scripts/sweep_refine.py` adds "corrector + verifier"
-# (GLoRe-style: the verifier decides *whether* to refine) to the comparison below.
+# ## A learned refiner: the corrector
+#
+# Instead of re-sampling from the error, the refiner can be a model trained to rewrite a
+# solution, p(y' | x, y). `scripts/train_corrector.py` fine-tuned the target into
+# `tinyworld-corrector` with the self-corrective loop (Welleck et al., 2023): round 1 pairs each
+# wrong sample of the target with the most similar right sample of the same problem (and some
+# right samples with themselves, so that it learns to leave them alone); round 2 adds the
+# corrector's own corrections as new pairs. `meta.corrector(generator)` prompts it with
+# `Fix: <question>`, the previous solution and `Better:`. It has no feedback of its own, so we
+# pair it with the verifier, which decides *whether* to rewrite (GLoRe-style), on the same y(0):
+
+# %%
+corrector = wb.load("tinyworld-corrector")
+fixer = meta.LMGenerator(corrector, greedy=True, max_new_tokens=160)
+learned = meta.refine(prompt, start, meta.verifier_feedback(verifier, 0.5), meta.corrector(fixer),
+                      max_iterations=2, seed=SEED)
+print("stopped:", learned.info["stopped"], "| answer", learned.answer, "| cost:", learned.cost)
+card = json.loads((data_dir() / "models" / "tinyworld-corrector" / "metrics.json").read_text())
+print(f"held-out, one greedy correction of a temperature-1 sample ({card['problems']} problems): "
+      f"fixes {card['fixed_of_wrong']:.0%} of the wrong ones (a fresh sample instead: "
+      f"{card['resample_fixes_wrong']:.0%}), keeps {card['kept_of_correct']:.0%} of the right ones")
+views.refinement_figure(learned)
+
+# %% [markdown]
+# CORRECTOR_NOTE
 #
 # ## Environment feedback: programs and an interpreter (eqs. 46–47)
 #
@@ -129,7 +148,8 @@ views.refinement_figure(self_fb)
 
 # %%
 code_prompt = f"Code: {problem.expression}\n"
-hot = meta.LMGenerator(lm, stop=fmt.stop, adapters=[lambda x: adapters.temperature(x, 1.5)], max_new_tokens=160)
+hot = meta.LMGenerator(lm, stop=fmt.stop, adapters=[lambda x: adapters.temperature(x, 1.5)],
+                       max_new_tokens=160)
 programs = hot.generate(code_prompt, 8, seed=SEED)
 run = meta.execution_feedback()                       # errors, and output != expected value
 fb = [run(code_prompt, [p.text], []) for p in programs]
