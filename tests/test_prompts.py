@@ -119,3 +119,27 @@ def test_bad_shots_are_rejected_by_name(foreign, bad):
 def test_bad_problem_is_rejected_by_name(target):
     with pytest.raises(TypeError, match="problem"):
         prompts.arithmetic_format(target).prompt(42)
+
+
+def test_chapter_06_runs_top_to_bottom_on_a_model_loaded_by_path(foreign, monkeypatch):
+    """The Colab path with a Hub model, offline: chapter 06's cells run with ``MODEL`` set to
+    the foreign model's directory (few-shot prompts, its own tokenizer), exercises included."""
+    import importlib.util
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("build_notebooks",
+                                                  root / "scripts" / "build_notebooks.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    src = root / "notebooks" / "src" / "06_chained_metageneration.py"
+    monkeypatch.chdir(root / "notebooks")
+    ns = {}
+    for cell in build.parse(src.read_text(), src.stem):
+        if cell.cell_type != "code" or "google.colab" in cell.source:
+            continue
+        code = re.sub(r'^MODEL = "tinyworld".*$', f'MODEL = {foreign.model.name_or_path!r}',
+                      cell.source, flags=re.M)
+        exec(compile(code, src.name, "exec"), ns)
+    assert ns["lm"].model.name_or_path == foreign.model.name_or_path and ns["fmt"].header.count("\nA: ") == 4
+    assert set(ns["results"]) >= {"chain-of-thought", "calculator tool", "least-to-most"}
