@@ -2,6 +2,7 @@
 
     python scripts/train_zoo.py              # everything missing, resumably
     python scripts/train_zoo.py --evaluate   # only (re)write metrics.json and the model cards
+    python scripts/train_zoo.py --evaluate-verifiers   # after retraining the verifier and PRM
     python scripts/train_zoo.py --smoke      # a few steps of every stage into a temp dir (CI)
 
 Stages: tokenizer and task sets -> target and draft LMs -> positive/negative experts ->
@@ -55,6 +56,8 @@ def smoke(tmp: Path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--evaluate", action="store_true", help="only evaluate and write cards")
+    ap.add_argument("--evaluate-verifiers", action="store_true",
+                    help="only re-evaluate what the verifier and PRM change")
     ap.add_argument("--smoke", metavar="DIR", help="run every stage briefly in DIR")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -64,7 +67,10 @@ def main():
         return
     from workbench.paths import data_dir
     from workbench.tinyworld import zoo
-    from workbench.tinyworld.cards import evaluate_zoo
+    from workbench.tinyworld.cards import evaluate_verifiers, evaluate_zoo
+    if args.evaluate_verifiers:
+        evaluate_verifiers()
+        return
     tok = build_world(data_dir())
     t0 = time.time()
     if not args.evaluate:
