@@ -171,7 +171,7 @@ for name, r in [("best-of-N (verifier)", bon), ("majority vote", mv), ("weighted
 # %% [markdown]
 # ## Scaling the number of samples (§6.2)
 #
-# The sweep drew 64 samples at each of three temperatures for 120 held-out problems (8 per
+# The sweep drew 64 samples at each of three temperatures for 104 held-out problems (8 per
 # difficulty cell) and scored them with the verifier; accuracies at each N are averages over
 # 200 random subsets of the pool, with standard errors over problems.
 

@@ -157,7 +157,9 @@ compute.pareto_figure(no_tool, "total_tokens", title="Without the calculator")
 # %% [markdown]
 # With little to spend, **greedy decoding** is the best buy (one sample at temperature 0.8 is
 # worse, and so is voting over only four); with more, **majority voting** over 16 samples
-# overtakes it, and with more again **weighted voting** with the verifier. The ranking of
+# overtakes it. Paying the verifier to read the same 16 samples does not help here: its
+# best-of-N and its weighted vote stay at or below plain voting, because a verifier fine-tuned
+# from p_θ on p_θ's own samples mostly knows what p_θ knows (chapter 10). The ranking of
 # methods is a function of the budget, which is why a comparison at one setting per method
 # says little.
 #

@@ -180,6 +180,6 @@ def write_index():
         head = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in m.items()
                 if not isinstance(v, dict) and k not in ("parameters", "bytes", "load_seconds")}
         rows.append(f"| [{d.name}]({d.name}/README.md) | {m['parameters'] / 1e6:.2f}M | "
-                    f"{m['bytes'] / 1e6:.1f} | {m['load_seconds']} | {head} |")
+                    f"{m['bytes'] / 1e6:.1f} | {m.get('load_seconds', '')} | {head} |")
     (root / "README.md").write_text("\n".join(rows) + "\n")
     return Path(root / "README.md")
