@@ -254,6 +254,9 @@ def main():
     out = Path(args.out)
     save_model(model, target.tokenizer, out, card(info, metrics), info)
     metrics["bytes"] = (out / "model.safetensors").stat().st_size
+    if out.parent.resolve() == (ROOT / "data" / "models").resolve():   # an embedded model
+        from workbench.tinyworld.evaluate import load_seconds
+        metrics["load_seconds"] = round(min(load_seconds(out.name) for _ in range(3)), 3)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
     (out / "README.md").write_text(card(info, metrics))
     print(json.dumps(metrics, indent=1))

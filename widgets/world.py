@@ -60,6 +60,9 @@ def _headline(name, m):
     if name == "tinyworld-draft":
         return (f"agrees with target {m['greedy_agreement_with_target']:.0%}; "
                 f"{m['target_over_draft_decode_time']:.1f}x faster per token")
+    if name == "tinyworld-corrector":
+        return (f"fixes {m['fixed_of_wrong']:.0%} of wrong samples (resampling "
+                f"{m['resample_fixes_wrong']:.0%}), keeps {m['kept_of_correct']:.0%} of right ones")
     if "attribute_rate" in m:
         return f"attribute rate {m['attribute_rate']:.0%}"
     for k in ("auroc_heldout_T1", "step_auroc_heldout_T1", "auroc_full_review", "accuracy"):
