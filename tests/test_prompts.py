@@ -121,9 +121,16 @@ def test_bad_problem_is_rejected_by_name(target):
         prompts.arithmetic_format(target).prompt(42)
 
 
-def test_chapter_06_runs_top_to_bottom_on_a_model_loaded_by_path(foreign, monkeypatch):
-    """The Colab path with a Hub model, offline: chapter 06's cells run with ``MODEL`` set to
-    the foreign model's directory (few-shot prompts, its own tokenizer), exercises included."""
+@pytest.mark.parametrize("chapter", ["06_chained_metageneration", "08_step_level_search",
+                                     "09_refinement", "10_external_information",
+                                     "11_token_cost"])
+def test_arithmetic_chapters_run_top_to_bottom_on_a_model_loaded_by_path(foreign, monkeypatch,
+                                                                          chapter):
+    """The Colab path with a Hub model, offline: a chapter's cells run with ``MODEL`` set to
+    the foreign model's directory (few-shot prompts, its own tokenizer), exercises included
+    (their claims about TinyWorld's own target are checked only for TinyWorld's models).
+    Chapter 07 is left out: its JSON rejection-sampling demo needs a model that can write
+    records at all, and stops with BudgetExceeded on this memoriser (as it should)."""
     import importlib.util
     import re
     from pathlib import Path
@@ -132,7 +139,7 @@ def test_chapter_06_runs_top_to_bottom_on_a_model_loaded_by_path(foreign, monkey
                                                   root / "scripts" / "build_notebooks.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    src = root / "notebooks" / "src" / "06_chained_metageneration.py"
+    src = root / "notebooks" / "src" / f"{chapter}.py"
     monkeypatch.chdir(root / "notebooks")
     ns = {}
     for cell in build.parse(src.read_text(), src.stem):
@@ -141,5 +148,5 @@ def test_chapter_06_runs_top_to_bottom_on_a_model_loaded_by_path(foreign, monkey
         code = re.sub(r'^MODEL = "tinyworld".*$', f'MODEL = {foreign.model.name_or_path!r}',
                       cell.source, flags=re.M)
         exec(compile(code, src.name, "exec"), ns)
-    assert ns["lm"].model.name_or_path == foreign.model.name_or_path and ns["fmt"].header.count("\nA: ") == 4
-    assert set(ns["results"]) >= {"chain-of-thought", "calculator tool", "least-to-most"}
+    assert ns["lm"].model.name_or_path == foreign.model.name_or_path
+    assert ns["fmt"].header.count("\nA: ") == 4 and ns["fmt"].stop == prompts.STOP

@@ -214,8 +214,10 @@ gain_16 = acc["stepwise_beam (PRM)", "Nb=4, Ne=4"] - acc["majority_vote", "N=16"
 
 # %%
 assert alloc == [7, 1, 0] and sum(alloc) == 8
-assert oracle_beam.cost.external_tokens == 0 and oracle_beam.answer == problem.answer
-assert all(oracle_beam.tree[i].value == 1.0 for i in oracle_beam.path(oracle_beam.info["chosen_node"])[1:])
+assert oracle_beam.cost.external_tokens == 0
+if wb.prompts.speaks_tinyworld(lm):     # a claim about TinyWorld's target: it can solve this
+    assert oracle_beam.answer == problem.answer
+    assert all(oracle_beam.tree[i].value == 1.0 for i in oracle_beam.path(oracle_beam.info["chosen_node"])[1:])
 per = lambda m, s: np.mean([r["correct"] for r in sweep["rows"] if (r["method"], r["setting"]) == (m, s)])
 assert abs(gain_4 - (per("stepwise_beam (PRM)", "Nb=2, Ne=2") - per("majority_vote", "N=4"))) < 1e-12
 assert abs(gain_16 - (per("stepwise_beam (PRM)", "Nb=4, Ne=4") - per("majority_vote", "N=16"))) < 1e-12

@@ -280,7 +280,8 @@ calc_tokens = sum(o.cost.external_tokens for o in runs[f"{draft.name} + calculat
 
 # %%
 assert abs(predicted_external - 8 * (t_in + t_mean)) < 1e-9
-assert abs(predicted_external - r.cost.external_tokens) <= 0.02 * r.cost.external_tokens
+if wb.prompts.speaks_tinyworld(lm):   # the verifier counts in its own tokenizer: same only here
+    assert abs(predicted_external - r.cost.external_tokens) <= 0.02 * r.cost.external_tokens
 assert abs(gap_32 - (oracle[-1] - curves["best-of-N: verifier"]["accuracy"][-1])) < 1e-12
 learned = {k: c["accuracy"][i8] for k, c in curves.items() if not k.startswith("pass")}
 assert learned[closest_judge] == max(learned.values())
