@@ -186,3 +186,26 @@ def test_local_path_model_loads(tmp_path, tokenizer):
     with torch.no_grad():
         ref = m(input_ids=torch.tensor([ids])).logits[0, -1]
     assert torch.allclose(lm.next_logits("Story:")[0], ref, atol=1e-5)
+
+
+def test_device_and_dtype_selection_without_a_gpu(monkeypatch):
+    """cuda, then mps, then cpu; a Hub model on a GPU in bfloat16 (float16 where bf16 is not
+    supported), embedded models in float32 everywhere.  No device is needed: the checks torch
+    answers are replaced."""
+    import torch
+
+    from workbench.loading import default_dtype
+    from workbench.models import pick_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device().type == "cuda" and pick_device("cpu").type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    assert default_dtype(torch.device("cuda"), embedded=False) == torch.bfloat16
+    assert default_dtype(torch.device("cuda"), embedded=True) == torch.float32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert default_dtype(torch.device("cuda"), embedded=False) == torch.float16
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device().type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device().type == "cpu"
+    assert default_dtype(torch.device("cpu"), embedded=False) == torch.float32
