@@ -12,6 +12,17 @@ torch.set_num_threads(int(os.environ.get("WORKBENCH_THREADS", "1")))
 collect_ignore = ["fixtures/sample.ipynb"]
 
 
+def load_script(name: str):
+    """A module of ``scripts/`` (sweeps, notebook builder, exporter), imported by file path."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     from transformers import AutoTokenizer

@@ -5,20 +5,18 @@ hold one plot per stored plotly figure, plotly.js exactly once, and no script, s
 frame from outside the page.  A headless Chromium then opens every page with all network
 requests blocked and counts the plots it actually drew.
 """
-import importlib.util
 from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from conftest import load_script
 from browser_util import browser_context, require_browser, screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "fixtures" / "sample.ipynb"
-_spec = importlib.util.spec_from_file_location("export_html", ROOT / "scripts" / "export_html.py")
-export_html = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(export_html)
+export_html = load_script("export_html")
 
 NOTEBOOKS = [SAMPLE] + export_html.chapters()
 

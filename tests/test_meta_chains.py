@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from workbench import meta
@@ -36,6 +37,16 @@ def test_least_to_most_asks_one_operation_at_a_time():
     r = meta.least_to_most("Q: 12+7*3-5\n", spy)
     assert asked == ["Q: 7*3\n", "Q: 12+21\n", "Q: 33-5\n"]
     assert r.answer == 28 and ar.check_steps(ar.Problem("12+7*3-5"), r.text).complete
+
+
+def test_tool_generate_refuses_a_prompt_beyond_the_context_by_name(tiny_lm):
+    """A long few-shot prompt on a short-context model: a clear error, not an index error in
+    the position embedding."""
+    long_prompt = "Q (calc): " + "1+" * tiny_lm.max_length + "1\n"
+    with pytest.raises(ValueError, match="context"):
+        meta.tool_generate(tiny_lm, long_prompt)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        meta.tool_generate(tiny_lm, "Q (calc): 7*3\n", max_new_tokens=-1)
 
 
 def test_tool_call_is_spliced_into_the_sequence(tiny_lm):

@@ -5,7 +5,6 @@ from collections import Counter
 import numpy as np
 import pytest
 
-import workbench as wb
 from workbench import meta, scoring
 from workbench.budget import BudgetExceeded, Cost
 from workbench.meta import LMGenerator, TextGenerator, as_generator

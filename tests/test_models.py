@@ -150,9 +150,7 @@ def test_stop_strings(tiny_lm):
 ])
 def test_bad_inputs_raise_clear_errors(tokenizer, bad, match):
     from conftest import random_llama
-    from transformers import AutoTokenizer  # noqa: F401
-    tok = tokenizer
-    lm = wb.LanguageModel(random_llama(tok), tok)
+    lm = wb.LanguageModel(random_llama(tokenizer), tokenizer)
     if bad.get("prompt") == "":
         # this tokenizer starts every text with BOS, so "" is a valid (BOS-only) prompt;
         # a tokenizer without BOS must refuse it

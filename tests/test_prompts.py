@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import workbench as wb
+from conftest import load_script
 from workbench import meta, prompts
 from workbench.tinyworld import arithmetic as ar
-
 
 QUESTION, NEXT = ar.Problem("3+4"), ar.Problem("8*2")
 
@@ -131,14 +131,10 @@ def test_arithmetic_chapters_run_top_to_bottom_on_a_model_loaded_by_path(foreign
     (their claims about TinyWorld's own target are checked only for TinyWorld's models).
     Chapter 07 is left out: its JSON rejection-sampling demo needs a model that can write
     records at all, and stops with BudgetExceeded on this memoriser (as it should)."""
-    import importlib.util
     import re
     from pathlib import Path
     root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("build_notebooks",
-                                                  root / "scripts" / "build_notebooks.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    build = load_script("build_notebooks")
     src = root / "notebooks" / "src" / f"{chapter}.py"
     monkeypatch.chdir(root / "notebooks")
     ns = {}

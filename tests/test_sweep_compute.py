@@ -1,10 +1,9 @@
 """scripts/sweep_compute.py: a slice of the stored compute-matched sweep re-runs identically."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import load_script
 from workbench.paths import data_dir
 
 RESULTS = data_dir() / "results" / "compute_sweep.json"
@@ -16,11 +15,7 @@ FIELDS = ("answer", "correct", "output_tokens", "input_tokens", "external_tokens
 
 
 def sweep_module():
-    path = Path(__file__).resolve().parent.parent / "scripts" / "sweep_compute.py"
-    spec = importlib.util.spec_from_file_location("sweep_compute", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("sweep_compute")
 
 
 @pytest.fixture(scope="module")

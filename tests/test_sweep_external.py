@@ -1,22 +1,17 @@
 """scripts/sweep_external.py: the first problems of the stored selector pool re-sample and
 re-score identically, and the stored curves follow from the stored pool."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import load_script
 from workbench.paths import data_dir
 
 RESULTS = data_dir() / "results" / "external_selectors.json"
 
 
 def sweep_module():
-    path = Path(__file__).resolve().parent.parent / "scripts" / "sweep_external.py"
-    spec = importlib.util.spec_from_file_location("sweep_external", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("sweep_external")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from test_sweep_search import load_script
+from conftest import load_script
 from workbench.paths import data_dir
 
 RESULTS = data_dir() / "results" / "refinement.json"

@@ -1,10 +1,9 @@
 """scripts/sweep_search.py (chapter 08): a slice of the stored sweep re-runs identically."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import load_script
 from workbench.paths import data_dir
 
 RESULTS = data_dir() / "results" / "step_search.json"
@@ -12,14 +11,6 @@ SLICE = [("stepwise_beam (PRM)", "Nb=2, Ne=2"), ("best_of_n (verifier)", "N=4"),
          ("stepwise_beam (oracle value)", "Nb=2, Ne=2")]
 FIELDS = ("answer", "correct", "output_tokens", "input_tokens", "external_tokens",
           "computed_tokens", "calls")
-
-
-def load_script(name):
-    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
