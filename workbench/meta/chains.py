@@ -5,7 +5,7 @@ A chain feeds one generator's output into the next one's prompt, y = f_3 o f_2 o
 """
 from __future__ import annotations
 
-from ..trace import active, emit, source
+from ..trace import emit, source
 from ..budget import Cost
 from .base import MetaResult, _seeds, generate
 
@@ -90,7 +90,7 @@ def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapte
     booked as external tokens.
     """
     from .. import decoding
-    from ..tinyworld.arithmetic import CALL_CLOSE, CALL_OPEN, calculator
+    from ..tinyworld.arithmetic import calculator
     from ..rng import make_generator
     tools = tools or {"CALC": calculator}
     close = {f"[/{name}]": (f"[{name}]", fn) for name, fn in tools.items()}
