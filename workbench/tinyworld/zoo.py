@@ -10,7 +10,6 @@ import random
 import time
 from pathlib import Path
 
-
 from ..paths import data_dir
 from . import arithmetic as ar
 from .corpus import MIXTURE, document
