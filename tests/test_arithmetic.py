@@ -95,3 +95,20 @@ def test_committed_task_files_match_generator():
     from workbench.tinyworld.tasks import ALL, load_tasks
     for name, fn in ALL.items():
         assert load_tasks(name) == fn(), name
+
+
+@pytest.mark.parametrize("slip", ar.SLIPS)
+def test_slipped_solution_is_right_up_to_one_slip(slip):
+    rng = random.Random(3)
+    for _ in range(60):
+        p = ar.sample_problem(rng, rng.randint(2, 7), rng.randint(1, 3))
+        text = ar.slipped_solution(p, rng, slip)
+        check = ar.check_steps(p, text)
+        assert check.first_error is not None, text  # the slip is caught where it happens
+        assert all(check.correct[:check.first_error]) and not check.correct[check.first_error]
+        lines = ar.split_steps(text)
+        assert len(lines) >= check.first_error + 1
+        if slip == "result":  # the wrong value is written in the step's own result
+            assert "is " in check.message and ", not " in check.message, check.message
+    with pytest.raises(ValueError, match="slip"):
+        ar.slipped_solution(p, rng, "typo")

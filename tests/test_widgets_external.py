@@ -12,6 +12,14 @@ def test_step_scores_figure_colours_steps():
     assert any("0.30" in a.text for a in fig.layout.annotations)
 
 
+def test_discrimination_figure_marks_chance():
+    fig = external.discrimination_figure({"pooled": 0.85, "within": 0.65, "slip": 0.5})
+    bar = fig.data[0]
+    assert list(bar.y) == ["pooled", "within", "slip"] and list(bar.x) == [0.85, 0.65, 0.5]
+    assert len(set(bar.marker.color)) == 3
+    assert fig.layout.shapes[0].x0 == 0.5 and fig.layout.annotations[0].text == "chance"
+
+
 def test_selector_explorer_switches_judges():
     texts = ["A: 1", "A: 2", "A: 3"]
     gen = TextGenerator(lambda p, s: texts[s % 3])

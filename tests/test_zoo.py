@@ -43,9 +43,10 @@ def test_data_directory_is_small():
 # verifier and PRM on the target's solutions over the test set's whole range (1-7 operations,
 # 24000 solutions, 1200 steps) moved their AUROCs from 0.838 to 0.850 / 0.843, but best-of-16 by
 # the verifier stays near a random pick among the 16 (0.635 against 0.603 per sample at T=0.7;
-# majority vote 0.795): the verifier mostly tells hard problems from easy ones, not a right
-# solution from a wrong one of the same problem.  strict xfail: once a zoo meets them, this test
-# fails until they move back to the list below.
+# majority vote 0.795).  The card's diagnostics say why: ranked within one problem its AUROC is
+# far lower than pooled, and it cannot tell a right solution from the same one with a single
+# slip (slip test at chance): it grades how hard a problem looks, not the steps.  strict xfail:
+# once a zoo meets them, this test fails until they move back to the list below.
 KNOWN_SHORTFALLS = {"best-of-16 (verifier) >= greedy + 0.10"}
 
 
@@ -69,6 +70,15 @@ def test_verifier_targets_of_the_issue():
     assert all(TARGETS[name](m) for name in KNOWN_SHORTFALLS)
     assert metrics("tinyworld-verifier")["auroc_heldout_T1"] >= 0.85
     assert metrics("tinyworld-prm")["step_auroc_heldout_T1"] >= 0.85
+
+
+def test_verifier_diagnostics_reproduce_from_the_weights():
+    m = metrics("tinyworld-verifier")
+    assert 0.5 <= m["within_problem_auroc_heldout_T1"] < m["auroc_heldout_T1"]
+    verifier = wb.load("tinyworld-verifier", device="cpu")
+    live = ev.slip_test(verifier, arithmetic_tasks(), seed=0)
+    for slip, recorded in m["slip_test_heldout"].items():  # same pairs: up to a near-tie or two
+        assert abs(live[slip] - recorded) <= 0.01, (slip, live[slip], recorded)
 
 
 def test_greedy_results_reproduce_from_the_weights(target):
@@ -124,3 +134,25 @@ def test_training_code_runs_every_stage(tmp_path):
                        cwd=data_dir().parent)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "tinyworld-prm" in r.stdout and "tinyworld-verifier" in r.stdout
+
+
+def test_within_problem_auroc_ignores_telling_problems_apart():
+    # an easy problem (3 of 4 solutions right) and a hard one (1 of 4): every solution of the
+    # easy one outscores every solution of the hard one, but within each problem the wrong
+    # solutions outscore the right ones
+    scores = [[0.80, 0.82, 0.84, 0.90], [0.10, 0.12, 0.14, 0.16]]
+    labels = [[True, True, True, False], [True, False, False, False]]
+    assert ev.auroc(sum(scores, []), sum(labels, [])) == 9 / 16
+    assert ev.within_problem_auroc(scores, labels) == 0.0
+    labels = [[True, False], [True, False]]
+    assert ev.within_problem_auroc([[0.2, 0.1], [0.3, 0.3]], labels) == 0.75
+    assert np.isnan(ev.within_problem_auroc([[0.2, 0.1]], [[True, True]]))
+
+
+def test_zoo_table_states_the_verifiers_weakness():
+    from widgets import world
+    rows = {r["model"]: r["headline"] for r in world.zoo_rows()}
+    m = metrics("tinyworld-verifier")
+    assert f"{m['within_problem_auroc_heldout_T1']:.3f} within a problem" in rows[
+        "tinyworld-verifier"]
+    assert "vs one slip" in rows["tinyworld-verifier"]

@@ -3,6 +3,8 @@ which of N candidates each judge picks.
 
 * `step_scores_figure`: a process reward model's probability after every step of one solution
   beside the exact step checker's verdict, and the outcome verifier's single score;
+* `discrimination_figure`: how well a judge ranks right above wrong, pooled over problems,
+  within one problem, and against a single slip (0.5 = chance);
 * `SelectorExplorer`: the same N samples judged by several scorers (log-p, verifier, PRM, the
   exact check): the candidate each one picks, re-run as the controls move.
 """
@@ -27,6 +29,21 @@ def step_scores_figure(steps, prm_probs, step_ok, verifier_prob=None, title=None
                       annotation_text=f"outcome verifier: {verifier_prob:.2f}",
                       annotation_position="top left")
     fig.update_xaxes(type="category")
+    return fig
+
+
+def discrimination_figure(aurocs: dict, title=None) -> go.Figure:
+    """Horizontal bars of AUROC-like numbers (P(right outscores wrong)) with the 0.5 chance
+    line: ``{"label": value}`` in the order given."""
+    labels, values = list(aurocs), [float(v) for v in aurocs.values()]
+    fig = figure(title or "How well does the judge rank right above wrong?",
+                 height=80 + 40 * len(labels), xaxis=dict(title="P(right scores higher)",
+                                                          range=[0, 1]))
+    fig.add_bar(y=labels, x=values, orientation="h", text=[f"{v:.2f}" for v in values],
+                marker_color=[GOOD if v >= 0.75 else NEUTRAL if v >= 0.6 else BAD
+                              for v in values], showlegend=False)
+    fig.add_vline(x=0.5, line=dict(color=NEUTRAL, dash="dash"), annotation_text="chance")
+    fig.update_yaxes(autorange="reversed")
     return fig
 
 

@@ -63,6 +63,11 @@ def _headline(name, m):
     if name == "tinyworld-corrector":
         return (f"fixes {m['fixed_of_wrong']:.0%} of wrong samples (resampling "
                 f"{m['resample_fixes_wrong']:.0%}), keeps {m['kept_of_correct']:.0%} of right ones")
+    if "within_problem_auroc_heldout_T1" in m:
+        slips = m["slip_test_heldout"]
+        return (f"AUROC {m['auroc_heldout_T1']:.3f} pooled, "
+                f"{m['within_problem_auroc_heldout_T1']:.3f} within a problem; "
+                f"vs one slip {min(slips.values()):.2f}-{max(slips.values()):.2f}")
     if "attribute_rate" in m:
         return f"attribute rate {m['attribute_rate']:.0%}"
     for k in ("auroc_heldout_T1", "step_auroc_heldout_T1", "auroc_full_review", "accuracy"):

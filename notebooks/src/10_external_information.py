@@ -11,6 +11,8 @@
 #   (eq. 28) and weighted voting (eq. 34);
 # - how far a **learned** judge is from a **perfect** one: best-of-N under each judge against
 #   the exact check, q\*(y | x) of eqs. 50–51;
+# - why a judge with a good-looking AUROC can still pick badly: pooled vs **within-problem**
+#   ranking, and a **slip test** that asks whether it checks the steps at all;
 # - **tools** (§5.2): a calculator called mid-decoding that turns a weak model into a correct
 #   one, and a **sandbox** whose observations (output, error) are feedback;
 # - where all of this shows up in the bill: the *External* column of **Table 5**.
@@ -28,11 +30,13 @@ PER_CELL = 2          # problems per difficulty cell in the tool experiment (30 
 
 # %%
 import json
+import random
 import numpy as np
 import workbench as wb
 from workbench import adapters, budget, decoding, meta, scoring
 from workbench.paths import data_dir
 from workbench.tinyworld import arithmetic as ar
+from workbench.tinyworld import evaluate as ev
 from workbench.tinyworld.tasks import arithmetic_tasks
 from workbench.tools import run_python
 from widgets import compute, external, parallel
@@ -150,6 +154,53 @@ for name in ("best-of-N: verifier", "best-of-N: PRM (min over steps)",
 #   more than p_θ does. Weighted voting (eq. 34) is more robust than the verifier's argmax,
 #   because the samples' agreement still counts.
 #
+# ## Why the verifier falls short: it grades the problem, not the steps
+#
+# The verifier's card reports an AUROC of about 0.85 over all held-out solutions: take a right
+# and a wrong solution at random, and the right one scores higher 85% of the time. Yet its
+# best-of-N is barely better than one random sample. The catch is in "at random": a random
+# right solution tends to come from an easy problem and a random wrong one from a hard
+# problem, so a judge that only sees *how hard the question looks* already earns a high
+# pooled AUROC. Best-of-N never compares across problems — all N candidates answer the same
+# question — so what it needs is the AUROC **within one problem**.
+#
+# A sharper probe: take a right solution, make **one slip** in one step — a wrong result, a
+# dropped term, a miscopied number (`ar.slipped_solution`) — and carry it on consistently to
+# the end. Everything else is the same, so only a judge that checks the steps can tell the two
+# apart:
+
+# %%
+card = json.loads((data_dir() / "models" / "tinyworld-verifier" / "metrics.json").read_text())
+rng = random.Random(SEED)
+demo = ar.Problem(arithmetic_tasks()[40]["expression"])
+right = demo.solution(rng=rng)
+slipped = ar.slipped_solution(demo, rng, "result")
+for name, text in (("right", right), ("one slip", slipped)):
+    print(f"{name}: verifier {verifier.score(demo.prompt() + text):.2f}; exact checker: "
+          f"{ar.check_steps(demo, text).message}\n{demo.prompt()}{text}\n")
+
+# %%
+slips = ev.slip_test(verifier, arithmetic_tasks()[::3], seed=SEED)   # 104 problems, live
+print("right scores above its one-slip twin (104 problems):",
+      {k: round(v, 2) for k, v in slips.items()})
+external.discrimination_figure({
+    "any right vs any wrong (pooled AUROC)": card["auroc_heldout_T1"],
+    "right vs wrong of one problem": card["within_problem_auroc_heldout_T1"],
+    **{f"right vs one slip: {k}": v for k, v in card["slip_test_heldout"].items()}},
+    title="The verifier on the held-out set (its card): which comparison it gets right")
+
+# %% [markdown]
+# The three bars tell one story. Pooled over problems the verifier looks good; within a
+# problem it is much weaker; and against a single slip it is at chance: it does not check a
+# step at all. It learned, from 24,000 of the target's labelled solutions, *which problems the
+# target tends to fail* — long ones, big numbers — which is exactly the part of q\* that best-of-N
+# cannot use. Verifiers in the literature (Cobbe et al., 2021) needed many samples per problem
+# and far larger models before they beat majority voting; a 5M-parameter model does not learn
+# to redo the arithmetic from outcome labels in minutes of CPU training. Two lessons carry
+# over to real systems: measure a judge **the way it will be used** (within a problem, not
+# pooled), and prefer an exact or executable check (the calculator below, tests for code)
+# wherever one exists.
+#
 # ## A tool inside generation (§5.2)
 #
 # Some things are better done outside the model. In the `Q (calc):` format the model writes
@@ -264,6 +315,8 @@ for name, r in runs_t5.items():
 #    Store its curve name in `closest_judge`.
 # 3. How many external tokens did the calculator book for the draft over all the problems?
 #    Store it in `calc_tokens`.
+# 4. In the live slip test, which kind of slip does the verifier miss most often? Store its
+#    name in `blindest_slip`.
 
 # %%
 r = runs_t5["reranking"]
@@ -277,6 +330,7 @@ i8 = curves["pass@N (exact check)"]["n"].index(8)
 closest_judge = max((k for k in curves if k.startswith("best-of-N") or "vote" in k),
                     key=lambda k: curves[k]["accuracy"][i8])
 calc_tokens = sum(o.cost.external_tokens for o in runs[f"{draft.name} + calculator"])
+blindest_slip = min(slips, key=slips.get)
 
 # %%
 assert abs(predicted_external - 8 * (t_in + t_mean)) < 1e-9
@@ -288,4 +342,5 @@ assert learned[closest_judge] == max(learned.values())
 assert calc_tokens == sum(len(draft.encode(c["result"], bos=False))
                           for o in runs[f"{draft.name} + calculator"]
                           for c in o.info["tool_calls"])
-print("All three answers are right.")
+assert blindest_slip in ar.SLIPS and slips[blindest_slip] == min(slips.values())
+print("All four answers are right.")

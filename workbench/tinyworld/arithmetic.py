@@ -258,3 +258,49 @@ def _check_line(items: list, line: str) -> tuple:
             return True, "", new
     return False, f"what is left should be {render(reduce_at(items, options[0])[4])}, " \
                   f"not {rest}", items
+
+
+SLIPS = ("result", "dropped", "miscopied")
+
+
+def _nudge(n: int, rng: random.Random) -> int:
+    """A plausible wrong value near ``n``: one digit changed, off by 1/10/100, or a digit lost or
+    added."""
+    s, kind = str(n), rng.random()
+    if kind < 0.4:
+        d = rng.randrange(len(s))
+        m = int(s[:d] + str((int(s[d]) + rng.choice([1, 2, 8, 9])) % 10) + s[d + 1:])
+    elif kind < 0.8:
+        m = abs(n + rng.choice([-100, -10, -1, 1, 10, 100]))
+    else:
+        m = int(s[:-1] or "0") if rng.random() < 0.5 else int(s + str(rng.randrange(10)))
+    return m if m != n else n + 1
+
+
+def slipped_solution(problem: Problem, rng: random.Random, slip: str | None = None) -> str:
+    """A worked solution with one slip of the kind the target makes, carried on consistently to
+    a (usually wrong) answer: at a random step, a wrong ``result``, a term ``dropped`` from what
+    is left, or a number ``miscopied``.  Everything before the slip is right, so a scorer that
+    checks the steps can tell it from `Problem.solution`; one that only judges how hard the
+    problem looks cannot."""
+    slip = slip or rng.choice(SLIPS)
+    if slip not in SLIPS:
+        raise ValueError(f"slip must be one of {SLIPS}, got {slip!r}")
+    items, lines = tokenize_expression(problem.expression), []
+    at = rng.randrange(len(items) // 2)
+    while len(items) > 1:
+        i = rng.choice(valid_reductions(items) or [next_reduction(items)])
+        a, op, b, r, new = reduce_at(items, i)
+        if len(lines) == at:
+            if slip == "result" or len(new) < 3:  # the result sits where ``a`` was
+                r = _nudge(r, rng)
+                new = new[:i - 1] + [r] + new[i:]
+            elif slip == "dropped":
+                j = rng.randrange(1, len(new), 2)
+                new = new[:j] + new[j + 2:]
+            else:
+                j = rng.randrange(0, len(new), 2)
+                new = new[:j] + [_nudge(new[j], rng)] + new[j + 1:]
+        lines.append(f"{a}{op}{b}={r}" + (f", {render(new)}" if len(new) > 1 else ""))
+        items = new
+    return "".join(s + "\n" for s in lines) + f"A: {items[0]}"

@@ -103,6 +103,9 @@ def _write_verifiers(verifier, prm, tasks, samples_t1):
     rep = ev.verifier_report(verifier, prm, tasks, samples_t1)
     _write("tinyworld-verifier", {**_size("tinyworld-verifier"),
                                   "auroc_heldout_T1": rep["verifier_auroc"],
+                                  "within_problem_auroc_heldout_T1":
+                                      rep["verifier_within_problem_auroc"],
+                                  "slip_test_heldout": ev.slip_test(verifier, tasks),
                                   "solutions": rep["solutions"],
                                   "correct_fraction": rep["correct_fraction"]})
     _write("tinyworld-prm", {**_size("tinyworld-prm"), "step_auroc_heldout_T1":

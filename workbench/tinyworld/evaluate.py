@@ -117,6 +117,33 @@ def auroc(scores, labels) -> float:
     return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
+def within_problem_auroc(scores_by_problem, labels_by_problem) -> float:
+    """Mean over problems of the AUROC among that problem's own solutions (problems whose
+    solutions are all right or all wrong are skipped).  Best-of-N needs exactly this: a scorer
+    can reach a high pooled AUROC by telling easy problems from hard ones while ranking the
+    solutions of one problem no better than chance (0.5)."""
+    per = [auroc(s, y) for s, y in zip(scores_by_problem, labels_by_problem)
+           if 0 < sum(map(bool, y)) < len(y)]
+    return float(np.mean(per)) if per else float("nan")
+
+
+def slip_test(verifier, tasks, seed=0) -> dict:
+    """Does a verifier check the steps?  For each task, a right worked solution and the same
+    kind of solution with one slip (`arithmetic.slipped_solution`): the fraction of problems
+    where the right one scores higher, per kind of slip (0.5 = blind to it, 1 = always
+    catches it)."""
+    rng, out = random.Random(seed), {}
+    for slip in ar.SLIPS:
+        scores, labels = [], []
+        for t in tasks:
+            p = ar.Problem(t["expression"])
+            texts = [p.solution(rng=rng), ar.slipped_solution(p, rng, slip)]
+            scores.append(verifier.score([t["prompt"] + x for x in texts]))
+            labels.append([ar.check_answer(p, x) for x in texts])
+        out[slip] = within_problem_auroc(scores, labels)
+    return out
+
+
 def step_positions(tokenizer, prompt: str, text: str) -> tuple:
     """Token ids of prompt+text and the index of the newline token that ends each step line."""
     ids = tokenizer(prompt + text)["input_ids"]
@@ -128,11 +155,13 @@ def step_positions(tokenizer, prompt: str, text: str) -> tuple:
 def verifier_report(verifier, prm, tasks, samples) -> dict:
     """AUROC of the outcome verifier (per solution) and of the PRM (per step) vs exact labels."""
     from .arithmetic import Problem, check_steps, extract_answer
-    v_scores, v_labels, p_scores, p_labels = [], [], [], []
+    v_scores, v_labels, p_scores, p_labels, per_s, per_y = [], [], [], [], [], []
     for t, ss in zip(tasks, samples):
         texts = [t["prompt"] + s for s in ss]
-        v_scores += verifier.score(texts)
-        v_labels += [extract_answer(s) == t["answer"] for s in ss]
+        per_s.append(verifier.score(texts))
+        per_y.append([extract_answer(s) == t["answer"] for s in ss])
+        v_scores += per_s[-1]
+        v_labels += per_y[-1]
         prob = Problem(t["expression"])
         probs = prm.position_probs(texts)
         for s, pr in zip(ss, probs):
@@ -142,6 +171,7 @@ def verifier_report(verifier, prm, tasks, samples) -> dict:
                 p_scores.append(pr[pos])
                 p_labels.append(chk.correct[k])
     return {"verifier_auroc": auroc(v_scores, v_labels), "prm_step_auroc": auroc(p_scores, p_labels),
+            "verifier_within_problem_auroc": within_problem_auroc(per_s, per_y),
             "solutions": len(v_labels), "steps": len(p_labels),
             "correct_fraction": float(np.mean(v_labels))}
 
