@@ -37,12 +37,12 @@ def discrimination_figure(aurocs: dict, title=None) -> go.Figure:
     line: ``{"label": value}`` in the order given."""
     labels, values = list(aurocs), [float(v) for v in aurocs.values()]
     fig = figure(title or "How well does the judge rank right above wrong?",
-                 height=80 + 40 * len(labels), xaxis=dict(title="P(right scores higher)",
-                                                          range=[0, 1]))
+                 height=120 + 40 * len(labels),
+                 xaxis=dict(title="P(right scores higher); dashed: chance (0.5)", range=[0, 1]))
     fig.add_bar(y=labels, x=values, orientation="h", text=[f"{v:.2f}" for v in values],
                 marker_color=[GOOD if v >= 0.75 else NEUTRAL if v >= 0.6 else BAD
                               for v in values], showlegend=False)
-    fig.add_vline(x=0.5, line=dict(color=NEUTRAL, dash="dash"), annotation_text="chance")
+    fig.add_vline(x=0.5, line=dict(color=NEUTRAL, dash="dash"))
     fig.update_yaxes(autorange="reversed")
     return fig
 
