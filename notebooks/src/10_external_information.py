@@ -194,9 +194,9 @@ external.discrimination_figure({
 # problem it is much weaker; and against a single slip it is at chance: it does not check a
 # step at all. It learned, from 24,000 of the target's labelled solutions, *which problems the
 # target tends to fail* — long ones, big numbers — which is exactly the part of q\* that best-of-N
-# cannot use. Verifiers in the literature (Cobbe et al., 2021) needed many samples per problem
-# and far larger models before they beat majority voting; a 5M-parameter model does not learn
-# to redo the arithmetic from outcome labels in minutes of CPU training. Two lessons carry
+# cannot use. The verifiers of Cobbe et al. (2021) were trained on 100 samples per problem with
+# models of billions of parameters; a 5M-parameter model does not learn to redo the arithmetic
+# from outcome labels in minutes of CPU training. Two lessons carry
 # over to real systems: measure a judge **the way it will be used** (within a problem, not
 # pooled), and prefer an exact or executable check (the calculator below, tests for code)
 # wherever one exists.
