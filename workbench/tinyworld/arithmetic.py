@@ -89,6 +89,12 @@ def render(items: list) -> str:
     return "".join(str(x) for x in items)
 
 
+def step_line(a, op, b, r, left: list, calc: bool = False) -> str:
+    """One line of a worked solution: ``a op b=r, <what is left>`` (or a calculator call)."""
+    call = f"{CALL_OPEN}{a}{op}{b}{CALL_CLOSE}" if calc else f"{a}{op}{b}"
+    return f"{call}={r}" + (f", {render(left)}" if len(left) > 1 else "")
+
+
 def evaluate(expr: str) -> int:
     """Exact value of an expression (precedence: ``*`` before ``+``/``-``)."""
     items = tokenize_expression(expr)
@@ -128,9 +134,7 @@ class Problem:
         while len(items) > 1:
             i = rng.choice(valid_reductions(items)) if rng else next_reduction(items)
             a, op, b, r, items = reduce_at(items, i)
-            call = f"{CALL_OPEN}{a}{op}{b}{CALL_CLOSE}" if calc else f"{a}{op}{b}"
-            rest = f", {render(items)}" if len(items) > 1 else ""
-            lines.append(f"{call}={r}{rest}")
+            lines.append(step_line(a, op, b, r, items, calc))
         return lines
 
     def solution(self, calc: bool = False, rng: random.Random | None = None) -> str:
@@ -301,6 +305,6 @@ def slipped_solution(problem: Problem, rng: random.Random, slip: str | None = No
             else:
                 j = rng.randrange(0, len(new), 2)
                 new = new[:j] + [_nudge(new[j], rng)] + new[j + 1:]
-        lines.append(f"{a}{op}{b}={r}" + (f", {render(new)}" if len(new) > 1 else ""))
+        lines.append(step_line(a, op, b, r, new))
         items = new
     return "".join(s + "\n" for s in lines) + f"A: {items[0]}"

@@ -134,13 +134,15 @@ def slip_test(verifier, tasks, seed=0) -> dict:
     catches it)."""
     rng, out = random.Random(seed), {}
     for slip in ar.SLIPS:
-        scores, labels = [], []
+        texts, labels = [], []
         for t in tasks:
             p = ar.Problem(t["expression"])
-            texts = [p.solution(rng=rng), ar.slipped_solution(p, rng, slip)]
-            scores.append(verifier.score([t["prompt"] + x for x in texts]))
-            labels.append([ar.check_answer(p, x) for x in texts])
-        out[slip] = within_problem_auroc(scores, labels)
+            pair = [p.solution(rng=rng), ar.slipped_solution(p, rng, slip)]
+            texts += [t["prompt"] + x for x in pair]
+            labels.append([ar.check_answer(p, x) for x in pair])
+        scores = verifier.score(texts)  # one batched pass; then pair by pair
+        out[slip] = within_problem_auroc([scores[k:k + 2] for k in range(0, len(scores), 2)],
+                                         labels)
     return out
 
 
@@ -155,13 +157,11 @@ def step_positions(tokenizer, prompt: str, text: str) -> tuple:
 def verifier_report(verifier, prm, tasks, samples) -> dict:
     """AUROC of the outcome verifier (per solution) and of the PRM (per step) vs exact labels."""
     from .arithmetic import Problem, check_steps, extract_answer
-    v_scores, v_labels, p_scores, p_labels, per_s, per_y = [], [], [], [], [], []
+    per_s, per_y, p_scores, p_labels = [], [], [], []   # verifier: per problem; PRM: per step
     for t, ss in zip(tasks, samples):
         texts = [t["prompt"] + s for s in ss]
         per_s.append(verifier.score(texts))
         per_y.append([extract_answer(s) == t["answer"] for s in ss])
-        v_scores += per_s[-1]
-        v_labels += per_y[-1]
         prob = Problem(t["expression"])
         probs = prm.position_probs(texts)
         for s, pr in zip(ss, probs):
@@ -170,7 +170,9 @@ def verifier_report(verifier, prm, tasks, samples) -> dict:
             for k, pos in enumerate(nl[: len(chk.correct)]):
                 p_scores.append(pr[pos])
                 p_labels.append(chk.correct[k])
-    return {"verifier_auroc": auroc(v_scores, v_labels), "prm_step_auroc": auroc(p_scores, p_labels),
+    v_labels = sum(per_y, [])
+    return {"verifier_auroc": auroc(sum(per_s, []), v_labels),
+            "prm_step_auroc": auroc(p_scores, p_labels),
             "verifier_within_problem_auroc": within_problem_auroc(per_s, per_y),
             "solutions": len(v_labels), "steps": len(p_labels),
             "correct_fraction": float(np.mean(v_labels))}
