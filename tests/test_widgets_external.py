@@ -54,3 +54,13 @@ def test_table5_explorer_follows_the_table():
     ex.sliders["n"].value = 2
     bon = list(ex.fig.data[1].y)[list(ex.fig.data[1].x).index("best-of-n (log-p)")]
     assert bon == 2 * ex.sliders["t"].value
+
+
+def test_evidence_figure_one_row_per_text():
+    fig = external.evidence_figure({"right": (["1", "+", "2", "=3"], [0.1, 0.0, 0.2, 0.5]),
+                                    "one slip": (["1", "+", "2", "=4"], [0.1, 0.0, 0.2, -2.0])})
+    assert len(fig.data) == 2 and list(fig.data[1].y) == [0.1, 0.0, 0.2, -2.0]
+    colours = fig.data[1].marker.color
+    assert colours[3] != colours[0]                       # the slip's vote stands out
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["right: total +0.8 nats", "one slip: total -1.7 nats"]

@@ -5,6 +5,7 @@ which of N candidates each judge picks.
   beside the exact step checker's verdict, and the outcome verifier's single score;
 * `discrimination_figure`: how well a judge ranks right above wrong, pooled over problems,
   within one problem, and against a single slip (0.5 = chance);
+* `evidence_figure`: where a Bayes-rule verifier finds its evidence, token by token;
 * `SelectorExplorer`: the same N samples judged by several scorers (log-p, verifier, PRM, the
   exact check): the candidate each one picks, re-run as the controls move.
 """
@@ -44,6 +45,27 @@ def discrimination_figure(aurocs: dict, title=None) -> go.Figure:
                               for v in values], showlegend=False)
     fig.add_vline(x=0.5, line=dict(color=NEUTRAL, dash="dash"))
     fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def evidence_figure(rows: dict, title=None) -> go.Figure:
+    """Where a Bayes-rule verifier (`workbench.scoring.BayesScorer`) finds its evidence: one
+    panel row per text, ``{"label": (tokens, votes)}``, a bar per token of log p(y_t | right) -
+    log p(y_t | wrong) (red where a wrong solution would rather write that token)."""
+    from plotly.subplots import make_subplots
+    labels = list(rows)
+    fig = make_subplots(rows=len(labels), cols=1, subplot_titles=[
+        f"{k}: total {sum(v[1]):+.1f} nats" for k, v in rows.items()], vertical_spacing=0.18)
+    for i, (tokens, votes) in enumerate(rows.values(), start=1):
+        x = [f"{j}:{t}" for j, t in enumerate(tokens)]
+        fig.add_bar(x=x, y=list(votes), row=i, col=1, showlegend=False,
+                    marker_color=[GOOD if v >= 0 else BAD for v in votes],
+                    hovertext=[repr(t) for t in tokens], hoverinfo="text+y")
+        fig.update_xaxes(type="category", tickmode="array", tickvals=x,
+                         ticktext=[t.replace("\n", "⏎") for t in tokens], row=i, col=1)
+        fig.update_yaxes(title_text="nats", row=i, col=1)
+    fig.update_layout(title=title or "Each token's vote: right or wrong?",
+                      height=200 + 180 * len(labels))
     return fig
 
 

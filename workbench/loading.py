@@ -1,6 +1,7 @@
 """``wb.load``: embedded TinyWorld models by name, or any Hugging Face model id / local path."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 from contextlib import contextmanager
@@ -92,7 +93,9 @@ def load(name_or_path="tinyworld", device=None, dtype=None):
     directory saved with ``save_pretrained``, or a Hugging Face Hub id.
 
     Causal LMs come back as a `LanguageModel`; token-classification heads (the verifier, the
-    process reward model, the attribute classifier) as a `workbench.scoring.TokenScorer`.
+    process reward model, the attribute classifier) as a `workbench.scoring.TokenScorer`, and a
+    causal LM saved with a ``scorer.json`` (a class-conditional LM: the verifier) as a
+    `workbench.scoring.BayesScorer`.
     ``device`` defaults to cuda, then mps, then cpu; ``dtype`` to float32, or bfloat16 for a Hub
     model on a GPU.
     """
@@ -115,4 +118,10 @@ def load(name_or_path="tinyworld", device=None, dtype=None):
         model = _pretrained(AutoModelForTokenClassification, ident, is_local, dtype=dtype)
         return TokenScorer(model.to(dev), tokenizer, name=name)
     model = _pretrained(AutoModelForCausalLM, ident, is_local, dtype=dtype)
+    scorer = Path(ident) / "scorer.json" if is_local else None
+    if scorer is not None and scorer.exists():  # a class-conditional LM used as a classifier
+        from .scoring import BayesScorer
+        spec = json.loads(scorer.read_text())
+        return BayesScorer(model.to(dev), tokenizer, spec["codes"], spec["prior_log_odds"],
+                           name=name)
     return LanguageModel(model.to(dev), tokenizer, name=name)

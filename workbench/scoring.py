@@ -33,21 +33,25 @@ class TokenScorer:
         """sigmoid(logit) at every token position of each text (BOS included)."""
         rows = [self.encode(t) if isinstance(t, str) else list(t) for t in texts]
         out = []
-        pad = self.tokenizer.pad_token_id or 0
         for s in range(0, len(rows), batch_size):
             chunk = rows[s:s + batch_size]
-            n = max(len(r) for r in chunk)
-            ids = torch.full((len(chunk), n), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), n), dtype=torch.long)
-            for i, r in enumerate(chunk):
-                ids[i, :len(r)] = torch.tensor(r)
-                mask[i, :len(r)] = 1
+            ids, mask = self._padded(chunk)
             logits = self.model(input_ids=ids.to(self.device),
                                 attention_mask=mask.to(self.device)).logits[..., 0]
             probs = torch.sigmoid(logits.float()).cpu()
             out += [probs[i, :len(r)].tolist() for i, r in enumerate(chunk)]
             self.spent = self.spent + Cost(external_tokens=int(mask.sum()))
         return out
+
+    def _padded(self, rows):
+        """Right-padded ``(ids, mask)`` tensors for token-id rows."""
+        n = max(len(r) for r in rows)
+        ids = torch.full((len(rows), n), self.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((len(rows), n), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)] = torch.tensor(r)
+            mask[i, :len(r)] = 1
+        return ids, mask
 
     def score(self, texts, batch_size: int = 64) -> list:
         """Probability that each complete text is good (the value at its last token)."""
@@ -56,9 +60,84 @@ class TokenScorer:
         vals = [p[-1] for p in probs]
         return vals[0] if single else vals
 
+    def c_s(self, n_tokens) -> float:
+        """Table 5's C_s: external tokens to score one sequence of ``n_tokens`` tokens."""
+        return n_tokens
+
     def cost_of(self, texts) -> Cost:
-        """External-token cost of scoring these texts once (Table 5's C_s per text)."""
-        return Cost(external_tokens=sum(len(self.encode(t)) for t in texts))
+        """External-token cost of scoring these texts once (C_s per text)."""
+        return Cost(external_tokens=sum(self.c_s(len(self.encode(t))) for t in texts))
+
+
+def logprobs_after_code(model, ids, mask):
+    """log p(y_s | code, y_<s) for rows ``[BOS, code, y_1, ...]`` (right-padded): one value per
+    y_s, zero at padding."""
+    logits = model(input_ids=ids, attention_mask=mask).logits.float()
+    lp = torch.log_softmax(logits[:, 1:-1], -1).gather(-1, ids[:, 2:, None])[..., 0]
+    return lp * mask[:, 2:]
+
+
+class BayesScorer(TokenScorer):
+    """A scorer built from a class-conditional LM by Bayes' rule (a *generative* classifier,
+    as in GeDi, Krause et al. 2021).
+
+    The LM reads a class code right after BOS (``codes["right"]`` or ``codes["wrong"]``) and then
+    the text, so it models p(y | right) and p(y | wrong).  With the prior odds pi/(1-pi) of the
+    training data, the probability that the prefix y_<=t belongs to a right solution is
+
+        logit P(right | y_<=t) = log pi/(1-pi) + sum_{s<=t} [log p(y_s | right, y_<s)
+                                                             - log p(y_s | wrong, y_<s)].
+
+    Each text costs two forward passes (one per code), counted as external tokens.  Unlike a
+    one-logit head, the verdict reuses the LM's own next-token prediction at every position, so
+    a written result the "right" LM would not have written lowers the score where it happens.
+    """
+
+    def __init__(self, model, tokenizer, codes: dict, prior_log_odds: float, name="scorer"):
+        super().__init__(model, tokenizer, name)
+        ids = {k: tokenizer.convert_tokens_to_ids(codes[k]) for k in ("right", "wrong")}
+        self.code_ids, self.prior_log_odds = (ids["right"], ids["wrong"]), float(prior_log_odds)
+
+    def __repr__(self):
+        n = sum(p.numel() for p in self.model.parameters())
+        return f"BayesScorer({self.name!r}, {n / 1e6:.1f}M parameters, class-conditional LM)"
+
+    def _rows(self, texts):
+        rows = [self.encode(t) if isinstance(t, str) else list(t) for t in texts]
+        bos = self.tokenizer.bos_token_id
+        if any(not r or r[0] != bos for r in rows):
+            raise ValueError("texts must start with the tokenizer's BOS token")
+        return rows
+
+    @torch.no_grad()
+    def evidence(self, texts, batch_size: int = 64) -> list:
+        """Each token's vote, log p(y_s | right, y_<s) - log p(y_s | wrong, y_<s), for every
+        token of each text after BOS (negative where a wrong solution would rather write it)."""
+        rows, out = self._rows(texts), []
+        for s in range(0, len(rows), batch_size):
+            chunk = rows[s:s + batch_size]
+            logps = []
+            for code in self.code_ids:
+                ids, mask = self._padded([[r[0], code] + r[1:] for r in chunk])
+                logps.append(logprobs_after_code(self.model, ids.to(self.device),
+                                                 mask.to(self.device)).cpu())
+                self.spent = self.spent + Cost(external_tokens=int(mask.sum()))
+            diff = logps[0] - logps[1]
+            out += [diff[i, :len(r) - 1].tolist() for i, r in enumerate(chunk)]
+        return out
+
+    def position_probs(self, texts, batch_size: int = 64) -> list:
+        """P(right | y_<=t) at every token position of each text (at BOS: the prior)."""
+        out = []
+        for e in self.evidence(texts, batch_size):
+            log_odds = torch.cumsum(torch.tensor([self.prior_log_odds] + e, dtype=torch.float64),
+                                    0)
+            out.append(torch.sigmoid(log_odds).tolist())
+        return out
+
+    def c_s(self, n_tokens) -> float:
+        """Two passes (one per class code) over the text and its code token."""
+        return 2 * (n_tokens + 1)
 
 
 # -- scorers v(x, y) for meta-generators: (prompt, outputs) -> (scores, cost) -----------------

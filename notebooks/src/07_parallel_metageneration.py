@@ -156,8 +156,9 @@ views.kl_figure(ns, exact, bound)
 #
 # Every result carries its cost. For N samples of T_in prompt tokens and T_i output tokens:
 # best-of-N with log-probabilities costs T_in·N input and ΣT_i output tokens and nothing
-# external; a sequence scorer adds C_s = T_in + T_i external tokens per candidate; voting adds
-# nothing. Because the N samples share one prompt, the tokens actually **computed** are fewer
+# external; a sequence scorer adds C_s external tokens per candidate (T_in + T_i for a model
+# that reads prompt and output once; our verifier reads them twice, once per class code, so
+# 2(T_in + T_i + 1)); voting adds nothing. Because the N samples share one prompt, the tokens actually **computed** are fewer
 # than the tokens billed.
 
 # %%
@@ -192,8 +193,12 @@ views.scaling_figure({m: c[m] for m in ("oracle", "best_of_n", "vote", "weighted
 #   on correct solutions.
 # - **Majority vote** climbs and flattens towards its limit, the accuracy of the answer with
 #   the largest marginal probability (eq. 35, dashed line).
-# - **Weighted voting** beats plain voting when the verifier puts more mass on correct answers
-#   than the model alone does (Wu et al., 2024):
+# - **Best-of-N** with the verifier rises for a few samples and then falls: the more candidates,
+#   the more wrong ones among them that the verifier happens to score highly (reward
+#   over-optimisation, §4.2.3). A learned scorer's argmax exploits its errors.
+# - **Weighted voting** (eq. 34) is more robust: the samples' agreement still counts. It beats
+#   plain voting when the verifier puts more mass on correct answers than the model alone does
+#   (Wu et al., 2024), as it does here:
 
 # %%
 lim = c["limits"]

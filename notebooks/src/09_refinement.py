@@ -120,15 +120,20 @@ views.refinement_figure(self_fb)
 # wrong sample of the target with the most similar right sample of the same problem (and some
 # right samples with themselves, so that it learns to leave them alone); round 2 adds the
 # corrector's own corrections as new pairs. `meta.corrector(generator)` prompts it with
-# `Fix: <question>`, the previous solution and `Better:`. It has no feedback of its own, so we
-# pair it with the verifier, which decides *whether* to rewrite (GLoRe-style), on the same y(0):
+# `Fix: <question>`, the previous solution and `Better:`. It has no feedback of its own, so it
+# needs a gate that decides *whether* to rewrite: the learned verifier (GLoRe-style), or, as an
+# upper bound, the answer key. Both on the same y(0):
 
 # %%
 corrector = wb.load("tinyworld-corrector")
 fixer = meta.LMGenerator(corrector, greedy=True, max_new_tokens=160)
-learned = meta.refine(prompt, start, meta.verifier_feedback(verifier, 0.5), meta.corrector(fixer),
-                      max_iterations=2, seed=SEED)
-print("stopped:", learned.info["stopped"], "| answer", learned.answer, "| cost:", learned.cost)
+gated = {gate: meta.refine(prompt, start, h, meta.corrector(fixer), max_iterations=2, seed=SEED)
+         for gate, h in (("verifier", meta.verifier_feedback(verifier, 0.5)),
+                         ("answer key", meta.outcome_feedback()))}
+for gate, r in gated.items():
+    print(f"gate: {gate:10s} stopped: {r.info['stopped']:15s} versions {len(r.candidates)}"
+          f" | answer {r.answer} | cost: {r.cost}")
+learned = gated["answer key"]
 card = json.loads((data_dir() / "models" / "tinyworld-corrector" / "metrics.json").read_text())
 print(f"held-out, one greedy correction of a temperature-1 sample ({card['problems']} problems): "
       f"fixes {card['fixed_of_wrong']:.0%} of the wrong ones (a fresh sample instead: "
@@ -139,9 +144,11 @@ print(f"held-out, one greedy correction of a temperature-1 sample ({card['proble
 views.refinement_figure(learned)
 
 # %% [markdown]
-# On this problem the corrector rewrote the solution in another order and got past the slip of
-# y(0) (`1752+281=1033`), then made a new one in the last subtraction (855 instead of 755); the
-# verifier, at P(correct) just above 0.5, let it through — a learned gate's false pass.
+# With the verifier as the gate nothing happens: it gives y(0) P(correct) = 0.54, just above
+# its threshold, and lets it through — a learned gate's false pass. With the answer key as the
+# gate the corrector runs (figure): it rewrote the solution in another order and got past the
+# slip of y(0) (`1752+281=1033`), then made a new one in the last subtraction (855 instead of
+# 755), and its second try changed nothing.
 #
 # On average the corrector learned the target's typical slips: on held-out problems it turns
 # far more wrong samples into right ones than a fresh sample would (the self-corrective loop's claim, Welleck
@@ -216,7 +223,7 @@ for m in dict.fromkeys(r["method"] for r in rows):
 #   an oracle's stopping rule; it gains less than the localising sources.
 # - The **learned verifier** says whether, noisily: its false alarms throw away right solutions
 #   and its false passes keep wrong ones (Havrilla et al., 2024). It still gains a few points
-#   (46% to 54%), and more with the **learned corrector** as the refiner (58%): the corrector
+#   (46% to 50%), and more with the **learned corrector** as the refiner (62%): the corrector
 #   fixes more of what the verifier flags than resampling from the error does. Both are well
 #   below the localising tools, and they bill the verifier's reading of every version.
 # - **Intrinsic self-feedback** rewrites as many solutions as the calculator does, but fixes

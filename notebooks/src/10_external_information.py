@@ -11,13 +11,15 @@
 #   (eq. 28) and weighted voting (eq. 34);
 # - how far a **learned** judge is from a **perfect** one: best-of-N under each judge against
 #   the exact check, q\*(y | x) of eqs. 50–51;
+# - how a verifier built from a class-conditional LM reads a solution by **Bayes' rule**, each
+#   token voting for "right" or "wrong";
 # - why a judge with a good-looking AUROC can still pick badly: pooled vs **within-problem**
 #   ranking, and a **slip test** that asks whether it checks the steps at all;
 # - **tools** (§5.2): a calculator called mid-decoding that turns a weak model into a correct
 #   one, and a **sandbox** whose observations (output, error) are feedback;
 # - where all of this shows up in the bill: the *External* column of **Table 5**.
 #
-# Runs in about 35 s on a 2-core CPU (the selector sweep is precomputed by
+# Runs in about 45 s on a 2-core CPU (the selector sweep is precomputed by
 # `scripts/sweep_external.py`; a test re-runs a slice of it).
 
 # %%
@@ -61,7 +63,7 @@ print(verifier, prm, sep="\n")
 # | judge | where its information comes from | external tokens per candidate |
 # |---|---|---|
 # | log p_θ(y \| x) per token | the generator itself | 0 (Table 5, "Best-of-N (log-p)") |
-# | outcome verifier | a second model, trained on labelled solutions (Cobbe et al., 2021) | C_s = T_in + T |
+# | outcome verifier | a second model, trained on labelled solutions (Cobbe et al., 2021) | C_s = 2(T_in + T + 1): two passes |
 # | process reward model | a second model, trained on step labels (Uesato et al., 2022) | C_s = T_in + T |
 # | exact check | the answer key: q\*(y \| x) of eq. 50 | not available at test time |
 #
@@ -149,38 +151,84 @@ for name in ("best-of-N: verifier", "best-of-N: PRM (min over steps)",
 #   best-of-N even *declines* after a few samples: the more candidates, the more wrong ones
 #   the verifier happens to score highly. Selecting with the argmax of a learned score
 #   exploits its errors (reward over-optimisation) — an exact signal cannot be exploited;
-# - in TinyWorld the model's own per-token log-probability and plain voting are better
-#   selectors than our small verifier: a learned external signal helps only where it knows
-#   more than p_θ does. Weighted voting (eq. 34) is more robust than the verifier's argmax,
-#   because the samples' agreement still counts.
+# - as an argmax, the verifier is the weakest selector here, below the model's own per-token
+#   log-probability; as **weights** in a vote (eq. 34) it is the strongest at N = 32, above
+#   plain voting: the samples' agreement still counts, and the verifier only has to tip the
+#   balance between answers, not to find the one right sample among 32.
 #
-# ## Why the verifier falls short: it grades the problem, not the steps
+# ## How the verifier reads a solution: Bayes' rule, token by token
 #
-# The verifier's card reports an AUROC of about 0.85 over all held-out solutions: take a right
-# and a wrong solution at random, and the right one scores higher 85% of the time. Yet its
-# best-of-N is barely better than one random sample. The catch is in "at random": a random
-# right solution tends to come from an easy problem and a random wrong one from a hard
-# problem, so a judge that only sees *how hard the question looks* already earns a high
-# pooled AUROC. Best-of-N never compares across problems — all N candidates answer the same
-# question — so what it needs is the AUROC **within one problem**.
+# Our verifier is not a classifier head on top of a network. It is the target LM fine-tuned on
+# 24,000 of its own labelled solutions, each written after a class code — `+` before a right
+# solution, `-` before a wrong one — so one network models both p(y | right) and
+# p(y | wrong). Bayes' rule turns the two into the verifier's probability (a *generative*
+# classifier, as in GeDi; `scoring.BayesScorer`):
 #
-# A sharper probe: take a right solution, make **one slip** in one step — a wrong result, a
-# dropped term, a miscopied number (`ar.slipped_solution`) — and carry it on consistently to
-# the end. Everything else is the same, so only a judge that checks the steps can tell the two
-# apart:
+# logit P(right | x, y) = log π/(1−π) + Σ_t [log p(y_t | right, y_<t) − log p(y_t | wrong, y_<t)]
+#
+# with π the share of right solutions in training. Every token casts a vote: positive where a
+# right solution is likelier to write it, negative where a wrong one is. The verdict reuses the
+# LM's own next-token prediction at every position — the part of the network that already does
+# the arithmetic. To see it, take a right solution and the same solution with **one slip** in
+# one step — a wrong result, a dropped term, a miscopied number (`ar.slipped_solution`) —
+# carried on consistently to the end. Only a judge that checks the steps can tell them apart:
 
 # %%
 card = json.loads((data_dir() / "models" / "tinyworld-verifier" / "metrics.json").read_text())
-rng = random.Random(SEED)
-demo = ar.Problem(arithmetic_tasks()[40]["expression"])
-right = demo.solution(rng=rng)
-slipped = ar.slipped_solution(demo, rng, "result")
-for name, text in (("right", right), ("one slip", slipped)):
-    print(f"{name}: verifier {verifier.score(demo.prompt() + text):.2f}; exact checker: "
-          f"{ar.check_steps(demo, text).message}\n{demo.prompt()}{text}\n")
+tasks_all = arithmetic_tasks()
+
+def twins(index, slip="result"):
+    """A held-out problem's right solution and its one-slip twin (seeded)."""
+    rng = random.Random(SEED)
+    problem = ar.Problem(tasks_all[index]["expression"])
+    right = problem.solution(rng=rng)
+    return problem, {"right": right, "one slip": ar.slipped_solution(problem, rng, slip)}
+
+demo, pair = twins(0)
+rows = {}
+for name, text in pair.items():
+    full = demo.prompt() + text
+    print(f"{name}: verifier {verifier.score(full):.3f}; exact checker: "
+          f"{ar.check_steps(demo, text).message}\n{full}\n")
+    tokens = [verifier.tokenizer.decode([i]) for i in verifier.encode(full)[1:]]
+    rows[name] = (tokens, verifier.evidence([full])[0])
+external.evidence_figure(rows, title="Each token's vote, log p(y_t | right) − log p(y_t | wrong)")
+
+# %% [markdown]
+# Most votes are near zero: on most tokens the two classes agree. The problem line votes first
+# (short problems with small numbers are more often solved right, so the prompt alone moves the
+# odds), and then the slip casts a large negative vote exactly where it shows — the comma that
+# ends `42` one digit early (about −2.6 nats) — and its consequence carried on adds more (the
+# negative result `-3`, about −4.1).
+#
+# Evidence needs a contrast, though. A token that *neither* class expects carries none: here
+# the slip is a result with an extra digit, a kind of error the target itself rarely makes, so
+# its wrong solutions never taught the `-` class to expect it either:
 
 # %%
-slips = ev.slip_test(verifier, arithmetic_tasks()[::3], seed=SEED)   # 104 problems, live
+missed, pair = twins(39)
+texts = {name: missed.prompt() + text for name, text in pair.items()}
+ids = {name: verifier.encode(t) for name, t in texts.items()}
+k = next(i for i, (a, b) in enumerate(zip(ids["right"], ids["one slip"])) if a != b)
+for name, full in texts.items():
+    vote = verifier.evidence([full])[0][k - 1]         # votes start after BOS
+    print(f"{name}: verifier {verifier.score(full):.3f}; the first token where the two differ, "
+          f"{verifier.tokenizer.decode([ids[name][k]])!r}, votes {vote:+.2f}\n{full}\n")
+
+# %% [markdown]
+# ## Measuring a judge the way it is used
+#
+# The verifier's card reports its AUROC over all held-out solutions: take a right and a wrong
+# solution at random, and the right one scores higher that often. But "at random" hides a
+# catch: a random right solution tends to come from an easy problem and a random wrong one
+# from a hard problem, so a judge that only sees *how hard the question looks* already earns a
+# high pooled AUROC. Best-of-N never compares across problems — all N candidates answer the
+# same question — so what it needs is the AUROC **within one problem**, and, sharper still, the
+# **slip test**: how often a right solution outscores its one-slip twin, for each kind of slip
+# (0.5 = blind to it):
+
+# %%
+slips = ev.slip_test(verifier, tasks_all[::3], seed=SEED)   # 104 problems, live
 print("right scores above its one-slip twin (104 problems):",
       {k: round(v, 2) for k, v in slips.items()})
 external.discrimination_figure({
@@ -190,16 +238,22 @@ external.discrimination_figure({
     title="The verifier on the held-out set (its card): which comparison it gets right")
 
 # %% [markdown]
-# The three bars tell one story. Pooled over problems the verifier looks good; within a
-# problem it is much weaker; and against a single slip it is at chance: it does not check a
-# step at all. It learned, from 24,000 of the target's labelled solutions, *which problems the
-# target tends to fail* — long ones, big numbers — which is exactly the part of q\* that best-of-N
-# cannot use. The verifiers of Cobbe et al. (2021) were trained on 100 samples per problem with
-# models of billions of parameters; a 5M-parameter model does not learn to redo the arithmetic
-# from outcome labels in minutes of CPU training. Two lessons carry
-# over to real systems: measure a judge **the way it will be used** (within a problem, not
-# pooled), and prefer an exact or executable check (the calculator below, tests for code)
-# wherever one exists.
+# Pooled over problems the verifier looks best; within a problem it is weaker; against a single
+# slip it catches about seven in ten. The comparison that explains the design: an earlier
+# verifier of this zoo was a one-logit head on the same target, trained on the same 24,000
+# solutions for a similar CPU budget. It reached the same pooled AUROC (0.85) but only 0.66
+# within a problem, and it was at chance on the slip test (0.50–0.55): it had learned *which
+# problems the target tends to fail* — long ones, big numbers — which is exactly the part of q\*
+# that best-of-N cannot use, and its best-of-16 (0.63 at T = 0.7) was below greedy decoding
+# (0.705). Reading the solution through the LM's own predictions lifted the within-problem
+# AUROC to 0.80 and best-of-16 to 0.75 (the target's card).
+#
+# It is still no exact check: majority voting over the same 16 samples reaches 0.79. Voting
+# uses a signal the verifier does not have — agreement between independent samples — while
+# the verifier misses the slips whose tokens neither class expects. Two lessons carry over to
+# real systems: measure a judge **the way it will be used** (within a problem, against near
+# misses; not pooled), and prefer an exact or executable check (the calculator below, tests
+# for code) wherever one exists.
 #
 # ## A tool inside generation (§5.2)
 #
@@ -276,10 +330,11 @@ print("\nobservation for a broken program:", z.text, "| done:", z.done, "| cost:
 #
 # Every result carries a `Cost`; scorers, reward models and tools book their tokens as
 # external. `budget.table5` gives the survey's prediction from the mean input and output
-# lengths (with C_s = T_in + T, a scorer that re-reads the prompt and the output). For the
-# sequence-level methods the two agree exactly; step-level beam search scores partial
-# solutions, so it spends *less* than Table 5's bound N_b N_e S C_s, which charges a full
-# sequence per call.
+# lengths and the scorer's C_s (`scorer.c_s(T_in + T)`: T_in + T for the PRM, which re-reads
+# the prompt and the output once; 2(T_in + T + 1) for the verifier, which reads them twice,
+# once after each class code). For the sequence-level methods the two agree exactly;
+# step-level beam search scores partial solutions, so it spends *less* than Table 5's bound
+# N_b N_e S C_s, which charges a full sequence per call.
 
 # %%
 verify, prm_last = judges["verifier"], meta.prm_value(prm, reduce="last")
@@ -297,10 +352,12 @@ t_in = len(lm.encode(prompt))
 for name, r in runs_t5.items():
     if name.startswith("step"):          # S iterations; T the chosen solution's length
         S, T = max(n.depth for n in r.tree), r.tree[r.info["chosen_node"]].tokens
-        pred = budget.table5(name, t_in, T, n_b=2, n_e=2, s=S, c_s=t_in + T)
+        pred = budget.table5(name, t_in, T, n_b=2, n_e=2, s=S, c_s=prm.c_s(t_in + T))
     else:
         t_mean = np.mean([len(c.token_ids) for c in r.candidates])
-        pred = budget.table5(name, t_in, t_mean, n=len(r.candidates), c_s=t_in + t_mean)
+        judge = verifier if name == "reranking" else prm   # log-p: no external tokens
+        pred = budget.table5(name, t_in, t_mean, n=len(r.candidates),
+                             c_s=judge.c_s(t_in + t_mean))
     print(f"{name:26s} external: measured {r.cost.external_tokens:6d}   "
           f"Table 5 {pred.external_tokens:8.0f}")
 
@@ -308,8 +365,8 @@ for name, r in runs_t5.items():
 # ## Exercises
 #
 # 1. Predict, with `budget.table5`, the external tokens of best-of-8 with the verifier on the
-#    running problem (`runs_t5["reranking"]`): use its candidates' mean length as T. Store
-#    the prediction in `predicted_external`.
+#    running problem (`runs_t5["reranking"]`): use its candidates' mean length as T and the
+#    verifier's C_s (`verifier.c_s`). Store the prediction in `predicted_external`.
 # 2. From the sweep, what is the gap between pass@N and best-of-N with the verifier at N = 32?
 #    Store it in `gap_32`. Which learned judge comes closest to the exact check at N = 8?
 #    Store its curve name in `closest_judge`.
@@ -322,7 +379,7 @@ for name, r in runs_t5.items():
 r = runs_t5["reranking"]
 t_mean = np.mean([len(c.token_ids) for c in r.candidates])
 predicted_external = budget.table5("reranking", t_in, t_mean, n=8,
-                                   c_s=t_in + t_mean).external_tokens
+                                   c_s=verifier.c_s(t_in + t_mean)).external_tokens
 i32 = curves["pass@N (exact check)"]["n"].index(32)
 gap_32 = (curves["pass@N (exact check)"]["accuracy"][i32]
           - curves["best-of-N: verifier"]["accuracy"][i32])
@@ -333,7 +390,7 @@ calc_tokens = sum(o.cost.external_tokens for o in runs[f"{draft.name} + calculat
 blindest_slip = min(slips, key=slips.get)
 
 # %%
-assert abs(predicted_external - 8 * (t_in + t_mean)) < 1e-9
+assert abs(predicted_external - 8 * 2 * (t_in + t_mean + 1)) < 1e-9
 if wb.prompts.speaks_tinyworld(lm):   # the verifier counts in its own tokenizer: same only here
     assert abs(predicted_external - r.cost.external_tokens) <= 0.02 * r.cost.external_tokens
 assert abs(gap_32 - (oracle[-1] - curves["best-of-N: verifier"]["accuracy"][-1])) < 1e-12

@@ -157,17 +157,18 @@ compute.pareto_figure(no_tool, "total_tokens", title="Without the calculator")
 # %% [markdown]
 # With little to spend, **greedy decoding** is the best buy (one sample at temperature 0.8 is
 # worse, and so is voting over only four); with more, **majority voting** over 16 samples
-# overtakes it. Paying the verifier to read the same 16 samples does not help here: its
-# best-of-N and its weighted vote stay at or below plain voting, because a verifier fine-tuned
-# from p_θ on p_θ's own samples mostly knows what p_θ knows (chapter 10). The ranking of
-# methods is a function of the budget, which is why a comparison at one setting per method
-# says little.
+# overtakes it. Paying the verifier to read the same 16 samples buys little here: as weights
+# in a vote it gains one problem of 48 over plain voting (within noise) for three times the
+# tokens, and as an argmax (best-of-16) it falls below plain voting (chapter 10 shows why). The
+# ranking of methods is a function of the budget, which is why a comparison at one setting
+# per method says little.
 #
 # Counting only **generated** tokens, as many papers do, hides the scorer's share (§6.1:
 # "one must also account for ... external information"). Step-level search generates about
-# as many tokens as best-of-N with the same N_b·N_e, but bills three times as much or more:
-# every step is a new call that re-sends the prompt and the steps so far (input tokens), and
-# the scorer reads every partial solution (external tokens):
+# as many tokens as best-of-N with the same N_b·N_e, but bills nearly twice as much, even
+# though our verifier reads every candidate of best-of-N twice: every step is a new call that
+# re-sends the prompt and the steps so far (input tokens), and the scorer reads every partial
+# solution (external tokens). In best-of-N the verifier's reading is two thirds of the bill:
 
 # %%
 get = lambda m, s: next(r for r in sweep["summary"] if r["method"] == m and r["setting"] == s)

@@ -37,7 +37,7 @@ def card(name, info, metrics, extra_md="") -> str:
     train = info.get("train") or {}
     lines = [f"# {name}", "", f"TinyWorld model: {info['description']}.", "",
              "## Architecture", "",
-             f"`transformers` Llama ({'LlamaForTokenClassification, one logit per position' if 'verifier' in name or 'prm' in name or 'classifier' in name else 'LlamaForCausalLM'}): "
+             f"`transformers` Llama ({_head(name)}): "
              f"hidden size {arch.get('hidden_size')}, {arch.get('num_hidden_layers')} layers, "
              f"{arch.get('num_attention_heads')} heads, MLP {arch.get('intermediate_size')}, "
              f"tied embeddings, RoPE, context {arch.get('max_position_embeddings')}; "
@@ -56,12 +56,32 @@ def card(name, info, metrics, extra_md="") -> str:
         lines += [f"Data: {info['training_solutions']} of the target's own solutions to training "
                   "problems of 1-7 operations (temperatures 0.7 and 1.0), labelled by the exact "
                   "checkers.", ""]
+    scorer = data_dir() / "models" / name / "scorer.json"
+    if scorer.exists():
+        spec = json.loads(scorer.read_text())
+        lines += ["How it scores: each training solution is read after a class code "
+                  f"(`{spec['codes']['right']}` right, `{spec['codes']['wrong']}` wrong), so the "
+                  "LM models p(y | right) and p(y | wrong); then logit P(right | x, y) = log "
+                  "pi/(1-pi) + sum_t [log p(y_t | right, y_<t) - log p(y_t | wrong, y_<t)], with "
+                  f"prior log-odds log pi/(1-pi) = {spec['prior_log_odds']:.3f} (two forward "
+                  "passes per solution).  Objective (GeDi, Krause et al. 2021): (1 - lam) x LM "
+                  "loss under the solution's own code + lam x the cross-entropy of that "
+                  f"classifier, lam = {spec['lam']}.", ""]
     lines += ["## Metrics", "", "Measured by `scripts/train_zoo.py --evaluate` "
               "(`workbench/tinyworld/cards.py`) from these weights:", "", "| metric | value |",
               "|---|---|"]
     for k, v in _flat(metrics):
         lines.append(f"| {k} | {v} |")
     return "\n".join(lines + ["", extra_md]) + "\n"
+
+
+def _head(name) -> str:
+    if (data_dir() / "models" / name / "scorer.json").exists():
+        return ("LlamaForCausalLM, a class-conditional LM read as a classifier by Bayes' rule; "
+                "class codes and prior odds in `scorer.json`, loaded as `scoring.BayesScorer`")
+    if any(k in name for k in ("verifier", "prm", "classifier")):
+        return "LlamaForTokenClassification, one logit per position"
+    return "LlamaForCausalLM"
 
 
 def _flat(d, prefix=""):

@@ -193,6 +193,68 @@ def train_scorer(train: TrainSpec, examples, init_from, run_dir: Path, pad_id, d
     return model, info
 
 
+def class_conditional_batches(examples, spec: TrainSpec, pool=8):
+    """Examples are ``(token_ids without BOS, label 0/1)``; batches of similar length, seeded."""
+    def batch(step):
+        if not examples:
+            raise ValueError("examples is empty: nothing to train the scorer on")
+        rng = random.Random(7 * step + 1)   # batch k is a fixed draw; the init is pretrained
+        idx = rng.sample(range(len(examples)), min(len(examples), spec.batch_size * pool))
+        idx.sort(key=lambda i: len(examples[i][0]))
+        g = rng.randrange(max(1, len(idx) // spec.batch_size))
+        return [examples[i] for i in idx[g * spec.batch_size:(g + 1) * spec.batch_size]]
+    return batch
+
+
+def code_logprobs(model, chosen, codes, bos_id, pad_id):
+    """log p(y_s | code, y_<s) for every token of every example, read after ``[BOS, code]``."""
+    from ..scoring import logprobs_after_code
+    ids, mask = _pad([[bos_id, c] + ids for (ids, _), c in zip(chosen, codes)], pad_id)
+    return logprobs_after_code(model, ids, mask)
+
+
+def class_conditional_loss(code_ids, prior_log_odds, lam, bos_id, pad_id):
+    """GeDi's objective: (1 - lam) * LM loss under the example's own code + lam * the Bayes
+    classifier's cross-entropy, whose logit is the prior log-odds plus the summed per-token
+    log-ratio of the two codes (see `workbench.scoring.BayesScorer`)."""
+    right, wrong = code_ids
+
+    def loss(model, chosen):
+        y = torch.tensor([float(lab) for _, lab in chosen])
+        own = code_logprobs(model, chosen, [right if lab else wrong for _, lab in chosen],
+                            bos_id, pad_id)
+        lm = -own.sum() / sum(len(ids) for ids, _ in chosen)
+        if lam == 0:
+            return lm
+        other = code_logprobs(model, chosen, [wrong if lab else right for _, lab in chosen],
+                              bos_id, pad_id)
+        logit = prior_log_odds + (2 * y - 1) * (own.sum(1) - other.sum(1))
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
+        return (1 - lam) * lm + lam * bce
+    return loss
+
+
+def train_class_conditional(train: TrainSpec, examples, init_from, run_dir: Path, tokenizer,
+                            codes=("+", "-"), lam=0.5, desc="scorer"):
+    """Fine-tune the causal LM ``init_from`` into a class-conditional LM p(y | code) used as a
+    classifier by Bayes' rule; returns the model and its ``scorer.json`` spec."""
+    from transformers import LlamaForCausalLM
+    torch.manual_seed(train.seed)
+    rate = sum(lab for _, lab in examples) / max(1, len(examples))
+    if not 0 < rate < 1:
+        raise ValueError("examples must contain both labels to train a classifier")
+    prior = math.log(rate / (1 - rate))
+    code_ids = [tokenizer.convert_tokens_to_ids(c) for c in codes]
+    model = LlamaForCausalLM.from_pretrained(init_from, dtype=torch.float32)
+    loss = class_conditional_loss(code_ids, prior, lam, tokenizer.bos_token_id,
+                                  tokenizer.pad_token_id)
+    info = _loop(model, train, Path(run_dir), class_conditional_batches(examples, train), loss,
+                 desc)
+    spec = {"kind": "class-conditional LM read by Bayes' rule",
+            "codes": {"right": codes[0], "wrong": codes[1]}, "prior_log_odds": prior, "lam": lam}
+    return model, info, spec
+
+
 def save_model(model, tokenizer, out_dir: Path, card: str, info: dict):
     """``save_pretrained`` in float16 with the tokenizer, a model card and ``training.json``."""
     out_dir = Path(out_dir)

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..paths import data_dir
 from . import arithmetic as ar
 from .corpus import MIXTURE, document
-from .train import ModelSpec, TrainSpec, save_model, train_lm, train_scorer
+from .train import (ModelSpec, TrainSpec, save_model, train_class_conditional, train_lm,
+                    train_scorer)
 from .worlds import review_grammar, sentiment
 
 TARGET = ModelSpec(hidden_size=256, num_hidden_layers=6, num_attention_heads=8,
@@ -26,13 +27,17 @@ PLAN = {
     "tinyworld-positive": TrainSpec(steps=300, batch_size=32, lr=1e-3, warmup=30, seed=2),
     "tinyworld-negative": TrainSpec(steps=300, batch_size=32, lr=1e-3, warmup=30, seed=3),
     "tinyworld-classifier": TrainSpec(steps=400, batch_size=32, lr=1e-3, warmup=40, seed=4),
-    "tinyworld-verifier": TrainSpec(steps=1200, batch_size=32, lr=3e-4, warmup=60, seed=5),
+    "tinyworld-verifier": TrainSpec(steps=900, batch_size=32, lr=3e-4, warmup=60, seed=7),
     "tinyworld-prm": TrainSpec(steps=1200, batch_size=32, lr=3e-4, warmup=60, seed=6),
 }
 # The verifier's training problems span the held-out set's range (1-7 operations, 1-3 digits):
 # a verifier trained on 1-5 operations only reached AUROC 0.84 on the 7-operation test set.
 SAMPLE_PROBLEMS, SAMPLE_TEMPS, SAMPLE_OPS = 3000, (0.7, 1.0), (1, 7)
 SAMPLES_PER_TEMP = 4
+# The verifier is a class-conditional LM read by Bayes' rule; GeDi's mix of its LM loss and its
+# classifier loss (0 = two plain LMs).  A one-logit head on the same data and budget ranked one
+# problem's solutions at 0.66 AUROC and was blind to single slips (chapter 10).
+VERIFIER_LAMBDA = 0.5
 DESCRIPTIONS = {
     "tinyworld": "the target model p_theta, trained on the whole TinyWorld corpus",
     "tinyworld-draft": "a much cheaper model on the same tokenizer and corpus (speculative "
@@ -43,7 +48,8 @@ DESCRIPTIONS = {
     "tinyworld-classifier": "prefix attribute classifier p(positive | y_<=t) for FUDGE-style "
                             "guidance, fine-tuned from the draft",
     "tinyworld-verifier": "outcome reward model: probability that a complete arithmetic solution "
-                          "is correct, fine-tuned from the target on its own labelled samples",
+                          "is correct, by Bayes' rule from a class-conditional LM (the target "
+                          "fine-tuned on its own samples, each after a code for right or wrong)",
     "tinyworld-prm": "process reward model: probability that every step so far is correct, read "
                      "at the newline ending each step, fine-tuned from the target",
 }
@@ -145,36 +151,46 @@ def sample_solutions(path: Path, seed=31):
     return rows
 
 
-def verifier_examples(tokenizer, rows, process: bool):
+def process_examples(tokenizer, rows):
+    """The PRM's examples: ``(token ids, {newline ending a step: every step so far right})``
+    for a one-logit head (`train.train_scorer`)."""
     from .evaluate import step_positions
     out = []
     for r in rows:
-        prob = ar.Problem(r["expression"])
         ids, nl = step_positions(tokenizer, r["prompt"], r["text"])
-        if process:
-            chk = ar.check_steps(prob, r["text"])
-            labels = {pos: float(ok) for pos, ok in zip(nl, chk.correct)}
-            if not labels:
-                continue
-        else:
-            y = float(ar.check_answer(prob, r["text"]))
-            start = len(tokenizer(r["prompt"])["input_ids"]) - 1
-            labels = {p: y for p in range(start, len(ids))}
-        out.append((ids, labels))
+        chk = ar.check_steps(ar.Problem(r["expression"]), r["text"])
+        labels = {pos: float(ok) for pos, ok in zip(nl, chk.correct)}
+        if labels:
+            out.append((ids, labels))
     return out
+
+
+def outcome_examples(tokenizer, rows):
+    """The verifier's examples: ``(prompt + solution + EOS without BOS, final answer right)``
+    for a class-conditional LM (`train.train_class_conditional`)."""
+    return [(tokenizer(r["prompt"] + r["text"])["input_ids"][1:] + [tokenizer.eos_token_id],
+             int(ar.check_answer(ar.Problem(r["expression"]), r["text"]))) for r in rows]
 
 
 def train_verifiers(tokenizer, names=("tinyworld-verifier", "tinyworld-prm")):
     rows = None
-    for name, process in (("tinyworld-verifier", False), ("tinyworld-prm", True)):
+    for name in ("tinyworld-verifier", "tinyworld-prm"):
         if name not in names or (models_dir() / name / "config.json").exists():
             continue
         rows = rows or sample_solutions(run_dir("samples") / "solutions.jsonl")
-        model, info = train_scorer(PLAN[name], verifier_examples(tokenizer, rows, process),
-                                   models_dir() / "tinyworld", run_dir(name),
-                                   tokenizer.pad_token_id, desc=name)
+        if name == "tinyworld-verifier":
+            model, info, scorer = train_class_conditional(
+                PLAN[name], outcome_examples(tokenizer, rows), models_dir() / "tinyworld",
+                run_dir(name), tokenizer, lam=VERIFIER_LAMBDA, desc=name)
+        else:
+            model, info = train_scorer(PLAN[name], process_examples(tokenizer, rows),
+                                       models_dir() / "tinyworld", run_dir(name),
+                                       tokenizer.pad_token_id, desc=name)
+            scorer = None
         info["training_solutions"] = len(rows)
         save_model(model, tokenizer, models_dir() / name, "", _info(name, info, TARGET))
+        if scorer:
+            (models_dir() / name / "scorer.json").write_text(json.dumps(scorer, indent=1))
 
 
 def _info(name, info, spec):
