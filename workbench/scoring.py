@@ -4,7 +4,10 @@ A `TokenScorer` wraps a token-classification model with one logit per position. 
 probability at the last token of a text scores the whole text (an outcome verifier, §4.2.1);
 its probabilities at the ends of steps score a partial solution step by step (a process reward
 model, §4.3); at every prefix position it is a FUDGE-style attribute classifier p(a | y_<=t)
-(§3.4, eq. 16).  Every call reports its cost as *external* tokens (Table 5).
+(§3.4, eq. 16).  A `BayesScorer` offers the same interface from a class-conditional LM read
+by Bayes' rule (the outcome verifier `tinyworld-verifier`, §5.1): each token votes with the
+log-ratio of its probability under "right" and "wrong".  Every call reports its cost as
+*external* tokens (Table 5).
 """
 from __future__ import annotations
 
