@@ -3,8 +3,9 @@ judges come to the exact check when they pick one of N samples?
 
 One pool of samples per held-out problem from the target; every sample is judged by the
 outcome verifier, the process reward model (min over steps), the model's own mean per-token
-log-probability, and the exact checker.  Accuracy-vs-N curves (mean over random subsets of
-the pool, `workbench.meta.scaling.curve`) for best-of-N under each judge, majority vote and
+log-probability, the verifier times p_theta (the mode of eq. 17's q*), and the exact
+checker.  Accuracy-vs-N curves (mean over random subsets of the pool,
+`workbench.meta.scaling.curve`) for best-of-N under each judge, majority vote and
 verifier-weighted vote go to ``data/results/external_selectors.json``.
 
     python scripts/sweep_external.py           # a few minutes on 2 CPU cores
@@ -34,6 +35,7 @@ NS = (1, 2, 4, 8, 16, 32)
 # curve name -> (scaling method, which scores it reads)
 SELECTORS = {"pass@N (exact check)": ("oracle", None),
              "best-of-N: verifier": ("best_of_n", "verifier"),
+             "best-of-N: verifier x p_theta (eq. 17)": ("best_of_n", "joint"),
              "best-of-N: PRM (min over steps)": ("best_of_n", "prm"),
              "best-of-N: log p per token": ("best_of_n", "logp_mean"),
              "majority vote": ("vote", None),
@@ -47,13 +49,16 @@ def tasks_subset(per_cell: int = PER_CELL):
 
 
 def judge(pool, prm):
-    """Add the PRM's and the mean log-probability's scores to every pool row (in place)."""
+    """Add the PRM's, the mean log-probability's and p_theta x verifier's (`JointScorer`)
+    scores to every pool row (in place)."""
     ps = scoring.ProcessScorer(prm, reduce="min")
     prompts = {t["id"]: t["prompt"] for t in arithmetic_tasks()}
     for row in pool:
         outs = [TextOutput(x) for x in row["texts"]]
         row["prm"] = [round(v, 5) for v in ps(prompts[row["id"]], outs)[0]]
         row["verifier"] = [round(v, 5) for v in row["scores"]]
+        row["joint"] = [round(scoring.joint_log_score(lp, v), 4)
+                        for lp, v in zip(row["logprobs"], row["scores"])]
         row["logp_mean"] = [round(lp / max(n, 1), 5)
                             for lp, n in zip(row["logprobs"], row["lengths"])]
     return pool
@@ -93,7 +98,8 @@ def main():
                        "seconds": round(time.time() - t0, 1)},
               "curves": curves(pool),
               "pool": [{k: r[k] for k in ("id", "answer", "answers", "correct", "lengths",
-                                          "verifier", "prm", "logp_mean")} for r in pool]}
+                                          "verifier", "prm", "logp_mean", "joint")}
+                       for r in pool]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result))
     for name, c in result["curves"].items():

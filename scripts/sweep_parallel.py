@@ -1,12 +1,14 @@
 """The parallel meta-generation sweep behind chapter 07 (survey §4.2, §6.2, Figure 6).
 
 One pool of samples per (problem, temperature) from the target, scored by the verifier; then
-accuracy-vs-N curves for best-of-N (verifier), majority vote, weighted vote and pass@N, the
-limits of voting (eq. 35), the mass the verifier puts on correct answers, and the best
-temperature at each N.  Results go to data/results/parallel_scaling.json (curves) and
-data/results/parallel_pool.json (the pool, compact), so the notebook only draws.
+accuracy-vs-N curves for best-of-N (by the verifier, and by p_theta x verifier), majority
+vote, weighted vote and pass@N, the limits of voting (eq. 35), the mass the verifier puts on
+correct answers, and the best temperature at each N.  Results go to
+data/results/parallel_scaling.json (curves) and data/results/parallel_pool.json (the pool,
+compact), so the notebook only draws.
 
-    python scripts/sweep_parallel.py            # ~15 minutes on 2 CPU cores
+    python scripts/sweep_parallel.py            # ~20 minutes on 2 CPU cores
+``tests/test_sweep_parallel.py`` re-samples the first problem and re-derives the curves.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import workbench as wb  # noqa: E402
+from workbench import scoring  # noqa: E402
 from workbench.meta import scaling  # noqa: E402
 from workbench.tinyworld.tasks import arithmetic_tasks  # noqa: E402
 
@@ -35,21 +38,39 @@ def tasks_subset(per_cell: int = 8):
     return [t for i, t in enumerate(arithmetic_tasks()) if i % 24 < per_cell]
 
 
+def compact(pool) -> list:
+    """The pool as stored: scores rounded, and each sample's log p_theta(y | x) + log v(x, y)
+    (`scoring.JointScorer`, the mode of eq. 17's q*)."""
+    return [{"id": r["id"], "answer": r["answer"], "answers": r["answers"],
+             "correct": r["correct"], "lengths": r["lengths"],
+             "scores": [round(v, 4) for v in r["scores"]],
+             "joint": [round(scoring.joint_log_score(lp, v), 4)
+                       for lp, v in zip(r["logprobs"], r["scores"])]} for r in pool]
+
+
+def pool_curves(pool, ns, boots: int) -> dict:
+    """Every method's curve on one stored pool, and the limits of (weighted) voting."""
+    out = {m: scaling.curve(pool, m, ns, boots, seed=1) for m in METHODS}
+    out["best_of_n_joint"] = scaling.curve([dict(r, scores=r["joint"]) for r in pool],
+                                           "best_of_n", ns, boots, seed=1)
+    out["limits"] = {
+        "vote": scaling.marginal_accuracy(pool), "weighted": scaling.marginal_accuracy(
+            pool, True), "mass_on_correct": scaling.mass_on_correct(pool, False),
+        "weighted_mass_on_correct": scaling.mass_on_correct(pool, True)}
+    return out
+
+
 def build(out_dir: Path, per_cell: int, pool_size: int, boots: int):
     lm, verifier = wb.load("tinyworld", device="cpu"), wb.load("tinyworld-verifier", device="cpu")
     tasks = tasks_subset(per_cell)
-    pools, curves, t0 = {}, {}, time.time()
+    pools, t0 = {}, time.time()
     for i, temp in enumerate(TEMPERATURES):
-        pools[str(temp)] = scaling.sample_pool(lm, tasks, pool_size, temp, verifier, seed=i)
-    for temp, pool in pools.items():
-        ns = [n for n in NS if n <= pool_size]
-        curves[temp] = {m: scaling.curve(pool, m, ns, boots, seed=1) for m in METHODS}
-        curves[temp]["limits"] = {
-            "vote": scaling.marginal_accuracy(pool), "weighted": scaling.marginal_accuracy(
-                pool, True), "mass_on_correct": scaling.mass_on_correct(pool, False),
-            "weighted_mass_on_correct": scaling.mass_on_correct(pool, True)}
+        pools[str(temp)] = compact(scaling.sample_pool(lm, tasks, pool_size, temp, verifier,
+                                                       seed=i))
+    ns = [n for n in NS if n <= pool_size]
+    curves = {temp: pool_curves(pool, ns, boots) for temp, pool in pools.items()}
     best_t = {}
-    for n in [n for n in NS if n <= pool_size]:
+    for n in ns:
         for m in ("oracle", "best_of_n", "vote"):
             acc = {t: curves[t][m]["accuracy"][curves[t][m]["n"].index(n)] for t in curves}
             best_t.setdefault(m, {})[str(n)] = max(acc, key=acc.get)
@@ -59,10 +80,7 @@ def build(out_dir: Path, per_cell: int, pool_size: int, boots: int):
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "parallel_scaling.json").write_text(json.dumps(
         {"meta": meta, "curves": curves, "best_temperature": best_t}, indent=1))
-    compact = {t: [{k: (r[k] if k != "scores" else [round(x, 4) for x in r[k]])
-                    for k in ("id", "answer", "answers", "scores", "lengths")} for r in p]
-               for t, p in pools.items()}
-    (out_dir / "parallel_pool.json").write_text(json.dumps({"meta": meta, "pools": compact}))
+    (out_dir / "parallel_pool.json").write_text(json.dumps({"meta": meta, "pools": pools}))
     return meta
 
 

@@ -45,9 +45,12 @@ def smoke(tmp: Path):
     for name in zoo.PLAN:
         zoo.PLAN[name] = TrainSpec(steps=3, batch_size=4, lr=1e-3, warmup=1, seed=0)
     zoo.SAMPLE_PROBLEMS, zoo.SAMPLES_PER_TEMP = 4, 1
-    sample = zoo.sample_solutions   # a 3-step model solves nothing: add one right solution so
-    zoo.sample_solutions = lambda path: sample(path) + [   # the verifier sees both classes
-        {"expression": "2+3", "prompt": "Q: 2+3\n", "text": "2+3=5\nA: 5", "temperature": 1.0}]
+    # a 3-step model solves nothing: add a right and a wrong solution so that the verifier
+    # and the PRM see both classes
+    sample = zoo.sample_solutions
+    extra = [{"expression": "2+3", "prompt": "Q: 2+3\n", "text": t, "temperature": 1.0}
+             for t in ("2+3=5\nA: 5", "2+3=6\nA: 6")]
+    zoo.sample_solutions = lambda path: sample(path) + extra
     os.chdir(tmp)
     zoo.train_language_models(tok)
     zoo.train_experts(tok)

@@ -9,7 +9,9 @@ from conftest import random_llama
 
 import workbench as wb
 from workbench.meta.base import TextOutput
-from workbench.scoring import BayesScorer, ProcessScorer, VerifierScorer
+from workbench.meta import best_of_n
+from workbench.scoring import (BayesScorer, JointScorer, ProcessScorer,
+                               VerifierScorer)
 from workbench.tinyworld.train import TrainSpec, train_class_conditional
 
 CODES = {"right": "+", "wrong": "-"}
@@ -61,6 +63,36 @@ def test_meta_scorers_accept_it(scorer):
     assert [len(s) for s in steps] == [2, 2]
 
 
+class Fixed:
+    """A generator that returns the same candidates every time."""
+
+    def __init__(self, outs):
+        self.outs = outs
+
+    def generate(self, prompt, n, seed=None):
+        return self.outs[:n]
+
+
+def test_joint_scorer_is_log_p_plus_log_v_and_picks_the_mode_of_q_star(scorer):
+    prompt = "Q: 2*3\n"
+    texts = ["2*3=6\nA: 6", "2*3=5\nA: 5", "2*3=66\nA: 66"]
+    v = scorer.score([prompt + t for t in texts])
+    # the generator makes the candidate the verifier likes least by far the most probable
+    worst = min(range(3), key=lambda i: v[i])
+    lps = [-40.0, -40.0, -40.0]
+    lps[worst] = -1.0
+    outs = [TextOutput(text=t, logprob=lp) for t, lp in zip(texts, lps)]
+    scores, cost = JointScorer(scorer)(prompt, outs)
+    assert scores == pytest.approx([lp + math.log(p) for lp, p in zip(lps, v)], abs=1e-9)
+    assert cost == scorer.cost_of([prompt + t for t in texts])   # log p comes free
+    picked = best_of_n(prompt, Fixed(outs), JointScorer(scorer), 3)
+    assert picked.text == texts[worst]                 # mode of p_theta * v, not argmax v
+    assert best_of_n(prompt, Fixed(outs), VerifierScorer(scorer), 3).text == texts[
+        max(range(3), key=lambda i: v[i])]
+    with pytest.raises(ValueError, match="LogProbScorer"):      # no log p and no lm to get it
+        JointScorer(scorer)(prompt, [TextOutput(text=texts[0])])
+
+
 def test_loads_from_a_directory_with_scorer_json(tokenizer, tmp_path):
     model = random_llama(tokenizer, seed=4)
     model.save_pretrained(tmp_path)
@@ -69,6 +101,13 @@ def test_loads_from_a_directory_with_scorer_json(tokenizer, tmp_path):
     (tmp_path / "scorer.json").write_text(json.dumps({"codes": CODES, "prior_log_odds": -0.2}))
     s = wb.load(str(tmp_path), device="cpu")
     assert isinstance(s, BayesScorer) and s.prior_log_odds == -0.2
+
+
+@pytest.mark.parametrize("codes", [{"right": "+", "wrong": "not-a-token"},
+                                   {"right": "+", "wrong": "+"}, {"right": "+"}])
+def test_rejects_codes_that_are_not_two_single_tokens(tokenizer, codes):
+    with pytest.raises(ValueError, match="codes"):
+        BayesScorer(random_llama(tokenizer, seed=3), tokenizer, codes, 0.0)
 
 
 def test_rejects_texts_without_bos(scorer):

@@ -40,5 +40,5 @@ def test_first_problems_resample_identically(stored):
     for new, old in zip(pool, data["pool"]):
         assert new["id"] == old["id"] and new["answers"] == old["answers"]
         assert new["lengths"] == old["lengths"]
-        for key in ("verifier", "prm", "logp_mean"):
+        for key in ("verifier", "prm", "logp_mean", "joint"):
             assert new[key] == pytest.approx(old[key], abs=2e-4)

@@ -68,6 +68,7 @@ def scaling_figure(curves: dict, methods=None, title="Accuracy vs number of samp
                    limits: dict | None = None) -> go.Figure:
     """Scaling curves with standard-error bars (the survey's Figure 6 analogue)."""
     names = {"oracle": "pass@N (oracle)", "best_of_n": "best-of-N (verifier)",
+             "best_of_n_joint": "best-of-N (p_θ · verifier)",
              "vote": "majority vote", "weighted": "weighted vote", "first": "one sample"}
     fig = figure(title, height=380, xaxis=dict(type="log", title="N (samples per problem)"),
                  yaxis=dict(title="accuracy", range=[0, 1.02]))

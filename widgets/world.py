@@ -55,7 +55,8 @@ def _headline(name, m):
     if name == "tinyworld":
         a = m["arithmetic"]
         return (f"arithmetic greedy {a['greedy']:.0%}, pass@16 {a['best_pass@16']:.0%}, "
-                f"maj@16 {a['best_maj@16']:.0%}, best-of-16 {a['best_bon@16']:.0%}; "
+                f"maj@16 {a['best_maj@16']:.0%}, best-of-16 {a['best_bon@16']:.0%} "
+                f"(x p_theta {a['best_bon_joint@16']:.0%}); "
                 f"KL(p*||p) {m['grammar_kl_story']:.3f}")
     if name == "tinyworld-draft":
         return (f"agrees with target {m['greedy_agreement_with_target']:.0%}; "

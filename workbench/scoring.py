@@ -5,11 +5,13 @@ probability at the last token of a text scores the whole text (an outcome verifi
 its probabilities at the ends of steps score a partial solution step by step (a process reward
 model, §4.3); at every prefix position it is a FUDGE-style attribute classifier p(a | y_<=t)
 (§3.4, eq. 16).  A `BayesScorer` offers the same interface from a class-conditional LM read
-by Bayes' rule (the outcome verifier `tinyworld-verifier`, §5.1): each token votes with the
+by Bayes' rule (TinyWorld's verifier and PRM, §4.2.1, §4.3, §5.1): each token votes with the
 log-ratio of its probability under "right" and "wrong".  Every call reports its cost as
 *external* tokens (Table 5).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -98,7 +100,17 @@ class BayesScorer(TokenScorer):
 
     def __init__(self, model, tokenizer, codes: dict, prior_log_odds: float, name="scorer"):
         super().__init__(model, tokenizer, name)
-        ids = {k: tokenizer.convert_tokens_to_ids(codes[k]) for k in ("right", "wrong")}
+        ids = {}
+        for k in ("right", "wrong"):
+            code = codes.get(k) if isinstance(codes, dict) else None
+            i = tokenizer.convert_tokens_to_ids(code) if isinstance(code, str) else None
+            if (i is None or i == tokenizer.unk_token_id
+                    or tokenizer.convert_ids_to_tokens(i) != code):
+                raise ValueError(f"codes[{k!r}] must be a single token of the tokenizer's "
+                                 f"vocabulary, got {code!r}")
+            ids[k] = i
+        if ids["right"] == ids["wrong"]:
+            raise ValueError("codes['right'] and codes['wrong'] must be different tokens")
         self.code_ids, self.prior_log_odds = (ids["right"], ids["wrong"]), float(prior_log_odds)
 
     def __repr__(self):
@@ -119,13 +131,12 @@ class BayesScorer(TokenScorer):
         rows, out = self._rows(texts), []
         for s in range(0, len(rows), batch_size):
             chunk = rows[s:s + batch_size]
-            logps = []
-            for code in self.code_ids:
-                ids, mask = self._padded([[r[0], code] + r[1:] for r in chunk])
-                logps.append(logprobs_after_code(self.model, ids.to(self.device),
-                                                 mask.to(self.device)).cpu())
-                self.spent = self.spent + Cost(external_tokens=int(mask.sum()))
-            diff = logps[0] - logps[1]
+            # both class codes in one batch: rows [right..., wrong...]
+            ids, mask = self._padded([[r[0], code] + r[1:] for code in self.code_ids
+                                      for r in chunk])
+            logp = logprobs_after_code(self.model, ids.to(self.device), mask.to(self.device))
+            self.spent = self.spent + Cost(external_tokens=int(mask.sum()))
+            diff = (logp[:len(chunk)] - logp[len(chunk):]).cpu()
             out += [diff[i, :len(r) - 1].tolist() for i, r in enumerate(chunk)]
         return out
 
@@ -184,6 +195,34 @@ class VerifierScorer:
         return scores, self.verifier.cost_of(texts)
 
 
+class JointScorer:
+    """v(x, y) = log p_theta(y | x) + log P(right | x, y): the log of eq. 17's target
+    q*(y | x) ∝ p_theta(y | x) I[y right], with a learned verifier's probability in place of
+    the indicator.  Best-of-N with this score returns the candidate at the mode of q* (eq. 30
+    reads best-of-N as approximating argmax q*): the most probable solution that is right, not
+    the one the verifier is most sure of.  The generator's log-probability acts as the KL
+    anchor of eqs. 19-20 (beta = 1), so candidates the verifier over-rates because they are
+    unusual lose to usual ones it rates nearly as well.
+
+    Costs the verifier's C_s; the log-probability is free when the generator reports it (else
+    ``lm`` re-scores the output, as in `LogProbScorer`).
+    """
+
+    def __init__(self, verifier: TokenScorer, lm=None):
+        self.verifier, self.logprob = VerifierScorer(verifier), LogProbScorer(lm)
+
+    def __call__(self, prompt, outputs):
+        lps, lp_cost = self.logprob(prompt, outputs)
+        probs, v_cost = self.verifier(prompt, outputs)
+        return [joint_log_score(lp, p) for lp, p in zip(lps, probs)], lp_cost + v_cost
+
+
+def joint_log_score(logprob: float, prob: float) -> float:
+    """log p_theta(y | x) + log v(x, y) (`JointScorer`); a probability that underflowed to 0
+    still ranks below every positive one."""
+    return logprob + math.log(max(prob, 1e-300))
+
+
 class ProcessScorer:
     """A process reward model over steps: v = min / last / product of the step probabilities.
 
@@ -197,11 +236,11 @@ class ProcessScorer:
         self.prm, self.reduce = prm, reduce
 
     def step_scores(self, prompt, texts) -> list:
-        probs = self.prm.position_probs([prompt + t for t in texts])
+        rows = [self.prm.encode(prompt + t) for t in texts]
+        probs = self.prm.position_probs(rows)
         n_prompt = len(self.prm.encode(prompt))
         out = []
-        for t, p in zip(texts, probs):
-            ids = self.prm.encode(prompt + t)
+        for ids, p in zip(rows, probs):
             ends = [i for i in range(n_prompt, len(ids))
                     if self.prm.tokenizer.decode([ids[i]]).endswith("\n")]
             if not ends or ends[-1] != len(ids) - 1:
@@ -212,7 +251,6 @@ class ProcessScorer:
     def __call__(self, prompt, outputs):
         texts = [o.text for o in outputs]
         steps = self.step_scores(prompt, texts)
-        import math
         red = {"min": min, "last": lambda s: s[-1], "mean": lambda s: sum(s) / len(s),
                "prod": lambda s: math.prod(s)}[self.reduce]
         return [red(s) for s in steps], self.prm.cost_of([prompt + t for t in texts])

@@ -181,9 +181,10 @@ sweep = json.loads((data_dir() / "results" / "parallel_scaling.json").read_text(
 T = "0.7"
 c = sweep["curves"][T]
 print(f"{sweep['meta']['problems']} problems, pool {sweep['meta']['pool']} samples/problem")
-for m in ("oracle", "best_of_n", "vote", "weighted"):
-    print(f"{m:10s}", " ".join(f"{a:.3f}" for a in c[m]["accuracy"]))
-views.scaling_figure({m: c[m] for m in ("oracle", "best_of_n", "vote", "weighted")},
+methods = ("oracle", "best_of_n", "best_of_n_joint", "vote", "weighted")
+for m in methods:
+    print(f"{m:16s}", " ".join(f"{a:.3f}" for a in c[m]["accuracy"]))
+views.scaling_figure({m: c[m] for m in methods},
                      title=f"Accuracy vs N at temperature {T}",
                      limits={"voting limit (eq. 35)": c["limits"]["vote"]})
 
@@ -196,6 +197,11 @@ views.scaling_figure({m: c[m] for m in ("oracle", "best_of_n", "vote", "weighted
 # - **Best-of-N** with the verifier rises for a few samples and then falls: the more candidates,
 #   the more wrong ones among them that the verifier happens to score highly (reward
 #   over-optimisation, §4.2.3). A learned scorer's argmax exploits its errors.
+# - **Best-of-N by p_θ · verifier** picks the candidate at the mode of eq. 17's target,
+#   q\* ∝ p_θ(y | x) · v(x, y), instead of the verifier's argmax (chapter 10 derives it). The
+#   generator's probability anchors the choice: the curve climbs instead of falling, leads
+#   every method up to N = 16 (0.84 against voting's 0.80) and flattens near the voting
+#   limits beyond.
 # - **Weighted voting** (eq. 34) is more robust: the samples' agreement still counts. It beats
 #   plain voting when the verifier puts more mass on correct answers than the model alone does
 #   (Wu et al., 2024), as it does here:

@@ -151,7 +151,8 @@ levels = max(n.depth for n in beam.tree)
 scored = sum(e["kind"] == "score" for e in beam.history)
 print(f"levels S = {levels}, calls {beam.cost.calls} <= N_b*N_e*S = {3 * 3 * levels}")
 print(f"states scored {scored}, external tokens {beam.cost.external_tokens} "
-      f"(~{beam.cost.external_tokens / scored:.0f} per state: prompt + steps so far)")
+      f"(~{beam.cost.external_tokens / scored:.0f} per state: prompt + steps so far, read "
+      f"twice, C_s = 2(n + 1))")
 
 # %% [markdown]
 # ## The claim: search guided by a process reward model, at equal compute
@@ -172,18 +173,19 @@ pareto_figure(rows, "output_tokens", title="Accuracy vs generated tokens per pro
 
 # %% [markdown]
 # What the sweep shows (24 problems: differences under about 10 points are within noise):
-# - At about 400 generated tokens (four samples' worth) every method is above greedy (0.50):
-#   voting 0.54, best-of-4 with the verifier 0.58, the PRM-guided beam (N_b·N_e = 4) 0.63, and
-#   REBASE 0.71 — the one clear gain of search over sampling here, at a small budget, as Wu et
-#   al. (2024) report for REBASE.
-# - At sixteen samples' worth **majority voting** and best-of-16 with the verifier both climb
-#   to 0.67, while the wider PRM-guided beam stays at 0.63 and REBASE falls back to 0.58: with
-#   more candidates, a search guided by a learned value finds more solutions that fool it — the
+# - At about 400 generated tokens (four samples' worth) every method is at or above greedy
+#   (0.50): voting and REBASE 0.54, best-of-4 with the verifier 0.58, and the PRM-guided beam
+#   (N_b·N_e = 4) 0.63 — a small edge for step-level search at a small budget, within noise.
+# - At sixteen samples' worth **majority voting**, best-of-16 with the verifier and REBASE
+#   all reach 0.67, while the wider PRM-guided beam falls to 0.58: with more candidates, a
+#   search guided by a learned value finds more solutions that fool it — the
 #   over-optimisation of an imperfect value that Snell et al. (2024) saw with search against a
 #   PRM (chapter 10 shows the same for best-of-N).
 # - The **exact checker** as value reaches 0.75 and 0.83 with the same generation budgets:
 #   step-level search pays off in proportion to the quality of its value function. TinyWorld's
-#   PRM (step AUROC 0.84) is not good enough for a wide search to beat voting here.
+#   PRM (step AUROC 0.87) is not good enough for a wide search to beat voting on these hard
+#   problems; on the easier mix of chapter 11's sweep the same searches draw level with voting
+#   (REBASE 0.83, the beam 0.77, voting 0.81 at sixteen samples' worth).
 #
 # Counting every billed token — inputs and the scorer's external tokens too — moves the step-level
 # methods to the right: the PRM reads the whole partial solution at every step.

@@ -15,6 +15,8 @@
 #   token voting for "right" or "wrong";
 # - why a judge with a good-looking AUROC can still pick badly: pooled vs **within-problem**
 #   ranking, and a **slip test** that asks whether it checks the steps at all;
+# - why best-of-N should pick the mode of **p_θ · v** (eq. 17's target) rather than the
+#   verifier's argmax, and how that stops reward over-optimisation;
 # - **tools** (§5.2): a calculator called mid-decoding that turns a weak model into a correct
 #   one, and a **sandbox** whose observations (output, error) are feedback;
 # - where all of this shows up in the bill: the *External* column of **Table 5**.
@@ -58,14 +60,16 @@ print(verifier, prm, sep="\n")
 # ## Four judges for the same candidates
 #
 # A meta-generator that selects among candidates needs a score v(x, y). TinyWorld offers four,
-# and only three of them are available at test time:
+# and only three of them are available at test time (the last row combines two of them; a
+# section below explains why):
 #
 # | judge | where its information comes from | external tokens per candidate |
 # |---|---|---|
 # | log p_θ(y \| x) per token | the generator itself | 0 (Table 5, "Best-of-N (log-p)") |
 # | outcome verifier | a second model, trained on labelled solutions (Cobbe et al., 2021) | C_s = 2(T_in + T + 1): two passes |
-# | process reward model | a second model, trained on step labels (Uesato et al., 2022) | C_s = T_in + T |
+# | process reward model | a second model, trained on step labels (Uesato et al., 2022) | C_s = 2(T_in + T + 1): two passes |
 # | exact check | the answer key: q\*(y \| x) of eq. 50 | not available at test time |
+# | verifier × p_θ(y \| x) | the verifier and the generator: the mode of eq. 17's q\* | the verifier's |
 #
 # Each is a `workbench.scoring` scorer, `scorer(prompt, outputs) -> (scores, cost)`.
 
@@ -77,7 +81,8 @@ sampler = meta.LMGenerator(lm, stop=fmt.stop, adapters=[lambda s: adapters.tempe
 judges = {"log p per token": scoring.LogProbScorer(per_token=True),
           "verifier": scoring.VerifierScorer(verifier),
           "PRM (min)": scoring.ProcessScorer(prm, reduce="min"),
-          "exact check": scoring.arithmetic_oracle()}
+          "exact check": scoring.arithmetic_oracle(),
+          "verifier x p_theta": scoring.JointScorer(verifier)}
 picks = {name: meta.best_of_n(prompt, sampler, j, n=12, seed=SEED) for name, j in judges.items()}
 flags = [fmt.check(problem, c.text) for c in picks["verifier"].candidates]
 print(f"{sum(flags)} of 12 samples are right (answer {problem.answer})")
@@ -100,8 +105,12 @@ explorer
 #
 # The verifier gives one number for the whole solution. The process reward model (PRM) gives
 # one number per step, P(every step so far is right), read at the newline that ends the step;
-# `ProcessScorer` reduces them (here with the minimum). Take a wrong sample and compare the
-# PRM's step scores with the exact step checker:
+# `ProcessScorer` reduces them (here with the minimum). The PRM is built like the verifier
+# (the next sections show how): the target fine-tuned as a class-conditional LM, here on the
+# 97,244 step prefixes of the same 24,000 solutions, each labelled right when every step so
+# far is right. It ranks held-out steps at AUROC 0.87 (its card); a one-logit head trained
+# on the same prefixes reached 0.84. Take a wrong sample and compare the PRM's step scores
+# with the exact step checker:
 
 # %%
 wrong = next((c for c, ok in zip(picks["verifier"].candidates, flags) if not ok),
@@ -131,16 +140,16 @@ sweep = json.loads((data_dir() / "results" / "external_selectors.json").read_tex
 curves = sweep["curves"]
 print(f"{sweep['meta']['problems']} problems, {sweep['meta']['pool']} samples each")
 for name, c in curves.items():
-    print(f"{name:32s}", " ".join(f"{a:.3f}" for a in c["accuracy"]))
+    print(f"{name:40s}", " ".join(f"{a:.3f}" for a in c["accuracy"]))
 parallel.scaling_figure(curves, methods=list(curves),
                         title="Best-of-N under each judge vs the exact check")
 
 # %%
 oracle = np.array(curves["pass@N (exact check)"]["accuracy"])
-for name in ("best-of-N: verifier", "best-of-N: PRM (min over steps)",
-             "best-of-N: log p per token"):
+for name in ("best-of-N: verifier", "best-of-N: verifier x p_theta (eq. 17)",
+             "best-of-N: PRM (min over steps)", "best-of-N: log p per token"):
     acc = np.array(curves[name]["accuracy"])
-    print(f"{name:32s} gap to the exact check: N=1 {oracle[0] - acc[0]:.3f}, "
+    print(f"{name:40s} gap to the exact check: N=1 {oracle[0] - acc[0]:.3f}, "
           f"N=32 {oracle[-1] - acc[-1]:.3f}; gain from N=1 to 32: {acc[-1] - acc[0]:+.3f}")
 
 # %% [markdown]
@@ -151,10 +160,13 @@ for name in ("best-of-N: verifier", "best-of-N: PRM (min over steps)",
 #   best-of-N even *declines* after a few samples: the more candidates, the more wrong ones
 #   the verifier happens to score highly. Selecting with the argmax of a learned score
 #   exploits its errors (reward over-optimisation) — an exact signal cannot be exploited;
-# - as an argmax, the verifier is the weakest selector here, below the model's own per-token
-#   log-probability; as **weights** in a vote (eq. 34) it is the strongest at N = 32, above
-#   plain voting: the samples' agreement still counts, and the verifier only has to tip the
-#   balance between answers, not to find the one right sample among 32.
+# - as an argmax, the verifier is the weakest selector here (0.46 at N = 32), below the
+#   model's own per-token log-probability; as **weights** in a vote (eq. 34) it beats plain
+#   voting (0.73 vs 0.69): the samples' agreement still counts, and the verifier only has to
+#   tip the balance between answers, not to find the one right sample among 32;
+# - the PRM, read at its weakest step, climbs to 0.73 without the verifier's decline;
+# - the same verifier multiplied by the generator's probability p_θ(y | x) (a section below
+#   explains why) is the best selector from N = 4 on and still climbing at N = 32 (0.75).
 #
 # ## How the verifier reads a solution: Bayes' rule, token by token
 #
@@ -255,6 +267,56 @@ external.discrimination_figure({
 # misses; not pooled), and prefer an exact or executable check (the calculator below, tests
 # for code) wherever one exists.
 #
+# ## Selecting the most probable right solution (eq. 17)
+#
+# Best-of-N with the verifier (eq. 28) returns the candidate the verifier is *most sure of*.
+# That is not quite what §3.4 asks for. When the goal is a correct solution, the target is
+# eq. 17, q\*(y | x) ∝ p_θ(y | x) · I[y is right]: the generator's own distribution, kept
+# only on right solutions; eq. 30 reads best-of-N as a search for the mode of such a target.
+# Put the verifier's probability in place of the indicator and the mode among the N
+# candidates is
+#
+# argmax_n  log p_θ(y⁽ⁿ⁾ | x) + log v(x, y⁽ⁿ⁾)
+#
+# (`scoring.JointScorer`). It is also eq. 20 with the reward r = log v and β = 1: the
+# generator's log-probability is the KL anchor that keeps the choice near p_θ, so a candidate
+# the verifier over-rates *because it is unusual* loses to a usual one it rates nearly as
+# well. It suits this verifier's blind spot: a slip it misses is mostly a token the sampler
+# drew against the odds, so its log p_θ is low. And it costs nothing: the sampler reports
+# log p_θ(y | x) for every candidate, and there is no weight to tune.
+#
+# The target's card measures both selection rules on the same 16 samples of all 312 held-out
+# problems:
+
+# %%
+arith = json.loads((data_dir() / "models" / "tinyworld" / "metrics.json").read_text())[
+    "arithmetic"]                                      # the TinyWorld target's card
+print(f"greedy {arith['greedy']:.3f}")
+for temp, a in arith["by_temperature"].items():
+    print(f"{temp}: majority vote {a['maj']:.3f}   best-of-16 by v {a['bon']:.3f}   "
+          f"by p_theta x v {a['bon_joint']:.3f}   pass@16 {a['pass']:.3f}")
+for name in ("verifier", "verifier x p_theta"):
+    r = picks[name]
+    print(f"running problem, {name:18s}: picks sample {r.chosen:2d} -> {fmt.answer(r.text)} "
+          f"({'right' if flags[r.chosen] else 'wrong'})")
+parallel.scaling_figure(curves, methods=["pass@N (exact check)", "majority vote",
+                                         "best-of-N: verifier",
+                                         "best-of-N: verifier x p_theta (eq. 17)"],
+                        title="Best-of-N: the verifier's argmax vs the mode of p_θ · v")
+
+# %% [markdown]
+# One problem proves nothing either way: on the running problem the anchor *loses*. Its pick
+# carries the slip 114 − 45 = 79 shown above, and the generator finds that slip more probable
+# than the right step (log p −0.47 against −1.03 for the whole solution), while the verifier
+# barely tells them apart (0.91 against 0.95). The verifier alone picked a right sample. Over
+# the card's 312 problems the anchor turns the verifier from below majority voting into
+# the best way to spend 16 samples: best-of-16 rises from 0.747 to 0.830 at T = 0.7 (voting
+# 0.795, greedy 0.705) and from 0.667 to 0.824 at T = 1. In the selector sweep the verifier's
+# argmax peaks at N = 8 and falls to 0.46 at N = 32, while the mode of p_θ · v keeps climbing
+# to 0.75: the anchor is what stops the over-optimisation. The lesson is general: a learned
+# verifier approximates the *indicator* in eq. 17, not the whole target, so select with the
+# target — verifier **and** generator — rather than with the verifier alone.
+#
 # ## A tool inside generation (§5.2)
 #
 # Some things are better done outside the model. In the `Q (calc):` format the model writes
@@ -330,9 +392,10 @@ print("\nobservation for a broken program:", z.text, "| done:", z.done, "| cost:
 #
 # Every result carries a `Cost`; scorers, reward models and tools book their tokens as
 # external. `budget.table5` gives the survey's prediction from the mean input and output
-# lengths and the scorer's C_s (`scorer.c_s(T_in + T)`: T_in + T for the PRM, which re-reads
-# the prompt and the output once; 2(T_in + T + 1) for the verifier, which reads them twice,
-# once after each class code). For the sequence-level methods the two agree exactly;
+# lengths and the scorer's C_s (`scorer.c_s(T_in + T)`: 2(T_in + T + 1) for the verifier and
+# the PRM alike, since each reads the prompt and the output twice, once after each class
+# code; a one-logit head would read them once). For the sequence-level methods the two agree
+# exactly;
 # step-level beam search scores partial solutions, so it spends *less* than Table 5's bound
 # N_b N_e S C_s, which charges a full sequence per call.
 

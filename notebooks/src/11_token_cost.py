@@ -165,10 +165,10 @@ compute.pareto_figure(no_tool, "total_tokens", title="Without the calculator")
 #
 # Counting only **generated** tokens, as many papers do, hides the scorer's share (§6.1:
 # "one must also account for ... external information"). Step-level search generates about
-# as many tokens as best-of-N with the same N_b·N_e, but bills nearly twice as much, even
-# though our verifier reads every candidate of best-of-N twice: every step is a new call that
-# re-sends the prompt and the steps so far (input tokens), and the scorer reads every partial
-# solution (external tokens). In best-of-N the verifier's reading is two thirds of the bill:
+# as many tokens as best-of-N with the same N_b·N_e, but bills two to three times as much:
+# every step is a new call that re-sends the prompt and the steps so far (input tokens), and
+# the PRM reads every partial solution — twice, like the verifier, once per class code
+# (external tokens). In best-of-N the verifier's reading is two thirds of the bill:
 
 # %%
 get = lambda m, s: next(r for r in sweep["summary"] if r["method"] == m and r["setting"] == s)

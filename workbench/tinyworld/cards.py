@@ -14,13 +14,22 @@ from .tasks import arithmetic_tasks
 from .worlds import review_grammar, sentiment, story_grammar
 
 TEMPERATURES = (0.7, 1.0)
+BY_TEMPERATURE = ("pass", "maj", "bon", "bon_joint", "sample_acc")
+ARITHMETIC_KEY = (
+    "Arithmetic: the 312 held-out problems (`data/tasks/arithmetic.jsonl`), 16 samples each "
+    "(seed 0) at each temperature. `pass`: pass@16; `maj`: majority vote; `bon`: best-of-16 by "
+    "the verifier's probability (eq. 28); `bon_joint`: best-of-16 by p_theta(y | x) x the "
+    "verifier's probability, the mode of eq. 17's q* among the samples "
+    "(`scoring.JointScorer`); `best_*`: the best temperature's.\n")
 TARGETS = {  # the issue's acceptance thresholds, checked again by tests/test_zoo_metrics.py
     "greedy accuracy in [0.35, 0.75]": lambda m: 0.35 <= m["arithmetic"]["greedy"] <= 0.75,
     "pass@16 >= 0.90 at some T <= 1": lambda m: m["arithmetic"]["best_pass@16"] >= 0.90,
     "maj@16 >= greedy + 0.05": lambda m: m["arithmetic"]["best_maj@16"]
     >= m["arithmetic"]["greedy"] + 0.05,
-    "best-of-16 (verifier) >= greedy + 0.10": lambda m: m["arithmetic"]["best_bon@16"]
-    >= m["arithmetic"]["greedy"] + 0.10,
+    # best-of-16 at the mode of q* ∝ p_theta(y|x) v(x,y) (eq. 17, `scoring.JointScorer`); the
+    # verifier's argmax alone (eq. 28, "best_bon@16") is recorded beside it
+    "best-of-16 (verifier x p_theta) >= greedy + 0.10": lambda m: m["arithmetic"][
+        "best_bon_joint@16"] >= m["arithmetic"]["greedy"] + 0.10,
     "KL(p*||p_theta) < 0.15 nats/token": lambda m: m["grammar_kl_story"] < 0.15,
 }
 
@@ -55,17 +64,21 @@ def card(name, info, metrics, extra_md="") -> str:
     if info.get("training_solutions"):
         lines += [f"Data: {info['training_solutions']} of the target's own solutions to training "
                   "problems of 1-7 operations (temperatures 0.7 and 1.0), labelled by the exact "
-                  "checkers.", ""]
+                  "checkers."]
+        if info.get("training_examples", info["training_solutions"]) != info["training_solutions"]:
+            lines[-1] += (f"  Cut at the newline ending each step into {info['training_examples']}"
+                          " prefixes, each labelled right when every step so far is right.")
+        lines += [""]
     scorer = data_dir() / "models" / name / "scorer.json"
     if scorer.exists():
         spec = json.loads(scorer.read_text())
-        lines += ["How it scores: each training solution is read after a class code "
+        lines += ["How it scores: each training text is read after a class code "
                   f"(`{spec['codes']['right']}` right, `{spec['codes']['wrong']}` wrong), so the "
                   "LM models p(y | right) and p(y | wrong); then logit P(right | x, y) = log "
                   "pi/(1-pi) + sum_t [log p(y_t | right, y_<t) - log p(y_t | wrong, y_<t)], with "
                   f"prior log-odds log pi/(1-pi) = {spec['prior_log_odds']:.3f} (two forward "
-                  "passes per solution).  Objective (GeDi, Krause et al. 2021): (1 - lam) x LM "
-                  "loss under the solution's own code + lam x the cross-entropy of that "
+                  "passes per text).  Objective (GeDi, Krause et al. 2021): (1 - lam) x LM "
+                  "loss under the text's own code + lam x the cross-entropy of that "
                   f"classifier, lam = {spec['lam']}.", ""]
     lines += ["## Metrics", "", "Measured by `scripts/train_zoo.py --evaluate` "
               "(`workbench/tinyworld/cards.py`) from these weights:", "", "| metric | value |",
@@ -112,8 +125,9 @@ def _arithmetic(target, verifier, tasks):
         samples_by_t[t] = samples
     last = arith[f"T={TEMPERATURES[-1]}"]
     return {"greedy": last["greedy"], **{f"best_{k}@16": max(a[k] for a in arith.values())
-                                         for k in ("pass", "maj", "bon")},
-            "by_temperature": {k: {x: round(v[x], 4) for x in ("pass", "maj", "bon", "sample_acc")}
+                                         for k in ("pass", "maj", "bon", "bon_joint")},
+            "by_temperature": {k: {**{x: round(v[x], 4) for x in BY_TEMPERATURE},
+                                   **{f"{x}_bits": v[f"{x}_bits"] for x in ("bon", "bon_joint")}}
                                for k, v in arith.items()},
             "greedy_by_cell": {c: v["greedy"] for c, v in last["by_cell"].items()},
             "greedy_correct_bits": last["greedy_bits"]}, samples_by_t
@@ -142,7 +156,7 @@ def evaluate_verifiers():
     m_target = json.loads((data_dir() / "models" / "tinyworld" / "metrics.json").read_text())
     m_target["arithmetic"], samples_by_t = _arithmetic(target, verifier, tasks)
     m_target["targets_met"] = {k: bool(f(m_target)) for k, f in TARGETS.items()}
-    _write("tinyworld", m_target)
+    _write("tinyworld", m_target, ARITHMETIC_KEY)
     _write_verifiers(verifier, prm, tasks, samples_by_t[1.0])
     write_index()
 
@@ -162,7 +176,7 @@ def evaluate_zoo():
         "decode_ms_per_token": ev.decode_ms_per_token(target),
     }
     m_target["targets_met"] = {k: bool(f(m_target)) for k, f in TARGETS.items()}
-    _write("tinyworld", m_target)
+    _write("tinyworld", m_target, ARITHMETIC_KEY)
 
     docs = [document(777, i) for i in range(300)]
     m_draft = {**_size("tinyworld-draft"),

@@ -15,8 +15,9 @@ from .grammar import TokenGrammar
 
 
 def solve(lm, prompts, n=1, temperature=None, seed=0, batch_rows=64, max_new_tokens=200,
-          desc=None):
-    """Greedy (temperature None) or sampled solutions: a list (per prompt) of lists of texts."""
+          desc=None, generations=False):
+    """Greedy (temperature None) or sampled solutions: a list (per prompt) of lists of texts
+    (of `decoding.Generation`s, with their log-probabilities, if ``generations``)."""
     out = []
     per = max(1, batch_rows // n)
     chunks = range(0, len(prompts), per)
@@ -27,7 +28,7 @@ def solve(lm, prompts, n=1, temperature=None, seed=0, batch_rows=64, max_new_tok
         else:
             gens = decoding.sample(lm, group, adapters=[lambda x: adapters.temperature(
                 x, temperature)], seed=seed * 100_003 + k, n=n, max_new_tokens=max_new_tokens)
-        out += [[g.text for g in gs] for gs in gens]
+        out += [list(gs) if generations else [g.text for g in gs] for gs in gens]
     return out
 
 
@@ -38,13 +39,17 @@ def majority(answers):
 
 
 def arithmetic_report(lm, tasks, temperature=1.0, n=16, seed=0, verifier=None, progress=True):
-    """Greedy accuracy, pass@n, maj@n (and best-of-n by a verifier), overall and per cell."""
+    """Greedy accuracy, pass@n, maj@n, overall and per cell; with a verifier also best-of-n by
+    its probability (``bon``, eq. 28) and by p_theta(y | x) times it (``bon_joint``, the mode
+    of eq. 17's q*, `scoring.JointScorer`)."""
+    from ..scoring import joint_log_score
     prompts = [t["prompt"] for t in tasks]
     greedy = [g[0] for g in solve(lm, prompts, desc="greedy" if progress else None)]
-    samples = solve(lm, prompts, n=n, temperature=temperature, seed=seed,
-                    desc=f"samples T={temperature}" if progress else None)
+    gens = solve(lm, prompts, n=n, temperature=temperature, seed=seed,
+                 desc=f"samples T={temperature}" if progress else None, generations=True)
+    samples = [[g.text for g in gs] for gs in gens]
     rows = []
-    for t, g, ss in zip(tasks, greedy, samples):
+    for t, g, ss, gs in zip(tasks, greedy, samples, gens):
         answers = [ar.extract_answer(s) for s in ss]
         correct = [a == t["answer"] for a in answers]
         row = {"id": t["id"], "n_ops": t["n_ops"], "digits": t["digits"],
@@ -53,8 +58,11 @@ def arithmetic_report(lm, tasks, temperature=1.0, n=16, seed=0, verifier=None, p
         if verifier is not None:
             scores = verifier.score([t["prompt"] + s for s in ss])
             row["bon"] = correct[int(np.argmax(scores))]
+            joint = [joint_log_score(g.logprob, p) for g, p in zip(gs, scores)]
+            row["bon_joint"] = correct[int(np.argmax(joint))]
         rows.append(row)
-    keys = ["greedy", "pass", "maj", "sample_acc"] + (["bon"] if verifier is not None else [])
+    keys = ["greedy", "pass", "maj", "sample_acc"] + (
+        ["bon", "bon_joint"] if verifier is not None else [])
     summary = {k: float(np.mean([r[k] for r in rows])) for k in keys}
     cells = {}
     for r in rows:
@@ -62,7 +70,8 @@ def arithmetic_report(lm, tasks, temperature=1.0, n=16, seed=0, verifier=None, p
     summary["by_cell"] = {c: {k: round(float(np.mean([r[k] for r in rs])), 3) for k in keys}
                           for c, rs in sorted(cells.items())}
     summary.update(temperature=temperature, n=n, problems=len(tasks),
-                   greedy_bits="".join("1" if r["greedy"] else "0" for r in rows))
+                   **{f"{k}_bits": "".join("1" if r[k] else "0" for r in rows)
+                      for k in ("greedy", "bon", "bon_joint") if k in keys})
     return summary, rows, samples
 
 

@@ -262,6 +262,11 @@ def save_model(model, tokenizer, out_dir: Path, card: str, info: dict):
     model.to(torch.float16).save_pretrained(out_dir, safe_serialization=True)
     model.to(torch.float32)
     tokenizer.save_pretrained(out_dir)
+    # a tokenizer loaded offline records local_files_only=true; the saved model must not
+    tok_cfg = out_dir / "tokenizer_config.json"
+    cfg = json.loads(tok_cfg.read_text())
+    if cfg.get("local_files_only"):
+        tok_cfg.write_text(json.dumps({**cfg, "local_files_only": False}, indent=2) + "\n")
     (out_dir / "README.md").write_text(card)
     (out_dir / "training.json").write_text(json.dumps(info, indent=1))
 
