@@ -92,10 +92,10 @@ def load(name_or_path="tinyworld", device=None, dtype=None):
     """Load a model: an embedded name (``"tinyworld"``, ``"tinyworld-draft"``, ...), a local
     directory saved with ``save_pretrained``, or a Hugging Face Hub id.
 
-    Causal LMs come back as a `LanguageModel`; token-classification heads (the verifier, the
-    process reward model, the attribute classifier) as a `workbench.scoring.TokenScorer`, and a
-    causal LM saved with a ``scorer.json`` (a class-conditional LM: the verifier) as a
-    `workbench.scoring.BayesScorer`.
+    Causal LMs come back as a `LanguageModel`; token-classification heads (TinyWorld's
+    attribute classifier) as a `workbench.scoring.TokenScorer`, and a causal LM saved with a
+    ``scorer.json`` (a class-conditional LM: TinyWorld's verifier and process reward model) as
+    a `workbench.scoring.BayesScorer`.
     ``device`` defaults to cuda, then mps, then cpu; ``dtype`` to float32, or bfloat16 for a Hub
     model on a GPU.
     """
