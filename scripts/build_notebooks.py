@@ -26,14 +26,15 @@ BADGES = (
     "(https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}.ipynb) "
     "[![Binder](https://mybinder.org/badge_logo.svg)]"
     "(https://mybinder.org/v2/gh/{repo}/main?urlpath=lab/tree/notebooks/{name}.ipynb)")
-SETUP = """# Set-up: on Colab, fetch the workbench with its embedded models and install it (uses a GPU
-# if the runtime has one); anywhere else this cell does nothing.
+SETUP = """# Set-up: on Colab, fetch the workbench with its embedded models and install it against
+# Colab's own torch and transformers (scripts/colab_setup.py); anywhere else this cell does nothing.
 import sys
 if "google.colab" in sys.modules:
-    !git clone -q --depth 1 https://github.com/{repo} /content/workbench 2>/dev/null || true
-    !pip -q install -e /content/workbench
-    sys.path.insert(0, "/content/workbench")
-    %cd /content/workbench/notebooks"""
+    import os, subprocess
+    if not os.path.isdir("/content/workbench"):
+        subprocess.run(["git", "clone", "-q", "--depth", "1",
+                        "https://github.com/{repo}", "/content/workbench"], check=True)
+    %run /content/workbench/scripts/colab_setup.py"""
 SRC, OUT = ROOT / "notebooks" / "src", ROOT / "notebooks"
 CELL = re.compile(r"^# %%(.*)$", re.M)
 

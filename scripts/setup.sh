@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Create .venv and install the workbench with its test extras (idempotent, CPU torch).
+# Create .venv with exactly the tested set of packages (requirements-lock.txt, CPU torch) and
+# the workbench installed editable.  Idempotent.  Uses uv (its version is in the lock too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PY" -m venv .venv
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+VPY=.venv/bin/python
+UV_PIN=$(grep -oE '^uv==[^ ]+' requirements-lock.txt)
+if ! { [ -x .venv/bin/uv ] && [ "uv==$(.venv/bin/uv --version | awk '{print $2}')" = "$UV_PIN" ]; }; then
+  $VPY -m pip install -q --disable-pip-version-check "$UV_PIN"
 fi
-VPIP=".venv/bin/python -m pip"
-$VPIP install -q --upgrade pip >/dev/null 2>&1 || true
-if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-  # CPU torch: a local wheel when the machine has one (pip's find-links), else PyTorch's CPU index.
-  # An unpinned `pip install torch` would pull several GB of CUDA packages.
-  if ls ${PIP_FIND_LINKS:-/opt/wheels}/torch-2.13.0*.whl >/dev/null 2>&1; then
-    $VPIP install -q "torch==2.13.0"
-  else
-    $VPIP install -q torch --index-url https://download.pytorch.org/whl/cpu
-  fi
+UV=(.venv/bin/uv pip install -q --python "$VPY")
+# CPU torch: a local wheel where the machine has one, else PyTorch's CPU index (a PyPI torch
+# would pull several GB of CUDA packages).
+WHEELS=${PIP_FIND_LINKS:-/opt/wheels}
+if ls "$WHEELS"/torch-*.whl >/dev/null 2>&1; then
+  UV+=(--find-links "$WHEELS")
+else
+  UV+=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
 fi
-$VPIP install -q -e ".[test]"
-echo "workbench installed in .venv ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"
+if $VPY -c 'import platform as p, sys; sys.exit(not (sys.version_info[:2] == (3, 11) and
+             p.system() == "Linux" and p.machine() in ("x86_64", "AMD64")))'; then
+  "${UV[@]}" -r requirements-lock.txt
+  "${UV[@]}" --no-deps -e .
+else
+  echo "setup: requirements-lock.txt is for CPython 3.11 on Linux x86_64; installing within" \
+       "pyproject.toml's tested ranges instead (newest releases in range)" >&2
+  "${UV[@]}" -e ".[test]"
+fi
+echo "workbench installed in .venv ($($VPY -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

@@ -1,4 +1,7 @@
 import os
+import sys
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +13,44 @@ torch.set_num_threads(int(os.environ.get("WORKBENCH_THREADS", "1")))
 # the fixture notebook is input to the browser and export tests, not an nbval regression
 # (no conftest.py in tests/fixtures: it would shadow this module for `from conftest import`)
 collect_ignore = ["fixtures/sample.ipynb"]
+
+
+OURS = tuple(str(Path(__file__).resolve().parent.parent / d) + os.sep for d in ("workbench", "widgets"))
+DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def _ours(filename: str, frame) -> bool:
+    """A deprecation is the workbench's when it is attributed (by the warning's stacklevel) to
+    our code, or to the library function our code called: transformers' ``deprecate_kwarg``
+    names ``torch.nn.Module.__call__``, the entry of our ``model(...)`` call.  A library warning
+    about its own internals, deeper down (plotly validating its trace types), or raised while a
+    library is imported, is third-party."""
+    entry = None
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith(OURS):
+            return filename.startswith(OURS) or (entry is not None and filename == entry)
+        if name.startswith("<frozen importlib"):
+            return False
+        entry, frame = name, frame.f_back
+    return False
+
+
+@pytest.fixture(autouse=True)
+def deprecations_from_our_code_are_errors():
+    """A DeprecationWarning/FutureWarning raised by a call the workbench makes fails the test at
+    the call (the project's own calls must use the current API of every library); third-party
+    warnings, and tests calling a library directly, stay warnings."""
+    shown = warnings.showwarning
+
+    def check(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DEPRECATIONS) and _ours(filename, sys._getframe(1)):
+            raise category(f"{message} (raised by the workbench's call: {filename}:{lineno})")
+        return shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = check
+    yield
+    warnings.showwarning = shown
 
 
 def load_script(name: str):

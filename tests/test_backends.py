@@ -239,11 +239,13 @@ def local(served):
 
 
 @pytest.mark.slow
+@pytest.mark.tier
 def test_server_listens_on_loopback_only(served):
     assert _listening_addresses(served[2]) == {"0100007F"}  # 127.0.0.1, nothing else
 
 
 @pytest.mark.slow
+@pytest.mark.tier
 def test_greedy_through_the_server_equals_local_greedy(served, local):
     g = CompletionsGenerator(served[0], temperature=0, max_tokens=24, timeout=300)
     out = g(PROMPT)
@@ -256,6 +258,7 @@ def test_greedy_through_the_server_equals_local_greedy(served, local):
 
 
 @pytest.mark.slow
+@pytest.mark.tier
 def test_seeded_sampling_through_the_server(served):
     g = CompletionsGenerator(served[0], max_tokens=16, timeout=300,
                              extra=TRANSFORMERS_SERVE_SAMPLING)
@@ -268,6 +271,7 @@ def test_seeded_sampling_through_the_server(served):
 
 
 @pytest.mark.slow
+@pytest.mark.tier
 def test_best_of_n_and_majority_vote_through_the_server(served, local):
     g = CompletionsGenerator(served[0], max_tokens=48, timeout=300, stop=None,
                              extra=TRANSFORMERS_SERVE_SAMPLING)

@@ -1,7 +1,8 @@
 """binder/ as repo2docker uses it: a fresh virtual environment built from binder/ only, in which
 notebooks/00_welcome.ipynb runs without errors and draws what its stored outputs draw.
 
-repo2docker installs ``binder/requirements.txt`` and then runs ``binder/postBuild``; this test
+repo2docker installs ``binder/requirements.txt`` (the locked set, ``requirements-lock.txt``) and
+then runs ``binder/postBuild``; this test
 does the same in a new venv.  Where this machine has the CPU torch wheel locally (pip's
 find-links, ``/opt/wheels`` here) the PyTorch index line is left out, as that index is not
 reachable from here; everything else comes from the package index as on Binder.
@@ -21,7 +22,7 @@ BINDER = ROOT / "binder"
 WELCOME = ROOT / "notebooks" / "00_welcome.ipynb"
 RICH = ("application/vnd.plotly.v1+json", "application/vnd.jupyter.widget-view+json")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.tier]
 
 
 def _local_torch() -> bool:
@@ -30,7 +31,8 @@ def _local_torch() -> bool:
 
 
 def _requirements(tmp: Path) -> Path:
-    lines = (BINDER / "requirements.txt").read_text().splitlines()
+    lines = [ln.replace("-r ../", f"-r {ROOT}/")
+             for ln in (BINDER / "requirements.txt").read_text().splitlines()]
     if _local_torch():
         lines = [ln for ln in lines if "download.pytorch.org" not in ln]
     out = tmp / "requirements.txt"
@@ -53,7 +55,8 @@ def test_binder_files():
     assert (BINDER / "runtime.txt").read_text().strip() == "python-3.11"
     req = (BINDER / "requirements.txt").read_text()
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in req
-    assert re.search(r"^torch==\d", req, re.M)
+    assert re.search(r"^-r \.\./requirements-lock\.txt$", req, re.M)  # the tested set
+    assert re.search(r"^torch==\d[^ ]*\+cpu$", (ROOT / "requirements-lock.txt").read_text(), re.M)
     assert os.access(BINDER / "postBuild", os.X_OK)
 
 

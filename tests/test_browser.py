@@ -36,7 +36,7 @@ SETTINGS = {  # no news or update checks, no autosave, every cell in the DOM, li
 }
 WIDGET_ERRORS = ("Error displaying widget", "Error loading widget", "Error rendering")
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.tier]
 
 
 # -- what the stored notebook says the browser must draw -----------------------------------

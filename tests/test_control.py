@@ -196,6 +196,27 @@ def test_fudge_scores_candidates_with_the_classifier(models, classifier, cached)
         assert g.cost.forward_passes == 2 * n
 
 
+def test_only_a_causal_classifier_runs_with_a_kv_cache(tokenizer, models):
+    """The cached path is chosen by behaviour (a forward fills the cache), never by the names
+    of the model's forward parameters, which transformers renames between releases."""
+    from transformers import (BertConfig, BertForTokenClassification, LlamaConfig,
+                              LlamaForTokenClassification)
+
+    from workbench.control.generators import scorer_model
+    torch.manual_seed(0)
+    small = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                 num_attention_heads=2, intermediate_size=64, num_labels=1,
+                 pad_token_id=tokenizer.pad_token_id)
+    causal = TokenScorer(LlamaForTokenClassification(LlamaConfig(**small)), tokenizer)
+    encoder = TokenScorer(BertForTokenClassification(BertConfig(**small)), tokenizer)
+    lm = models[0]
+    assert scorer_model(encoder, lm) is None
+    run = scorer_model(causal, lm)
+    state = run.prefill([lm.encode(PROMPT)])
+    want = causal.position_probs([lm.encode(PROMPT)])[0][-1]
+    assert torch.sigmoid(state.logits[0, 0]).item() == pytest.approx(want, abs=1e-5)
+
+
 def test_guidance_follows_a_callable_scorer(models):
     lm = models[0]
     first = control.top_candidates(lm.next_logits([lm.encode(PROMPT)]), 4)[0].tolist()

@@ -14,6 +14,8 @@ import pytest
 from conftest import load_script
 from browser_util import browser_context, require_browser, screenshot
 
+pytestmark = pytest.mark.tier
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "tests" / "fixtures" / "sample.ipynb"
 export_html = load_script("export_html")

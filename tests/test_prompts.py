@@ -124,6 +124,7 @@ def test_bad_problem_is_rejected_by_name(target):
 @pytest.mark.parametrize("chapter", ["06_chained_metageneration", "08_step_level_search",
                                      "09_refinement", "10_external_information",
                                      "11_token_cost"])
+@pytest.mark.tier
 def test_arithmetic_chapters_run_top_to_bottom_on_a_model_loaded_by_path(foreign, monkeypatch,
                                                                           chapter):
     """The Colab path with a Hub model, offline: a chapter's cells run with ``MODEL`` set to

@@ -21,6 +21,7 @@ def stored():
             json.loads((RESULTS / "parallel_scaling.json").read_text()))
 
 
+@pytest.mark.slow
 def test_curves_follow_from_the_pool(stored):
     mod, pool, scaling = stored
     meta = scaling["meta"]

@@ -53,6 +53,7 @@ def test_recorded_targets_hold():
     assert metrics("tinyworld-prm")["step_auroc_heldout_T1"] >= 0.85
 
 
+@pytest.mark.slow
 def test_best_of_16_reproduces_from_the_weights(target):
     """The first 24 problems at T = 0.7 are the record's first six sampling batches (same
     seeds): best-of-16 by the verifier and by p_theta x verifier pick the same way again."""
@@ -66,6 +67,7 @@ def test_best_of_16_reproduces_from_the_weights(target):
         assert same >= len(rows) - 1, f"{key}: {got} vs {record[key + '_bits'][:24]}"
 
 
+@pytest.mark.slow
 def test_verifier_diagnostics_reproduce_from_the_weights():
     m = metrics("tinyworld-verifier")
     assert 0.5 <= m["within_problem_auroc_heldout_T1"] < m["auroc_heldout_T1"]
@@ -111,6 +113,7 @@ def test_classifier_reads_sentiment():
     assert acc >= 0.85
 
 
+@pytest.mark.slow
 def test_verifier_and_prm_rank_target_solutions(target):
     verifier = wb.load("tinyworld-verifier", device="cpu")
     prm = wb.load("tinyworld-prm", device="cpu")
@@ -120,6 +123,7 @@ def test_verifier_and_prm_rank_target_solutions(target):
     assert rep["verifier_auroc"] >= 0.75 and rep["prm_step_auroc"] >= 0.75, rep
 
 
+@pytest.mark.slow
 def test_training_code_runs_every_stage(tmp_path):
     import subprocess
     import sys

@@ -10,11 +10,31 @@ positions actually computed (`LanguageModel.counter`).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 
 import torch
+import transformers
 
 from .budget import Cost
+
+# -- the one compatibility point with transformers' cache API ---------------------------------
+# transformers 5.24 renamed the KV cache argument and output field of every model from
+# ``past_key_values`` to ``cache`` (the old name warns until it is removed in 5.40).  Everything
+# in the workbench that hands a cache to a model, or reads one back, goes through these two.
+_RELEASE = tuple(int(x) for x in re.findall(r"\d+", transformers.__version__)[:2])
+CACHE_ARG = "cache" if _RELEASE >= (5, 24) else "past_key_values"
+
+
+def cache_kwargs(cache) -> dict:
+    """``{name: cache}`` for a model's forward, under this transformers release's name."""
+    return {CACHE_ARG: cache}
+
+
+def output_cache(out):
+    """The KV cache a model's forward returned (``out.cache``, or ``out.past_key_values`` before
+    transformers 5.24)."""
+    return getattr(out, CACHE_ARG)
 
 
 def pick_device(device=None) -> torch.device:
@@ -161,7 +181,7 @@ class LanguageModel:
         ids = torch.as_tensor(ids, device=self.device)
         if cache is None and self.cache_factory is not None:
             cache = self.cache_factory()
-        kw = {"use_cache": True, "past_key_values": cache}
+        kw = {"use_cache": True, **cache_kwargs(cache)}
         if mask is not None:
             kw["attention_mask"] = mask
         if positions is not None:
@@ -170,7 +190,7 @@ class LanguageModel:
         self.counter.forward_passes += 1
         self.counter.computed_tokens += int(ids.numel() if mask is None
                                             else mask[:, -ids.shape[1]:].sum())
-        return out.logits.float(), out.past_key_values
+        return out.logits.float(), output_cache(out)
 
     def _batch(self, rows):
         n = max(len(r) for r in rows)

@@ -1,14 +1,13 @@
 """Controlled generators: several models (or a scorer) in lock-step, one KV cache each."""
 from __future__ import annotations
 
-import inspect
 from types import SimpleNamespace
 
 import torch
 
 from ..budget import Cost
 from ..decoding import Generation, apply_adapters, choose_greedy, choose_sample, is_batch
-from ..models import LanguageModel
+from ..models import CACHE_ARG, LanguageModel, cache_kwargs
 from ..rng import make_generator
 from ..trace import active, emit, source
 from .rules import (NEG_INF, _count, _label, _strength, contrastive_logits, dexperts_logits,
@@ -178,20 +177,39 @@ class _ReturnsCache(torch.nn.Module):
         super().__init__()
         self.inner, self.config = model, model.config
 
-    def forward(self, input_ids, past_key_values=None, **kw):
+    def forward(self, input_ids, **kw):
         from transformers import DynamicCache
-        cache = DynamicCache(config=self.config) if past_key_values is None else past_key_values
-        out = self.inner(input_ids=input_ids, past_key_values=cache, **kw)
-        return SimpleNamespace(logits=out.logits, past_key_values=cache)
+        cache = kw.pop(CACHE_ARG, None)
+        cache = DynamicCache(config=self.config) if cache is None else cache
+        out = self.inner(input_ids=input_ids, **cache_kwargs(cache), **kw)
+        return SimpleNamespace(logits=out.logits, **cache_kwargs(cache))
+
+
+@torch.no_grad()
+def _decodes_with_a_cache(model) -> bool:
+    """Whether ``model`` is causal and runs incrementally with a KV cache: its outputs on three
+    tokens equal those of two tokens, then the third given the cache (a bidirectional encoder
+    sees the third token from the first positions and fails; one that refuses a cache too)."""
+    from transformers import DynamicCache
+    device = next(model.parameters()).device
+    ids = torch.arange(1, 4, device=device).remainder(model.config.vocab_size)[None]
+    cache = DynamicCache(config=model.config)
+    try:
+        head = model(input_ids=ids[:, :2], use_cache=True, **cache_kwargs(cache)).logits
+        tail = model(input_ids=ids[:, 2:], use_cache=True, **cache_kwargs(cache)).logits
+    except (TypeError, ValueError):
+        return False
+    full = model(input_ids=ids).logits
+    return torch.allclose(torch.cat([head, tail], 1).float(), full.float(), atol=1e-4)
 
 
 def scorer_model(scorer, lm):
     """A `TokenScorer` as a `LanguageModel` whose logits (B, 1) are the classifier's, to run in
-    lock-step with a KV cache; None when it cannot (not causal: its forward takes no cache; or
+    lock-step with a KV cache; None when it cannot (not causal, or no cache; or
     another vocabulary)."""
     if not hasattr(scorer, "position_probs") or \
-            "past_key_values" not in inspect.signature(scorer.model.forward).parameters or \
-            scorer.tokenizer.get_vocab() != lm.tokenizer.get_vocab():
+            scorer.tokenizer.get_vocab() != lm.tokenizer.get_vocab() or \
+            not _decodes_with_a_cache(scorer.model):
         return None
     return LanguageModel(_ReturnsCache(scorer.model), scorer.tokenizer, name=scorer.name)
 
