@@ -1,0 +1,150 @@
+"""The task seam: one `Problem` record and one `Task` interface for every benchmark family.
+
+A task turns a problem into a model input (`Task.prompt`), reads the answer a reply states
+(`Task.extract`), and grades it (`Task.check`).  Families with worked steps also split a reply
+into steps (`Task.steps`) and may check one step given the steps before it (`Task.check_step`).
+This module knows no family: it must not import `workbench.tinyworld`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: ``question`` (what is asked), ``reference`` (the answer, or the tests of a
+    code task) and ``metadata`` (the source record's other fields)."""
+
+    id: str
+    question: str
+    reference: str
+    metadata: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+class Task:
+    """Base of every task family; subclasses set ``name``, ``instruction`` and ``stop`` and
+    implement `from_record`, `few_shot`, `extract` and `check`."""
+
+    name = "task"
+    instruction = ""          # said to an instruct model before the question
+    stop: tuple = ()          # stop strings for a few-shot prompt
+
+    def __init__(self, problems, source: str = ""):
+        self.problems = list(problems)
+        self.source = source
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}: {len(self.problems)} problems from " \
+               f"{self.source or 'memory'}>"
+
+    def __len__(self):
+        return len(self.problems)
+
+    @classmethod
+    def from_record(cls, record: dict, index: int) -> Problem:
+        raise NotImplementedError
+
+    @classmethod
+    def from_records(cls, records, source: str = "") -> "Task":
+        return cls([cls.from_record(dict(r), i) for i, r in enumerate(records)], source)
+
+    # -- model input ---------------------------------------------------------------------
+    def few_shot(self, problem: Problem) -> str:
+        """The input for a plain causal LM (worked examples, then the question)."""
+        raise NotImplementedError
+
+    def user_message(self, problem: Problem) -> str:
+        """What an instruct model is asked (one user turn)."""
+        return self.instruction + problem.question
+
+    def prompt(self, problem: Problem, lm=None) -> str:
+        """The model input for ``problem``: the chat template of ``lm``'s tokenizer when it has
+        one (an instruct model), else the few-shot prompt (``lm`` may be None)."""
+        tok = getattr(lm, "tokenizer", None)
+        if tok is not None and getattr(tok, "chat_template", None):
+            messages = [{"role": "user", "content": self.user_message(problem)}]
+            return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.few_shot(problem)
+
+    # -- reading and grading -------------------------------------------------------------
+    def cut(self, text: str) -> str:
+        """``text`` up to the first of the ``stop`` strings (a few-shot model may go on with a
+        question, and an answer, of its own)."""
+        ends = [i for i in (text.find(s) for s in self.stop) if i >= 0]
+        return text[:min(ends)] if ends else text
+
+    def extract(self, text: str):
+        """The answer ``text`` states, as a normalised string, or None."""
+        raise NotImplementedError
+
+    def check(self, problem: Problem, text: str) -> bool:
+        """Whether the reply (or an answer as returned by `extract`) is right."""
+        raise NotImplementedError
+
+    def steps(self, text: str):
+        """The reply's reasoning steps, or None where the task has no step format."""
+        return None
+
+    def check_step(self, problem: Problem, prefix: str, step: str) -> bool:
+        raise NotImplementedError(f"task {self.name!r} has no step checker; only "
+                                  f"'tinyworld-arithmetic' checks steps exactly")
+
+
+def read_records(path) -> list:
+    """Records of a local file: JSON Lines (one object a line) or JSON (a list of objects)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"path: no file at {path}")
+    text = path.read_text()
+    if path.suffix == ".json":
+        data = json.loads(text)
+        if not isinstance(data, list):
+            raise ValueError(f"path: {path} must hold a JSON list of records")
+        return data
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def braced(text: str, start: int):
+    """``(content, end)`` of the balanced ``{...}`` opening at ``text[start]``, or None."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{" and (i == 0 or text[i - 1] != "\\"):
+            depth += 1
+        elif text[i] == "}" and text[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[start + 1:i], i + 1
+    return None
+
+
+def last_boxed(text: str):
+    """Content of the last ``\\boxed{...}`` or ``\\fbox{...}`` (nested braces kept whole), or
+    of a brace-less ``\\boxed 5`` (up to the next space or ``$``); None when there is none or
+    its braces never close."""
+    starts = [i for key in ("\\boxed", "\\fbox") for i in _find_all(text, key)]
+    if not starts:
+        return None
+    return box_at(text, max(starts))
+
+
+def box_at(text: str, i: int):
+    """Content of the ``\\boxed``/``\\fbox`` command starting at ``text[i]`` (see
+    `last_boxed`), or None."""
+    j = i + (6 if text.startswith("\\boxed", i) else 5)
+    rest = text[j:]
+    if rest.startswith("{"):
+        found = braced(text, j)
+        return found[0] if found else None
+    if rest[:1] == " ":
+        word = rest.strip().split(" ")[0].split("$")[0]
+        return word or None
+    return None
+
+
+def _find_all(text: str, key: str):
+    i = text.find(key)
+    while i >= 0:
+        yield i
+        i = text.find(key, i + 1)
