@@ -96,6 +96,17 @@ def test_answer_extraction_reads_only_the_models_own_answer():
     assert prompts.ArithmeticFormat().answer("1+1=2\nA: 2\nA: 3") == 3   # bare: last marker
 
 
+@pytest.mark.parametrize("reply, answer", [
+    ("3+4\nA: 7", 7), ("A: -12", -12), ("A: 28.", 28), ("So the answer is 42", 42),
+    ("The answer is **15**", 15), ("The answer is 1,200.", 1200), ("A: 1,234,567", 1234567),
+    # not an integer answer, or another task's format: None, never a wrong number
+    ("A: 3.5", None), ("the answer is 3.5 apples", None), ("A: 12,3", None),
+    ("#### 18", None), ("\\boxed{\\frac{1}{2}}", None), ("no answer here", None)])
+def test_the_default_reader_is_never_silently_wrong(reply, answer):
+    assert prompts.extract_answer(reply) == answer
+    assert meta.parallel.default_answer(reply) == answer
+
+
 def test_json_format_for_a_model_loaded_by_path(foreign):
     fmt = prompts.json_format(foreign)
     text = fmt.prompt()

@@ -32,7 +32,7 @@ JSON_INSTRUCTION = ("Write one JSON object per record with exactly the keys name
                     "city, pets (a list of at most 3) and member (true or false), on one line."
                     "\n\n")
 STOP = ("\n\n", "\nQ:", "\nJSON:")
-_LOOSE_RE = re.compile(r"answer is:?\s*\**\s*(-?\d+)", re.IGNORECASE)
+_LOOSE_RE = re.compile(r"answer is:?\s*\**\s*" + ar.INTEGER, re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
@@ -64,12 +64,15 @@ def _cut(text: str, stop) -> str:
 
 
 def extract_answer(text: str):
-    """The integer answer of a solution: after the last ``A:``, else after "answer is"."""
+    """The integer answer of a TinyWorld-format solution: after the last ``A:``, else after
+    "answer is"; None when neither states an integer (``1,200`` reads 1200; ``3.5`` reads None,
+    never 3).  Other tasks' formats (``#### 18``, ``\\boxed{}``, decimals, units) are read by
+    their `workbench.tasks` reader: pass ``answer_fn=task.extract``."""
     found = ar.extract_answer(text)
     if found is not None:
         return found
     loose = _LOOSE_RE.findall(text)
-    return int(loose[-1]) if loose else None
+    return int(loose[-1].replace(",", "")) if loose else None
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ from .base import MetaResult, _seeds, generate, total_cost
 
 
 def default_answer(text: str):
-    """The voting function c(y) for arithmetic: the number after the last ``A:`` (else after
-    "answer is", for few-shot prompted Hub models; `workbench.prompts`)."""
+    """The voting function c(y) for TinyWorld's arithmetic: the integer after the last ``A:``
+    (else after "answer is", for few-shot prompted Hub models; `workbench.prompts`), None when
+    there is none.  For any other task pass its reader, ``answer_fn=task.extract``
+    (`workbench.tasks`: GSM8K's ``#### 1,200``, MATH's ``\\boxed{}``, code, ...)."""
     from ..prompts import extract_answer
     return extract_answer(text)
 

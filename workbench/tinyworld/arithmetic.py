@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 
 OPS = "+-*"
 CALL_OPEN, CALL_CLOSE = "[CALC]", "[/CALC]"
-ANSWER_RE = re.compile(r"A: (-?\d+)")
+# an integer, with thousands commas or without; one that goes on as a decimal or with digits
+# after a comma ("A: 3.5", "A: 1,20") is no integer answer and is not read (never "3" or "1")
+INTEGER = r"(-?(?:\d{1,3}(?:,\d{3})+|\d+))(?![.,]?\d)"
+ANSWER_RE = re.compile(r"A: " + INTEGER)
 STEP_RE = re.compile(
     r"^(?:\[CALC\])?(\d+)([+\-*])(\d+)(?:\[/CALC\])?=(-?\d+)(?:, ([0-9+\-*]+))?$")
 MAX_VALUE = 9999
@@ -192,9 +195,10 @@ def problem_from_prompt(prompt: str) -> "Problem":
 
 
 def extract_answer(text: str):
-    """The integer after the last ``A: `` marker, or ``None``."""
+    """The integer after the last ``A: `` marker (``1,200`` reads 1200), or ``None`` (also when
+    that number is not an integer, as in ``A: 3.5``)."""
     found = ANSWER_RE.findall(text)
-    return int(found[-1]) if found else None
+    return int(found[-1].replace(",", "")) if found else None
 
 
 def check_answer(problem: Problem, text: str) -> bool:
