@@ -5,6 +5,7 @@ import torch
 
 import workbench as wb
 from workbench import decoding
+from workbench.models import LanguageModel, output_cache
 
 PROMPTS = ["Q: 12+7*3-5\n", "Story: The little", "JSON: {\"name\": \"Ada\"", "Review:"]
 
@@ -207,3 +208,30 @@ def test_device_and_dtype_selection_without_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert pick_device().type == "cpu"
     assert default_dtype(torch.device("cpu"), embedded=False) == torch.float32
+
+
+class _Poisoned(torch.nn.Module):
+    """A causal LM whose logits turn NaN once the sequence reaches ``at`` tokens."""
+
+    def __init__(self, inner, at):
+        super().__init__()
+        self.inner, self.config, self.at = inner, inner.config, at
+
+    def forward(self, input_ids, **kw):
+        out = self.inner(input_ids=input_ids, **kw)
+        cache = output_cache(out)
+        seen = cache.get_seq_length()
+        for j in range(input_ids.shape[1]):
+            if seen - input_ids.shape[1] + j >= self.at:
+                out.logits[:, j] = float("nan")
+        return out
+
+
+def test_non_finite_logits_stop_decoding_with_the_model_and_position(tiny_lm):
+    lm = LanguageModel(_Poisoned(tiny_lm.model, at=6), tiny_lm.tokenizer, name="poisoned")
+    prompt = [tiny_lm.bos_token_id, 5, 6]
+    with pytest.raises(FloatingPointError, match=r"'poisoned'.*position 6 .*float32"):
+        decoding.sample(lm, prompt, seed=0, max_new_tokens=10)
+    with pytest.raises(FloatingPointError, match="position 6"):
+        decoding.greedy(lm, prompt, max_new_tokens=10)
+    assert len(decoding.greedy(lm, prompt, max_new_tokens=3).token_ids) == 3  # up to position 5

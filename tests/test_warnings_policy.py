@@ -85,3 +85,4 @@ def test_the_cache_goes_in_and_out_under_this_releases_name(tiny_lm):
     assert models.cache_tensors(cache)[0].shape[-2] == 4
     full, _ = tiny_lm.forward(torch.tensor([[1, 5, 6, 7]]))
     assert torch.allclose(logits2[0, -1], full[0, -1], atol=1e-5)
+

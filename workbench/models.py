@@ -190,7 +190,25 @@ class LanguageModel:
         self.counter.forward_passes += 1
         self.counter.computed_tokens += int(ids.numel() if mask is None
                                             else mask[:, -ids.shape[1]:].sum())
-        return out.logits.float(), output_cache(out)
+        logits, cache = out.logits.float(), output_cache(out)
+        self._check_finite(logits, cache)
+        return logits, cache
+
+    def _check_finite(self, logits, cache) -> None:
+        """Refuse NaN or +inf logits (a half-precision overflow, a broken checkpoint): every
+        adapter and sampler downstream would pass them on silently.  -inf is a model's own mask
+        and stays allowed."""
+        bad = torch.isnan(logits) | torch.isposinf(logits)
+        if not bad.any():
+            return
+        row, col = (int(i) for i in bad.any(-1).nonzero()[0])
+        seen = cache.get_seq_length() if hasattr(cache, "get_seq_length") else logits.shape[1]
+        raise FloatingPointError(
+            f"model {self.name!r} returned non-finite logits (NaN or +inf) for row {row} at "
+            f"sequence position {seen - logits.shape[1] + col} (forward pass "
+            f"{self.counter.forward_passes}, dtype {next(self.model.parameters()).dtype}); in "
+            f"half precision this is usually an overflow: load the model with "
+            f"dtype=torch.float32")
 
     def _batch(self, rows):
         n = max(len(r) for r in rows)
