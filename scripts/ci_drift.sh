@@ -12,13 +12,8 @@ kind=${1:?usage: ci_drift.sh newest|lowest [pytest args]}; shift
 env=.drift/$kind
 rm -rf "$env"
 .venv/bin/uv venv -q --python .venv/bin/python "$env"
-UV=(.venv/bin/uv pip install -q --python "$env/bin/python")
-WHEELS=${PIP_FIND_LINKS:-/opt/wheels}
-if ls "$WHEELS"/torch-*.whl >/dev/null 2>&1; then
-  UV+=(--find-links "$WHEELS")
-else
-  UV+=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
-fi
+source scripts/torch_source.sh   # CPU torch: TORCH_SOURCE
+UV=(.venv/bin/uv pip install -q --python "$env/bin/python" "${TORCH_SOURCE[@]}")
 case $kind in
   newest)
     "${UV[@]}" -r requirements-lock.txt

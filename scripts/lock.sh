@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Refresh requirements-lock.txt: every package `scripts/setup.sh` installs, at exact versions,
-# resolved anew from pyproject.toml (.[test]) for CPython 3.11 on Linux x86_64 (this machine,
-# CI and Binder), with PyTorch's CPU wheel.  Review the diff, run `bash scripts/test.sh`, commit.
-#   bash scripts/lock.sh                 # newest releases within pyproject's ranges
-#   bash scripts/lock.sh --upgrade-package transformers   # extra arguments go to `uv pip compile`
+# resolved from pyproject.toml (.[test]) for CPython 3.11 on Linux x86_64 (this machine, CI and
+# Binder), with PyTorch's CPU wheel.  Review the diff, run `bash scripts/test.sh`, commit.
+#   bash scripts/lock.sh                 # keep the locked versions; add/drop what pyproject changed
+#   bash scripts/lock.sh --upgrade       # the newest releases within pyproject's ranges
+#   bash scripts/lock.sh --upgrade-package transformers   # (arguments go to `uv pip compile`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UV=${UV:-$(command -v uv || echo .venv/bin/uv)}
 [ -x "$UV" ] || { echo "lock.sh needs uv: bash scripts/setup.sh (or pip install uv)" >&2; exit 1; }
 TORCH=$(grep -oE '^torch==[^ ]+' requirements-lock.txt 2>/dev/null || echo "torch==2.13.0+cpu")
-WHEELS=${PIP_FIND_LINKS:-/opt/wheels}
-src=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
-if ls "$WHEELS"/torch-*.whl >/dev/null 2>&1; then src=(--find-links "$WHEELS"); fi
-echo "$TORCH" > /tmp/lock-torch.txt
+source scripts/torch_source.sh   # CPU torch: TORCH_SOURCE
+pin=$(mktemp); trap 'rm -f "$pin" requirements-lock.body' EXIT; echo "$TORCH" > "$pin"
+# uv keeps the versions of an existing output file unless told to upgrade them
+grep -v '^uv==' requirements-lock.txt > requirements-lock.body 2>/dev/null || true
 "$UV" pip compile pyproject.toml --extra test --python-version 3.11 \
-  --python-platform x86_64-manylinux_2_28 "${src[@]}" --constraint /tmp/lock-torch.txt \
+  --python-platform x86_64-manylinux_2_28 "${TORCH_SOURCE[@]}" --constraint "$pin" \
   --no-header --no-annotate --no-emit-find-links --no-emit-index-url -q -o requirements-lock.body "$@"
 UVV=$("$UV" --version | awk '{print $2}')
 {
@@ -24,5 +25,4 @@ UVV=$("$UV" --version | awk '{print $2}')
   grep -v '^uv==' requirements-lock.body
   echo "uv==$UVV"
 } > requirements-lock.txt
-rm -f requirements-lock.body
 echo "requirements-lock.txt: $(grep -c '==' requirements-lock.txt) packages"

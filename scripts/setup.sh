@@ -10,15 +10,8 @@ UV_PIN=$(grep -oE '^uv==[^ ]+' requirements-lock.txt)
 if ! { [ -x .venv/bin/uv ] && [ "uv==$(.venv/bin/uv --version | awk '{print $2}')" = "$UV_PIN" ]; }; then
   $VPY -m pip install -q --disable-pip-version-check "$UV_PIN"
 fi
-UV=(.venv/bin/uv pip install -q --python "$VPY")
-# CPU torch: a local wheel where the machine has one, else PyTorch's CPU index (a PyPI torch
-# would pull several GB of CUDA packages).
-WHEELS=${PIP_FIND_LINKS:-/opt/wheels}
-if ls "$WHEELS"/torch-*.whl >/dev/null 2>&1; then
-  UV+=(--find-links "$WHEELS")
-else
-  UV+=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
-fi
+source scripts/torch_source.sh   # CPU torch: TORCH_SOURCE
+UV=(.venv/bin/uv pip install -q --python "$VPY" "${TORCH_SOURCE[@]}")
 if $VPY -c 'import platform as p, sys; sys.exit(not (sys.version_info[:2] == (3, 11) and
              p.system() == "Linux" and p.machine() in ("x86_64", "AMD64")))'; then
   "${UV[@]}" -r requirements-lock.txt
