@@ -189,7 +189,17 @@ class _ReturnsCache(torch.nn.Module):
 def _decodes_with_a_cache(model) -> bool:
     """Whether ``model`` is causal and runs incrementally with a KV cache: its outputs on three
     tokens equal those of two tokens, then the third given the cache (a bidirectional encoder
-    sees the third token from the first positions and fails; one that refuses a cache too)."""
+    sees the third token from the first positions and fails; one that refuses a cache too).
+    Probed once per model: the answer is kept on it."""
+    known = getattr(model, "_wb_decodes_with_a_cache", None)
+    if known is None:
+        known = _probe_cache(model)
+        model._wb_decodes_with_a_cache = known
+    return known
+
+
+@torch.no_grad()
+def _probe_cache(model) -> bool:
     from transformers import DynamicCache
     device = next(model.parameters()).device
     ids = torch.arange(1, 4, device=device).remainder(model.config.vocab_size)[None]
