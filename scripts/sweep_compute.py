@@ -27,6 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from workbench import adapters, meta  # noqa: E402
+from workbench.tasks import load as load_task  # noqa: E402
+
+ARITH = load_task("tinyworld-arithmetic")
 
 OUT = ROOT / "data" / "results" / "compute_sweep.json"
 TEMPERATURE = 0.8
@@ -128,7 +131,7 @@ def methods(M: Models) -> dict:
     if M.corrector is not None:
         fixer = meta.LMGenerator(M.corrector, greedy=True, max_new_tokens=160)
         out["refine (corrector, verifier)"] = {f"Nr<={n}": (lambda n: lambda p, s: meta.refine(
-            p, M.sampler, meta.verifier_feedback(M.verifier, 0.5), meta.corrector(fixer),
+            p, M.sampler, meta.verifier_feedback(M.verifier, 0.5), meta.corrector(fixer, task=ARITH),
             max_iterations=n, seed=s))(n) for n in (1, 2)}
     return out
 

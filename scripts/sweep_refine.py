@@ -30,6 +30,9 @@ import sweep_compute as sc  # noqa: E402
 from sweep_search import SUBSET, tasks as hard_tasks  # noqa: E402
 from workbench import meta  # noqa: E402
 from workbench.budget import Cost  # noqa: E402
+from workbench.tasks import load as load_task  # noqa: E402
+
+ARITH = load_task("tinyworld-arithmetic")
 
 OUT = ROOT / "data" / "results" / "refinement.json"
 ROUNDS = 3
@@ -53,13 +56,13 @@ def methods(M) -> dict:
         "self-feedback (intrinsic)": loop(meta.self_feedback(M.target), regen),
         "verifier (learned)": loop(meta.verifier_feedback(M.verifier, 0.5), regen),
         "calculator (tool)": loop(meta.calculator_feedback(), regen),
-        "step checker (exact)": loop(meta.step_feedback(), regen),
-        "answer key (oracle)": loop(meta.outcome_feedback(), meta.resample(s)),
+        "step checker (exact)": loop(meta.step_feedback(ARITH), regen),
+        "answer key (oracle)": loop(meta.outcome_feedback(ARITH), meta.resample(s)),
     }
     if M.corrector is not None:
         fixer = meta.LMGenerator(M.corrector, greedy=True, max_new_tokens=160)
         out["corrector + verifier (learned)"] = loop(meta.verifier_feedback(M.verifier, 0.5),
-                                                     meta.corrector(fixer))
+                                                     meta.corrector(fixer, task=ARITH))
     return out
 
 

@@ -25,6 +25,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import sweep_compute as sc  # noqa: E402
 from workbench import meta  # noqa: E402
+from workbench.tasks import load as load_task  # noqa: E402
+
+ARITH = load_task("tinyworld-arithmetic")
 
 OUT = ROOT / "data" / "results" / "step_search.json"
 SUBSET = {"n_ops": (4, 5), "digits": (2, 3), "every": 4}
@@ -41,7 +44,7 @@ def methods(M) -> dict:
     out = {name: {s: every[name][s] for s in settings} for name, settings in SHARED.items()}
     out["stepwise_beam (oracle value)"] = {
         f"Nb={b}, Ne={e}": (lambda b, e: lambda p, s: meta.stepwise_beam(
-            p, M.stepper(), meta.oracle_value(), b, e, max_steps=10, seed=s))(b, e)
+            p, M.stepper(), meta.oracle_value(ARITH), b, e, max_steps=10, seed=s))(b, e)
         for b, e in ((2, 2), (4, 4))}
     return out
 

@@ -4,6 +4,7 @@ import torch
 from workbench import meta
 from workbench.meta import TextGenerator
 from workbench.tinyworld import arithmetic as ar
+from workbench.tinyworld.formats import ArithmeticDecomposer
 
 
 def solver_oracle():
@@ -34,7 +35,7 @@ def test_least_to_most_asks_one_operation_at_a_time():
     asked = []
     base = solver_oracle()
     spy = TextGenerator(lambda p, s: asked.append(p) or base.fn(p, s))
-    r = meta.least_to_most("Q: 12+7*3-5\n", spy)
+    r = meta.least_to_most("Q: 12+7*3-5\n", spy, ArithmeticDecomposer())
     assert asked == ["Q: 7*3\n", "Q: 12+21\n", "Q: 33-5\n"]
     assert r.answer == 28 and ar.check_steps(ar.Problem("12+7*3-5"), r.text).complete
 

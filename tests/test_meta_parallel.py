@@ -9,6 +9,9 @@ from workbench import meta, scoring
 from workbench.budget import BudgetExceeded, Cost
 from workbench.meta import LMGenerator, TextGenerator, as_generator
 from workbench.tinyworld.worlds import story_grammar
+from workbench.tasks import load as load_task
+
+ARITH = load_task("tinyworld-arithmetic")
 
 
 def scripted(texts, logprobs=None):
@@ -201,6 +204,6 @@ def test_table5_costs_for_lm_generators(tiny_lm):
 
 
 def test_oracle_scorer_reads_the_question():
-    s = scoring.arithmetic_oracle()
+    s = scoring.oracle(ARITH)
     outs = [meta.TextOutput("7*3=21, 12+21\n12+21=33\nA: 33"), meta.TextOutput("A: 30")]
     assert s("Q: 12+7*3\n", outs)[0] == [1.0, 0.0]

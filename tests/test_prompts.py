@@ -7,6 +7,7 @@ import torch
 import workbench as wb
 from conftest import load_script
 from workbench import meta, prompts
+from workbench.tinyworld import formats
 from workbench.tinyworld import arithmetic as ar
 
 QUESTION, NEXT = ar.Problem("3+4"), ar.Problem("8*2")
@@ -19,7 +20,7 @@ def foreign(tmp_path_factory):
     solution, then a question of its own (8*2) with a different answer, as base models do."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-    fmt = prompts.arithmetic_format(wb.load("tinyworld"), shots=4)
+    fmt = formats.arithmetic_format(wb.load("tinyworld"), shots=4)
     text = (fmt.prompt(QUESTION) + QUESTION.solution() + "\n\n" + NEXT.prompt() + NEXT.solution()
             + "\n\n")
     bpe = ByteLevelBPETokenizer()
@@ -47,33 +48,33 @@ def foreign(tmp_path_factory):
 def test_tinyworld_models_get_the_bare_formats(target, draft):
     problem = ar.Problem("12+7*3-5")
     for lm in (target, draft):
-        fmt = prompts.arithmetic_format(lm)
-        assert prompts.speaks_tinyworld(lm)
+        fmt = formats.arithmetic_format(lm)
+        assert formats.speaks_tinyworld(lm)
         assert fmt.prompt(problem) == problem.prompt() and fmt.stop == ()
-        assert prompts.arithmetic_format(lm, calc=True).prompt("2+3") == "Q (calc): 2+3\n"
-        assert prompts.json_format(lm).prompt() == "JSON:\n"
+        assert formats.arithmetic_format(lm, calc=True).prompt("2+3") == "Q (calc): 2+3\n"
+        assert formats.json_format(lm).prompt() == "JSON:\n"
 
 
 def test_few_shot_prompt_for_a_model_loaded_by_path(foreign):
-    assert not prompts.speaks_tinyworld(foreign)
-    fmt = prompts.arithmetic_format(foreign)
+    assert not formats.speaks_tinyworld(foreign)
+    fmt = formats.arithmetic_format(foreign)
     problem = ar.Problem("34+5*6-12")
     text = fmt.prompt(problem)
-    assert text.startswith(prompts.ARITHMETIC_INSTRUCTION) and text.endswith(problem.prompt())
+    assert text.startswith(formats.ARITHMETIC_INSTRUCTION) and text.endswith(problem.prompt())
     assert text.count("\nA: ") == 4 and fmt.stop            # four worked examples, stop strings
     assert ar.problem_from_prompt(text) == problem           # checkers and oracles still work
-    for block in text[len(prompts.ARITHMETIC_INSTRUCTION):].split("\n\n")[:-1]:
+    for block in text[len(formats.ARITHMETIC_INSTRUCTION):].split("\n\n")[:-1]:
         q, _, solution = block.partition("\n")
         assert ar.check_answer(ar.problem_from_prompt(q + "\n"), solution)
         assert all(ar.check_steps(ar.problem_from_prompt(q + "\n"), solution).correct)
-    assert prompts.arithmetic_format(foreign, shots=2).prompt(problem).count("\nA: ") == 2
-    assert prompts.arithmetic_format(foreign, seed=1).prompt(problem) != text
+    assert formats.arithmetic_format(foreign, shots=2).prompt(problem).count("\nA: ") == 2
+    assert formats.arithmetic_format(foreign, seed=1).prompt(problem) != text
 
 
 def test_voting_end_to_end_with_a_model_loaded_by_path(foreign):
     """Sampling stops at the end of the model's own answer and the answers are read off; without
     the stop strings the model goes on with its own question and a naive reader is fooled."""
-    fmt = prompts.arithmetic_format(foreign)
+    fmt = formats.arithmetic_format(foreign)
     gen = meta.LMGenerator(foreign, stop=fmt.stop, max_new_tokens=60)
     res = meta.majority_vote(fmt.prompt(QUESTION), gen, 8, seed=0)
     texts = [c.text for c in res.candidates]
@@ -89,11 +90,11 @@ def test_voting_end_to_end_with_a_model_loaded_by_path(foreign):
 
 
 def test_answer_extraction_reads_only_the_models_own_answer():
-    fmt = prompts.ArithmeticFormat(header="x", stop=prompts.STOP)
+    fmt = formats.ArithmeticFormat(header="x", stop=prompts.STOP)
     assert fmt.answer("3+4=7\nA: 7\n\nQ: 1+1\n1+1=2\nA: 2") == 7
     assert fmt.answer("Let me think. The answer is **-12**.") == -12
     assert fmt.answer("no number here") is None
-    assert prompts.ArithmeticFormat().answer("1+1=2\nA: 2\nA: 3") == 3   # bare: last marker
+    assert formats.ArithmeticFormat().answer("1+1=2\nA: 2\nA: 3") == 3   # bare: last marker
 
 
 @pytest.mark.parametrize("reply, answer", [
@@ -108,14 +109,14 @@ def test_the_default_reader_is_never_silently_wrong(reply, answer):
 
 
 def test_json_format_for_a_model_loaded_by_path(foreign):
-    fmt = prompts.json_format(foreign)
+    fmt = formats.json_format(foreign)
     text = fmt.prompt()
     assert text.endswith("JSON:\n") and text.count("JSON:\n") == 5
     for line in text.splitlines():
         if line.startswith("{"):
             assert fmt.valid(line) == (True, "valid")
     fenced = '```json\n{"name": "Ada", "age": 36, "city": "Paris", "pets": [], "member": true}```'
-    assert fmt.valid(fenced)[0] and not prompts.json_format(foreign, shots=0).valid(fenced)[0]
+    assert fmt.valid(fenced)[0] and not formats.json_format(foreign, shots=0).valid(fenced)[0]
     assert fmt.valid("no record")[0] is False
     assert prompts.first_json_object('say {"a": "}{", "b": {"c": 1}} end') == \
         '{"a": "}{", "b": {"c": 1}}'
@@ -124,25 +125,25 @@ def test_json_format_for_a_model_loaded_by_path(foreign):
 @pytest.mark.parametrize("bad", [-1, 17, 2.5, True, "4"])
 def test_bad_shots_are_rejected_by_name(foreign, bad):
     with pytest.raises(ValueError, match="shots"):
-        prompts.arithmetic_format(foreign, shots=bad)
+        formats.arithmetic_format(foreign, shots=bad)
 
 
 def test_bad_problem_is_rejected_by_name(target):
     with pytest.raises(TypeError, match="problem"):
-        prompts.arithmetic_format(target).prompt(42)
+        formats.arithmetic_format(target).prompt(42)
 
 
-@pytest.mark.parametrize("chapter", ["06_chained_metageneration", "08_step_level_search",
-                                     "09_refinement", "10_external_information",
-                                     "11_token_cost"])
+@pytest.mark.parametrize("chapter", ["06_chained_metageneration", "07_parallel_metageneration",
+                                     "08_step_level_search", "09_refinement",
+                                     "10_external_information", "11_token_cost"])
 @pytest.mark.tier
 def test_arithmetic_chapters_run_top_to_bottom_on_a_model_loaded_by_path(foreign, monkeypatch,
                                                                           chapter):
     """The Colab path with a Hub model, offline: a chapter's cells run with ``MODEL`` set to
     the foreign model's directory (few-shot prompts, its own tokenizer), exercises included
     (their claims about TinyWorld's own target are checked only for TinyWorld's models).
-    Chapter 07 is left out: its JSON rejection-sampling demo needs a model that can write
-    records at all, and stops with BudgetExceeded on this memoriser (as it should)."""
+    Chapter 07's JSON rejection sampling gets no valid record from this memoriser and says so
+    (BudgetExceeded, printed) instead of stopping the chapter."""
     import re
     from pathlib import Path
     root = Path(__file__).resolve().parent.parent

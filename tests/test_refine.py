@@ -7,6 +7,9 @@ from workbench.budget import Cost
 from workbench.meta import Feedback, TextGenerator
 from workbench.tinyworld import arithmetic as ar
 from workbench.tinyworld.corpus import program
+from workbench.tasks import load as load_task
+
+ARITH = load_task("tinyworld-arithmetic")
 
 PROB = ar.Problem("12+7*3-5*2")
 PROMPT = PROB.prompt()
@@ -38,7 +41,7 @@ def bad_line(k, value=99):
 def test_step_feedback_localises_and_the_refiner_keeps_the_right_prefix():
     prompts = []
     wrong = bad_line(1)
-    r = meta.refine(PROMPT, fixed(wrong), meta.step_feedback(),
+    r = meta.refine(PROMPT, fixed(wrong), meta.step_feedback(ARITH),
                     meta.regenerate_from_error(continuer(prompts)), max_iterations=3)
     z = r.info["feedback"][0]
     assert z["first_error"] == 1 and not z["done"] and "step 2" in z["text"]
@@ -57,12 +60,12 @@ def test_calculator_feedback_gives_the_correction():
     # the calculator only re-does the written operation: a wrong choice of operation passes
     swapped = GOOD.replace("7*3=21, 12+21-5*2", "12+7=19, 19*3-5*2", 1)
     assert meta.calculator_feedback()(PROMPT, [swapped], []).done
-    assert not meta.step_feedback()(PROMPT, [swapped], []).done
+    assert not meta.step_feedback(ARITH)(PROMPT, [swapped], []).done
 
 
 def test_answer_line_errors_are_localised():
     wrong = GOOD.replace("A: 23", "A: 24")
-    for h in (meta.step_feedback(), meta.calculator_feedback()):
+    for h in (meta.step_feedback(ARITH), meta.calculator_feedback()):
         z = h(PROMPT, [wrong], [])
         assert not z.done and z.first_error == 4
     r = meta.refine(PROMPT, fixed(wrong), meta.calculator_feedback(),
@@ -71,7 +74,7 @@ def test_answer_line_errors_are_localised():
 
 
 def test_stopping_conditions():
-    h = meta.step_feedback()
+    h = meta.step_feedback(ARITH)
     r = meta.refine(PROMPT, fixed(bad_line(2)), h, meta.resample(fixed(bad_line(2))))
     assert r.info["stopped"] == "no change" and len(r.candidates) == 1
     flip = iter([bad_line(1), bad_line(2)] * 5)
@@ -124,14 +127,58 @@ def test_corrector_sees_the_question_and_the_previous_solution():
     prompts = []
     gen = TextGenerator(lambda p, s: prompts.append(p) or GOOD)
     wrong = GOOD.replace("=23\nA: 23", "=24\nA: 24")
-    r = meta.refine(PROMPT, fixed(wrong), meta.outcome_feedback(), meta.corrector(gen))
+    r = meta.refine(PROMPT, fixed(wrong), meta.outcome_feedback(ARITH), meta.corrector(gen, task=ARITH))
     assert prompts == [f"Fix: {PROB.expression}\n{wrong}\nBetter:\n"]
     assert r.answer == PROB.answer and r.info["stopped"] == "feedback: done"
 
 
+def test_reask_shows_the_failing_tests_and_the_fix_passes_them():
+    """Execution feedback against a HumanEval problem's own tests, then a re-ask whose prompt
+    is x + y(0) + the failing tests' message (plain LM form); the second version passes."""
+    he = load_task("humaneval", source="local")
+    p = he.problems[0]
+    prompt = he.prompt(p)
+    wrong = "```python\n" + p.question + "    return 0\n```"
+    right = "```python\n" + p.question + p.metadata["canonical_solution"] + "```"
+    prompts = []
+    fixer = TextGenerator(lambda x, s: prompts.append(x) or right, "fixer")
+    r = meta.refine(prompt, fixed(wrong), meta.execution_feedback(task=he), meta.reask(fixer),
+                    answer_fn=he.extract)
+    z = r.info["feedback"][0]
+    assert not z["done"] and "AssertionError" in z["text"] and "assert" in z["text"]
+    assert prompts == [prompt + wrong + "\n\nFeedback on your last reply: " + z["text"]
+                       + "\nWrite a corrected reply in the same format.\n"]
+    assert r.info["stopped"] == "feedback: done" and r.text == right
+    assert r.info["feedback"][1]["text"] == "all tests passed" and he.check(p, r.text)
+
+
+def test_reask_a_chat_model_adds_a_user_turn_with_the_feedback():
+    from transformers import AutoTokenizer
+
+    from workbench.paths import data_dir
+    tok = AutoTokenizer.from_pretrained(data_dir() / "tokenizer")
+    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n"
+                         "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    mbpp = load_task("mbpp", source="local")
+    p = mbpp.problems[1]
+    prompts = []
+    gen = TextGenerator(lambda x, s: prompts.append(x) or "```python\npass\n```")
+    gen.lm = type("ChatLM", (), {"tokenizer": tok})()
+    prompt = mbpp.prompt(p, gen.lm)
+    h = lambda x, v, z: Feedback(False, "failed: NameError")
+    meta.refine(prompt, fixed("y0"), h, meta.reask(gen, task=mbpp, template="Got: {feedback}"),
+                max_iterations=1)
+    assert prompts == [f"<|user|>{mbpp.user_message(p)}\n<|assistant|>y0\n"
+                       f"<|user|>Got: failed: NameError\n<|assistant|>"]
+    with pytest.raises(ValueError, match="task"):
+        meta.reask(gen)
+    with pytest.raises(ValueError, match="template"):
+        meta.reask(gen, task=mbpp, template="no placeholder")
+
+
 def test_refine_emits_versions_and_feedback():
     with wb.trace() as t:
-        meta.refine(PROMPT, fixed(bad_line(1)), meta.step_feedback(),
+        meta.refine(PROMPT, fixed(bad_line(1)), meta.step_feedback(ARITH),
                     meta.regenerate_from_error(continuer()))
     assert [e["kind"] for e in t.events] == ["version", "feedback", "version", "feedback",
                                              "stop"]

@@ -9,6 +9,9 @@ from workbench import meta
 from workbench.budget import Budget, BudgetExceeded, Cost
 from workbench.meta import TextGenerator, TextStepper
 from workbench.tinyworld import arithmetic as ar
+from workbench.tasks import load as load_task
+
+ARITH = load_task("tinyworld-arithmetic")
 
 PROMPT = "Q: 12+7*3-5*2\n"
 
@@ -85,7 +88,7 @@ def test_step_beam_costs_follow_table_5(nb, ne, t_s, s):
 
 
 def test_beam_prunes_to_the_best_states_and_keeps_the_tree():
-    r = meta.stepwise_beam(PROMPT, TextStepper(noisy_solver(0.4)), meta.oracle_value(),
+    r = meta.stepwise_beam(PROMPT, TextStepper(noisy_solver(0.4)), meta.oracle_value(ARITH),
                            beam_size=2, expansions=3, seed=3)
     tree = r.tree
     assert r.answer == ar.Problem("12+7*3-5*2").answer
@@ -105,7 +108,7 @@ def test_beam_prunes_to_the_best_states_and_keeps_the_tree():
 
 def test_events_describe_the_whole_tree():
     with wb.trace() as t:
-        r = meta.tree_of_thought(PROMPT, TextStepper(noisy_solver(0.5)), meta.oracle_value(),
+        r = meta.tree_of_thought(PROMPT, TextStepper(noisy_solver(0.5)), meta.oracle_value(ARITH),
                                  breadth=2, expansions=3, threshold=0.5, seed=1)
     expanded = {c for e in r.history if e["kind"] == "expand" for c in e["children"]}
     assert expanded == set(range(1, len(r.tree)))
@@ -141,7 +144,7 @@ def test_tot_dfs_backtracks_past_wrong_steps():
 
 
 def test_tot_dfs_without_a_good_child_gives_up():
-    r = meta.tree_of_thought(PROMPT, TextStepper(noisy_solver(1.0)), meta.oracle_value(),
+    r = meta.tree_of_thought(PROMPT, TextStepper(noisy_solver(1.0)), meta.oracle_value(ARITH),
                              search="dfs", expansions=2, threshold=0.5, seed=0)
     assert r.info["stopped"] == "exhausted" and r.answer is None
 
@@ -172,7 +175,7 @@ def test_allocate_splits_the_width_exactly():
 
 
 def test_rebase_allocates_by_softmax_and_finishes_width_solutions():
-    r = meta.rebase(PROMPT, TextStepper(noisy_solver(0.4)), meta.oracle_value(), width=6,
+    r = meta.rebase(PROMPT, TextStepper(noisy_solver(0.4)), meta.oracle_value(ARITH), width=6,
                     temperature=0.1, seed=2, dedupe=False)
     finished = [n for n in r.tree if n.terminal]
     assert len(finished) == 6
@@ -275,3 +278,24 @@ def test_same_seed_same_tree():
     c = meta.rebase(PROMPT, st, HashValue(), width=5, seed=12)
     assert [n.step for n in a.tree] == [n.step for n in b.tree]
     assert [n.step for n in a.tree] != [n.step for n in c.tree]
+
+
+def test_a_step_that_states_the_answer_ends_the_solution():
+    """The answer marker ends a solution wherever the step states it: TinyWorld's ``A:`` line,
+    and a GSM8K reply's "... The answer is 14." at the end of a line of reasoning."""
+    from workbench.meta.steps import is_terminal
+    assert is_terminal("A: 28", "stop") and not is_terminal("12+7=19, 19-5\n", "stop")
+    assert is_terminal("12+7=19\n", "eos") and is_terminal("12+7=19", "length")
+    words = ["She pays 4 * 3 = 12 dollars.\n", "12 + 2 = 14 dollars. The answer is 14.\n",
+             "\n", "Question: what next?\n"]
+    reply = TextGenerator(lambda prompt, seed: words[prompt.count("\n") - 2], "gsm8k-like")
+    task = load_task("gsm8k", source="local")
+    p = task.problems[0]
+    r = meta.stepwise_beam(f"Question: {p.question}\nAnswer:\n", TextStepper(
+        reply, answer_marker="The answer is"), HashValue(), beam_size=1, expansions=1,
+        answer_fn=task.extract)
+    assert [n.step for n in r.tree[1:]] == words[:2] and r.tree[-1].terminal
+    assert r.answer == "14" and task.check(p, r.text)
+    for bad in ("", "  ", None):
+        with pytest.raises(ValueError, match="answer_marker"):
+            TextStepper(reply, answer_marker=bad)

@@ -6,18 +6,18 @@ from widgets import compute, refinement, search_tree
 from workbench import meta
 
 from test_refine import PROMPT as RPROMPT, bad_line, continuer, fixed
-from test_search import PROMPT, HashValue, LateOracle, noisy_solver
+from test_search import ARITH, PROMPT, HashValue, LateOracle, noisy_solver
 
 
 @pytest.fixture(scope="module")
 def results():
     st = meta.TextStepper(noisy_solver(0.4))
     return {
-        "beam": meta.stepwise_beam(PROMPT, st, meta.oracle_value(), 2, 3, seed=0),
+        "beam": meta.stepwise_beam(PROMPT, st, meta.oracle_value(ARITH), 2, 3, seed=0),
         "dfs": meta.tree_of_thought(PROMPT, meta.TextStepper(noisy_solver(0.5)), LateOracle(),
                                     "dfs", expansions=3, threshold=0.5, seed=0),
         "best_first": meta.best_first(PROMPT, st, HashValue(), expansions=2, seed=0),
-        "rebase": meta.rebase(PROMPT, st, meta.oracle_value(), width=6, seed=0),
+        "rebase": meta.rebase(PROMPT, st, meta.oracle_value(ARITH), width=6, seed=0),
         "mcts": meta.mcts(PROMPT, st, HashValue(), iterations=10, width=2, seed=0),
     }
 
@@ -79,7 +79,7 @@ def test_search_tree_view(results):
 
 
 def refine_result():
-    return meta.refine(RPROMPT, fixed(bad_line(1)), meta.step_feedback(),
+    return meta.refine(RPROMPT, fixed(bad_line(1)), meta.step_feedback(ARITH),
                        meta.regenerate_from_error(continuer()))
 
 

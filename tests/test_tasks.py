@@ -187,3 +187,16 @@ def test_generic_modules_do_not_import_tinyworld():
             if any("tinyworld" in n or n in ("..prompts", "workbench.prompts") for n in names):
                 offenders.append(path.name)
     assert set(offenders) == {"tinyworld.py"}
+
+
+def test_a_failed_hub_load_falls_back_and_says_so(monkeypatch):
+    """``source="auto"`` with the Hub reachable in principle but failing: the local problems
+    stand in, and ``task.source`` (shown in its repr) says the Hub failed and why."""
+    monkeypatch.setattr(tasks, "hub_available", lambda: True)
+
+    def unreachable(name, split):
+        raise ConnectionError("no route to huggingface.co")
+    monkeypatch.setattr(tasks, "_hub_records", unreachable)
+    task = tasks.load("gsm8k")
+    assert "gsm8k.jsonl" in task.source and "openai/gsm8k failed" in task.source
+    assert "ConnectionError: no route" in repr(task) and len(task) >= 30

@@ -55,3 +55,18 @@ def test_voting_explorer_redraws(tiny_lm):
     ex = views.VotingExplorer(tiny_lm, "Q: 1+2\n", correct=3)
     ex.n.value = 3
     assert len(ex.fig.data) == 1 and "cost" in ex.info.value
+
+
+def test_voting_explorer_asks_with_the_tasks_stop_strings_and_reader(tiny_lm):
+    """On another task the explorer stops where the task's format stops and votes on what the
+    task's reader reads (here a reader that sees the stop strings were applied)."""
+    seen = []
+
+    def reader(text):
+        seen.append(text)
+        return "cut" if "\n" not in text else None
+    ex = views.VotingExplorer(tiny_lm, "Q: 1+2\n", correct="cut", stop=("\n",),
+                              answer_fn=reader)
+    assert seen and ex.stop == ("\n",)
+    assert all("\n" not in t[:-1] for t in seen)     # each reply ends at its first newline
+    assert ex.run().answer in ("cut", None)

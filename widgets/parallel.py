@@ -98,11 +98,16 @@ def kl_figure(ns, exact, bound) -> go.Figure:
 
 class VotingExplorer:
     """Sliders for N and temperature, a method toggle: re-runs the meta-generator on one problem
-    and redraws the votes (or the best-of-N scores)."""
+    and redraws the votes (or the best-of-N scores).  ``stop`` and ``answer_fn`` are the task's
+    (``fmt.stop``, ``fmt.answer``; default: none, and TinyWorld's integer after ``A:``);
+    ``correct`` is compared with what ``answer_fn`` reads."""
 
-    def __init__(self, lm, prompt, correct=None, scorer=None, seed=0):
+    def __init__(self, lm, prompt, correct=None, scorer=None, seed=0, stop=(), answer_fn=None):
         import ipywidgets as W
+        from workbench.meta import default_answer
         self.lm, self.prompt, self.correct, self.scorer, self.seed = lm, prompt, correct, scorer, seed
+        self.stop = tuple(stop) if stop else None   # None: as LMGenerator's default
+        self.answer_fn = answer_fn or default_answer
         self.n = W.IntSlider(value=8, min=1, max=32, description="N")
         self.temp = W.FloatSlider(value=1.0, min=0.1, max=1.5, step=0.1, description="temperature")
         opts = ["majority vote"] + (["weighted vote", "best-of-N"] if scorer else [])
@@ -117,11 +122,13 @@ class VotingExplorer:
     def run(self):
         from workbench import adapters, meta
         g = meta.LMGenerator(self.lm, adapters=[lambda x: adapters.temperature(
-            x, self.temp.value)])
+            x, self.temp.value)], stop=self.stop)
         if self.method.value == "majority vote":
-            return meta.majority_vote(self.prompt, g, self.n.value, seed=self.seed)
+            return meta.majority_vote(self.prompt, g, self.n.value, seed=self.seed,
+                                      answer_fn=self.answer_fn)
         if self.method.value == "weighted vote":
-            return meta.weighted_vote(self.prompt, g, self.scorer, self.n.value, seed=self.seed)
+            return meta.weighted_vote(self.prompt, g, self.scorer, self.n.value, seed=self.seed,
+                                      answer_fn=self.answer_fn)
         return meta.best_of_n(self.prompt, g, self.scorer, self.n.value, seed=self.seed)
 
     def figure(self, result=None):
@@ -129,8 +136,7 @@ class VotingExplorer:
             return figure("", height=320)
         if result.votes is not None:
             return vote_figure(result, self.correct)
-        from workbench.meta import default_answer
-        flags = [default_answer(c.text) == self.correct for c in result.candidates]
+        flags = [self.answer_fn(c.text) == self.correct for c in result.candidates]
         return best_of_n_figure(result, flags if self.correct is not None else None)
 
     def update(self):

@@ -93,7 +93,9 @@ def load(name_or_path="tinyworld", device=None, dtype=None):
     directory saved with ``save_pretrained``, or a Hugging Face Hub id.
 
     Causal LMs come back as a `LanguageModel`; token-classification heads (TinyWorld's
-    attribute classifier) as a `workbench.scoring.TokenScorer`, and a causal LM saved with a
+    attribute classifier) as a `workbench.scoring.TokenScorer`, sequence-classification heads
+    (outcome reward models) as a `workbench.reward_models.OutcomeRewardModel` (its defaults;
+    `workbench.reward_models.load_orm` takes its options), and a causal LM saved with a
     ``scorer.json`` (a class-conditional LM: TinyWorld's verifier and process reward model) as
     a `workbench.scoring.BayesScorer`.
     ``device`` defaults to cuda, then mps, then cpu; ``dtype`` to float32, or bfloat16 for a Hub
@@ -117,6 +119,12 @@ def load(name_or_path="tinyworld", device=None, dtype=None):
         from .scoring import TokenScorer
         model = _pretrained(AutoModelForTokenClassification, ident, is_local, dtype=dtype)
         return TokenScorer(model.to(dev), tokenizer, name=name)
+    if any(a.endswith("ForSequenceClassification") for a in archs):
+        from transformers import AutoModelForSequenceClassification
+
+        from .reward_models import OutcomeRewardModel
+        model = _pretrained(AutoModelForSequenceClassification, ident, is_local, dtype=dtype)
+        return OutcomeRewardModel(model.to(dev), tokenizer, name=name)
     model = _pretrained(AutoModelForCausalLM, ident, is_local, dtype=dtype)
     scorer = Path(ident) / "scorer.json" if is_local else None
     if scorer is not None and scorer.exists():  # a class-conditional LM used as a classifier

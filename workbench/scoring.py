@@ -181,8 +181,11 @@ class LogProbScorer:
 
 
 class VerifierScorer:
-    """v(x, y) = P(correct | x, y) from a learned outcome verifier (a `TokenScorer`).
+    """v(x, y) = P(correct | x, y) from a learned outcome verifier (a `TokenScorer`, or any
+    object with ``score(texts)`` and ``cost_of(texts)``, e.g. `workbench.reward_models`).
 
+    The verifier reads prompt + output; one that has ``reply_scores(prompt, replies)`` and
+    ``reply_cost(prompt, replies)`` gets the prompt apart, to put it in its own input format.
     External cost C_s = tokens of prompt + output per scored sequence (Table 5).
     """
 
@@ -190,9 +193,24 @@ class VerifierScorer:
         self.verifier = verifier
 
     def __call__(self, prompt, outputs):
-        texts = [prompt + o.text for o in outputs]
-        scores = self.verifier.score(texts)
-        return scores, self.verifier.cost_of(texts)
+        return verify(self.verifier, prompt, [o.text for o in outputs])
+
+
+def verify(verifier, prompt: str, replies) -> tuple:
+    """``(scores, cost)`` of an outcome verifier on replies to ``prompt``: its ``reply_scores``
+    / ``reply_cost`` when it has them (it puts the prompt in its own input format), else
+    ``score`` / ``cost_of`` of prompt + reply.  Shared by every user of a verifier."""
+    if hasattr(verifier, "reply_scores"):
+        return list(verifier.reply_scores(prompt, replies)), verifier.reply_cost(prompt, replies)
+    texts = [prompt + r for r in replies]
+    return list(verifier.score(texts)), verifier.cost_of(texts)
+
+
+def verify_cost(verifier, prompt: str, replies) -> Cost:
+    """What `verify` will cost, without running the verifier."""
+    if hasattr(verifier, "reply_cost"):
+        return verifier.reply_cost(prompt, replies)
+    return verifier.cost_of([prompt + r for r in replies])
 
 
 class JointScorer:
@@ -226,7 +244,9 @@ def joint_log_score(logprob: float, prob: float) -> float:
 class ProcessScorer:
     """A process reward model over steps: v = min / last / product of the step probabilities.
 
-    Steps end at newlines; the PRM's probability is read at each step's final newline token (and
+    A PRM with ``step_scores(prompt, texts)`` (and ``step_cost``: `workbench.reward_models`)
+    gives its own step probabilities.  Otherwise the PRM is a `TokenScorer` (TinyWorld's):
+    steps end at newlines; its probability is read at each step's final newline token (and
     at the end of the text for an unfinished last step).
     """
 
@@ -236,6 +256,8 @@ class ProcessScorer:
         self.prm, self.reduce = prm, reduce
 
     def step_scores(self, prompt, texts) -> list:
+        if hasattr(self.prm, "step_scores"):
+            return self.prm.step_scores(prompt, list(texts))
         rows = [self.prm.encode(prompt + t) for t in texts]
         probs = self.prm.position_probs(rows)
         n_prompt = len(self.prm.encode(prompt))
@@ -253,7 +275,13 @@ class ProcessScorer:
         steps = self.step_scores(prompt, texts)
         red = {"min": min, "last": lambda s: s[-1], "mean": lambda s: sum(s) / len(s),
                "prod": lambda s: math.prod(s)}[self.reduce]
-        return [red(s) for s in steps], self.prm.cost_of([prompt + t for t in texts])
+        return [red(s) for s in steps], self.cost_of(prompt, texts)
+
+    def cost_of(self, prompt, texts) -> Cost:
+        """External cost of scoring these continuations of ``prompt``."""
+        if hasattr(self.prm, "step_scores"):
+            return self.prm.step_cost(prompt, list(texts))
+        return self.prm.cost_of([prompt + t for t in texts])
 
 
 class OracleScorer:
@@ -266,7 +294,7 @@ class OracleScorer:
         return [float(self.check(prompt, o.text)) for o in outputs], Cost()
 
 
-def arithmetic_oracle():
-    """`OracleScorer` for TinyWorld arithmetic prompts (``Q: <expression>\\n``)."""
-    from .tinyworld.arithmetic import check_answer, problem_from_prompt
-    return OracleScorer(lambda prompt, text: check_answer(problem_from_prompt(prompt), text))
+def oracle(task):
+    """`OracleScorer` from a task's checker: the problem is found from the prompt
+    (`Task.problem_of`), the reply graded by `Task.check`."""
+    return OracleScorer(lambda prompt, text: task.check(task.problem_of(prompt), text))

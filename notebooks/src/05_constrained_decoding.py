@@ -42,6 +42,7 @@ from workbench import constraints as C
 from workbench import decoding, meta
 from workbench.constraints.library import LibraryMatcher
 from workbench.tinyworld.grammar import TokenGrammar
+from workbench.tinyworld import formats
 from workbench.tinyworld.worlds import (NEGATIVE, RECORD_SCHEMA, review_grammar,
                                         sentiment, story_grammar, validate_record)
 from widgets import constrained as views
@@ -49,7 +50,7 @@ from widgets.kv_cache import grouped_bars_figure, timings_figure
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
-json_prompt = wb.prompts.json_format(lm).prompt()   # 'JSON:\n'; few-shot records first for other models
+json_prompt = formats.json_format(lm).prompt()   # 'JSON:\n'; few-shot records first for other models
 EOS = lm.eos_token_id
 print(lm)
 

@@ -15,12 +15,20 @@
 #
 # Runs in about 60 s on a 2-core CPU (the scaling sweep is precomputed by
 # `scripts/sweep_parallel.py`; a test re-runs a slice of it).
+#
+# **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
+# `TASK` any task of `workbench.tasks` (`"gsm8k"`, `"math"`, or your own file, see
+# `docs/real-models.md`). Best-of-N, voting and MBR run on any task, with its own answer reader;
+# off TinyWorld the verifier is your model asked as a judge (`rm.LLMJudge`), since TinyWorld's
+# only knows its arithmetic. Rejection sampling and the best-of-N policy use TinyWorld's story
+# grammar and JSON records with any model; the scaling sweep is TinyWorld's.
 
 # %%
 # SETUP
 
 # %%
-MODEL = "tinyworld"   # or a local directory / HF causal-LM id: asked few-shot (wb.prompts)
+MODEL = "tinyworld"   # or a local directory / HF causal-LM id
+TASK = "tinyworld-arithmetic"   # or "gsm8k", "math", ... (workbench.tasks; see docs/real-models.md)
 SEED = 0
 
 # %%
@@ -28,17 +36,23 @@ import json, math
 import numpy as np
 import workbench as wb
 from workbench import adapters, meta, scoring
+from workbench import reward_models as rm
+from workbench.budget import BudgetExceeded
 from workbench.paths import data_dir
-from workbench.tinyworld import arithmetic as ar
+from workbench.tinyworld import formats
 from widgets import parallel as views
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
-fmt = wb.prompts.arithmetic_format(lm)   # bare for TinyWorld; a few-shot prompt for any other model
-verifier = wb.load("tinyworld-verifier")
-problem = ar.Problem("85-29+7*6")
+task = wb.tasks.load(TASK)
+fmt = task.format(lm)   # bare for TinyWorld's models; few-shot or the chat template for others
+TINYWORLD = task.name == "tinyworld-arithmetic"   # TinyWorld's verifier knows only its arithmetic
+verifier = wb.load("tinyworld-verifier") if TINYWORLD else rm.LLMJudge(lm)   # else: your model judges
+problem = task.problem("85-29+7*6") if TINYWORLD else task.problems[0]
 prompt = fmt.prompt(problem)
-print(prompt + "(correct answer:", problem.answer, ")")
+# the right answer as fmt.answer reads one (TinyWorld's bare format reads it after "A: ")
+correct = fmt.answer(fmt.marker + problem.reference if TINYWORLD else problem.reference)
+print(prompt + "(correct answer:", problem.reference, ")")
 
 # %% [markdown]
 # ## Generators are values
@@ -58,23 +72,25 @@ views.best_of_n_figure(bon, flags)
 
 # %% [markdown]
 # **Best-of-N** (Definition 5, eq. 28) keeps the candidate the scorer v likes most; here v is
-# the learned verifier `tinyworld-verifier`, which estimates P(correct | x, y). Green bars are
-# candidates that are really correct (the exact checker knows).
+# the learned verifier `tinyworld-verifier`, which estimates P(correct | x, y) (off TinyWorld:
+# your model's p(Yes) when asked whether the solution is correct). Green bars are candidates
+# that are really correct (the task's checker knows).
 #
 # **Majority voting** (eqs. 32–33) ignores scores and counts final answers; **weighted voting**
 # (eq. 34) sums the verifier's scores per answer. Move the sliders: the widget re-samples and
 # re-votes.
 
 # %%
-explorer = views.VotingExplorer(lm, prompt, correct=problem.answer, scorer=v, seed=SEED)
+explorer = views.VotingExplorer(lm, prompt, correct=correct, scorer=v, seed=SEED,
+                                stop=fmt.stop, answer_fn=fmt.answer)
 explorer
 
 # %%
-mv = meta.majority_vote(prompt, sampler, n=16, seed=SEED)
-wv = meta.weighted_vote(prompt, sampler, v, n=16, seed=SEED)
+mv = meta.majority_vote(prompt, sampler, n=16, seed=SEED, answer_fn=fmt.answer)
+wv = meta.weighted_vote(prompt, sampler, v, n=16, seed=SEED, answer_fn=fmt.answer)
 print("majority vote :", mv.answer, dict(mv.votes))
 print("weighted vote :", wv.answer, {a: round(w, 2) for a, w in wv.votes.items()})
-views.vote_figure(wv, correct=problem.answer, title="Weighted vote over the same 16 samples")
+views.vote_figure(wv, correct=correct, title="Weighted vote over the same 16 samples")
 
 # %% [markdown]
 # ## MBR generalises voting (eq. 38)
@@ -85,7 +101,7 @@ views.vote_figure(wv, correct=problem.answer, title="Weighted vote over the same
 
 # %%
 same = meta.TextGenerator(lambda p, s, it=iter([c.text for c in mv.candidates]): next(it))
-mbr = meta.mbr(prompt, same, meta.answer_match(), n=16)
+mbr = meta.mbr(prompt, same, meta.answer_match(fmt.answer), n=16)
 print("MBR with a match utility:", fmt.answer(mbr.text), "| majority vote:", mv.answer)
 
 # %% [markdown]
@@ -114,19 +130,24 @@ print(f"dragons among accepted: {np.mean([' dragon' in c.text for c in rs.candid
 views.rejection_figure(t.events[:120], math.log(2))
 
 # %% [markdown]
-# The survey's own example: sampling **valid JSON** from the model. Here q̃ = p_θ · 𝟙[valid]
-# and g = p_θ, so M = 1 and a proposal is accepted exactly when it is valid. The acceptance rate
-# is the model's validity rate; the tokens spent on rejected proposals are the price of
-# exactness (chapter 05 compares this with constrained decoding).
+# The survey's own example: sampling **valid JSON** from the model (TinyWorld's records, asked
+# of any model: bare for TinyWorld's, few-shot for others). Here q̃ = p_θ · 𝟙[valid] and
+# g = p_θ, so M = 1 and a proposal is accepted exactly when it is valid. The acceptance rate is
+# the model's validity rate; the tokens spent on rejected proposals are the price of exactness
+# (chapter 05 compares this with constrained decoding). A model that almost never writes a
+# valid record exhausts the proposal budget, and rejection sampling says so.
 
 # %%
-json_fmt = wb.prompts.json_format(lm)   # bare 'JSON:' for TinyWorld, few-shot otherwise
+json_fmt = formats.json_format(lm)   # bare 'JSON:' for TinyWorld's models, few-shot otherwise
 json_gen = meta.LMGenerator(lm, max_new_tokens=80, stop=json_fmt.stop)
-js = meta.rejection_sample(json_fmt.prompt(), json_gen, meta.filter_target(
-    lambda s: json_fmt.valid(s)[0]), 0.0, num_samples=10, max_proposals=200, seed=SEED)
-print(f"{js.info['accepted']} valid records from {js.info['proposals']} proposals "
-      f"(acceptance {js.info['acceptance_rate']:.2f}); output tokens spent: {js.cost.output_tokens}")
-print(js.text)
+try:
+    js = meta.rejection_sample(json_fmt.prompt(), json_gen, meta.filter_target(
+        lambda s: json_fmt.valid(s)[0]), 0.0, num_samples=10, max_proposals=200, seed=SEED)
+    print(f"{js.info['accepted']} valid records from {js.info['proposals']} proposals "
+          f"(acceptance {js.info['acceptance_rate']:.2f}); output tokens spent: {js.cost.output_tokens}")
+    print(js.text)
+except BudgetExceeded as e:   # this model (almost) never writes a valid record
+    print("rejection sampling gave up:", e)
 
 # %% [markdown]
 # ## The best-of-N policy moves away from the model (eq. 39)
@@ -157,9 +178,10 @@ views.kl_figure(ns, exact, bound)
 # Every result carries its cost. For N samples of T_in prompt tokens and T_i output tokens:
 # best-of-N with log-probabilities costs T_in·N input and ΣT_i output tokens and nothing
 # external; a sequence scorer adds C_s external tokens per candidate (T_in + T_i for a model
-# that reads prompt and output once; our verifier reads them twice, once per class code, so
-# 2(T_in + T_i + 1)); voting adds nothing. Because the N samples share one prompt, the tokens actually **computed** are fewer
-# than the tokens billed.
+# that reads prompt and output once; TinyWorld's verifier reads them twice, once per class
+# code, so 2(T_in + T_i + 1); a judge reads its question around them); voting adds nothing.
+# Because the N samples share one prompt, the tokens actually **computed** are fewer than the
+# tokens billed.
 
 # %%
 t_in = len(lm.encode(prompt))
@@ -172,7 +194,7 @@ for name, r in [("best-of-N (verifier)", bon), ("majority vote", mv), ("weighted
 # %% [markdown]
 # ## Scaling the number of samples (§6.2)
 #
-# The sweep drew 64 samples at each of three temperatures for 104 held-out problems (8 per
+# TinyWorld's sweep drew 64 samples at each of three temperatures for 104 held-out problems (8 per
 # difficulty cell) and scored them with the verifier; accuracies at each N are averages over
 # 200 random subsets of the pool, with standard errors over problems.
 
@@ -185,7 +207,7 @@ methods = ("oracle", "best_of_n", "best_of_n_joint", "vote", "weighted")
 for m in methods:
     print(f"{m:16s}", " ".join(f"{a:.3f}" for a in c[m]["accuracy"]))
 views.scaling_figure({m: c[m] for m in methods},
-                     title=f"Accuracy vs N at temperature {T}",
+                     title=f"TinyWorld: accuracy vs N at temperature {T}",
                      limits={"voting limit (eq. 35)": c["limits"]["vote"]})
 
 # %% [markdown]

@@ -17,12 +17,21 @@
 #
 # Runs in about 20 s on a 2-core CPU (the comparison is precomputed by
 # `scripts/sweep_compute.py`; a test re-runs a slice of it).
+#
+# **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
+# `TASK` any task of `workbench.tasks` (`"gsm8k"`, `"math"`, or your own file, see
+# `docs/real-models.md`). Table 5 and the measured bill run on every task; off TinyWorld your
+# model, asked as a judge (`reward_models.LLMJudge(lm)`), stands in for TinyWorld's verifier
+# and PRM, and refinement takes the judge's verdict as feedback (the calculator and
+# self-feedback re-do TinyWorld's one-operation lines). The compute-matched sweeps are
+# TinyWorld's, committed: they read the same whatever `MODEL` and `TASK` are.
 
 # %%
 # SETUP
 
 # %%
-MODEL = "tinyworld"   # or a local directory / HF causal-LM id: asked few-shot (wb.prompts)
+MODEL = "tinyworld"   # or a local directory / HF causal-LM id
+TASK = "tinyworld-arithmetic"   # or "gsm8k", "math", ... (workbench.tasks; see docs/real-models.md)
 SEED = 0
 
 # %%
@@ -30,17 +39,22 @@ import json
 import numpy as np
 import workbench as wb
 from workbench import adapters, budget, meta, scoring
+from workbench import reward_models as rm
 from workbench.paths import data_dir
-from workbench.tinyworld import arithmetic as ar
 from widgets import compute
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
-fmt = wb.prompts.arithmetic_format(lm)   # bare for TinyWorld; a few-shot prompt for any other model
-verifier, prm = wb.load("tinyworld-verifier"), wb.load("tinyworld-prm")
-problem = ar.Problem("47+8*6-25")
+task = wb.tasks.load(TASK)
+fmt = task.format(lm)   # bare for TinyWorld's models; few-shot or the chat template for others
+TINYWORLD = task.name == "tinyworld-arithmetic"   # its verifier, PRM and one-operation lines
+if TINYWORLD:
+    verifier, prm = wb.load("tinyworld-verifier"), wb.load("tinyworld-prm")
+else:   # TinyWorld's verifier and PRM know only its arithmetic: your model judges instead
+    verifier = prm = rm.LLMJudge(lm)
+problem = task.problem("47+8*6-25") if TINYWORLD else task.problems[0]
 prompt = fmt.prompt(problem)
-print(prompt + "(correct answer:", problem.answer, ")")
+print(prompt + "(correct answer:", problem.reference, ")")
 
 # %% [markdown]
 # ## Table 5: a budget you can compute before running
@@ -77,24 +91,33 @@ print(f"3 self-feedback refinements: {sf.output_tokens:.0f} output tokens = 7T;"
 # machine cares about: **forward passes** (sequential model calls, which set the latency) and
 # **computed tokens** (positions actually run through a model; the N samples of best-of-N
 # share one computed prompt, and a KV cache never recomputes a prefix). Six methods on one
-# problem:
+# problem (off TinyWorld five: the calculator and self-feedback re-do TinyWorld's
+# one-operation lines `a op b=c`, so refinement there takes the judge's verdict instead):
 
 # %%
 temp = [lambda s: adapters.temperature(s, 0.8)]
 sampler = meta.LMGenerator(lm, stop=fmt.stop, adapters=temp, max_new_tokens=160)
-stepper = meta.LMStepper(lm, adapters=temp, max_step_tokens=40)
+stepper = meta.LMStepper(lm, adapters=temp, max_step_tokens=40, answer_marker=fmt.marker.strip())
 v = scoring.VerifierScorer(verifier)
+redo = meta.regenerate_from_error(sampler)
 runs = {
-    "greedy": meta.majority_vote(prompt, meta.LMGenerator(lm, stop=fmt.stop, greedy=True), 1),
-    "majority vote N=8": meta.majority_vote(prompt, sampler, 8, seed=SEED),
+    "greedy": meta.majority_vote(prompt, meta.LMGenerator(lm, stop=fmt.stop, greedy=True), 1,
+                                 answer_fn=fmt.answer),
+    "majority vote N=8": meta.majority_vote(prompt, sampler, 8, answer_fn=fmt.answer, seed=SEED),
     "best-of-8 (verifier)": meta.best_of_n(prompt, sampler, v, 8, seed=SEED),
     "beam 2x2 (PRM)": meta.stepwise_beam(prompt, stepper, meta.prm_value(prm), 2, 2,
                                          max_steps=10, seed=SEED),
-    "refine (calculator)": meta.refine(prompt, sampler, meta.calculator_feedback(),
-                                       meta.regenerate_from_error(sampler), 3, seed=SEED),
-    "refine (self-feedback)": meta.refine(prompt, sampler, meta.self_feedback(lm),
-                                          meta.regenerate_from_error(sampler), 3, seed=SEED),
 }
+if TINYWORLD:
+    runs["refine (calculator)"] = meta.refine(
+        prompt, sampler, meta.calculator_feedback(answer_fn=fmt.answer), redo, 3, seed=SEED)
+    runs["refine (self-feedback)"] = meta.refine(prompt, sampler, meta.self_feedback(lm), redo,
+                                                 3, seed=SEED)
+else:
+    print(f"the calculator and self-feedback check TinyWorld's one-operation lines, which "
+          f"{task.name} has not; refinement here stops when the judge says yes")
+    runs["refine (judge)"] = meta.refine(prompt, sampler, meta.verifier_feedback(verifier), redo,
+                                         3, seed=SEED)
 print(f"{'':24s}{'answer':>7s}{'input':>7s}{'output':>7s}{'extern':>7s}{'passes':>7s}"
       f"{'computed':>9s}")
 for name, r in runs.items():
@@ -117,9 +140,10 @@ compute.cost_figure([{"name": k, **r.cost.as_dict()} for k, r in runs.items()],
 # ## Compute-matched comparison (§6.2–6.4)
 #
 # Comparing methods at their favourite settings says little: a method that spends ten times
-# more tokens should be better. The sweep ran every method at a few settings on the same 48
-# held-out problems (three or more operations, two-digit numbers; the same seed per problem in
-# every method) and recorded accuracy and the Table 5 bill per problem.
+# more tokens should be better. The sweep (TinyWorld's target, draft, verifier and PRM,
+# committed by `scripts/sweep_compute.py`) ran every method at a few settings on the same 48
+# held-out TinyWorld problems (three or more operations, two-digit numbers; the same seed per
+# problem in every method) and recorded accuracy and the Table 5 bill per problem.
 
 # %%
 sweep = json.loads((data_dir() / "results" / "compute_sweep.json").read_text())
@@ -184,8 +208,9 @@ for m, s in (("best_of_n (verifier)", "N=4"), ("stepwise_beam (PRM)", "Nb=2, Ne=
 #
 # Eq. 52 chooses the model size M, the tokens T and the meta-generator g that minimise the
 # error at a compute budget C. FLOPs make different model sizes comparable: a forward pass
-# costs about 2·M FLOPs per computed token. The draft has about a tenth of the target's
-# parameters, so at equal FLOPs it can draw roughly ten times as many samples:
+# costs about 2·M FLOPs per computed token. TinyWorld's draft has about a tenth of its
+# target's parameters, so at equal FLOPs it can draw roughly ten times as many samples (the
+# sweep's numbers):
 
 # %%
 params = sweep["config"]["parameters"]

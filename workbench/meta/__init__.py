@@ -14,8 +14,8 @@ from .parallel import (answer_match, best_of_n, bon_kl_bound, bon_policy, defaul
 from .adaptive import adaptive_vote, beta_confidence, cascade
 from .mcts import mcts
 from .refine import (Feedback, calculator_feedback, corrector, execution_feedback,
-                     outcome_feedback, refine, regenerate_from_error, resample, self_feedback,
-                     step_feedback, verifier_feedback)
+                     outcome_feedback, reask, refine, regenerate_from_error, resample,
+                     self_feedback, step_feedback, verifier_feedback)
 from .search import allocate, best_first, rebase, stepwise_beam, tree_of_thought
 from .steps import LMStepper, Partial, Step, TextStepper
 from .values import (Value, logprob_value, oracle_value, prm_value, terminal_value,

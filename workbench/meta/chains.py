@@ -31,12 +31,15 @@ def chain(prompt, stages, seed=None) -> MetaResult:
 
 
 def chain_of_thought(prompt, reasoner, answerer, marker: str = "A: ", seed=None) -> MetaResult:
-    """Chain-of-thought (eq. 27): z ~ g(z | x) with the ``reasoner`` (cut at the answer
-    ``marker``), then y ~ g(y | x, z) with the ``answerer`` on ``x + z + marker``."""
+    """Chain-of-thought (eq. 27): z ~ g(z | x) with the ``reasoner`` (cut where it starts to
+    state the answer: at ``marker``, trailing spaces aside, so a reasoner that stops at
+    ``"A:"`` works), then y ~ g(y | x, z) with the ``answerer`` on ``x + z + marker``."""
+    if not isinstance(marker, str) or not marker.strip():
+        raise ValueError(f"marker must be a non-empty string, got {marker!r}")
     s1, s2 = _seeds(seed, 2)
     with source("chain_of_thought"):
         z = generate(reasoner, prompt, 1, s1)[0]
-        thought = z.text.split(marker)[0] if marker in z.text else z.text
+        thought = z.text.split(marker.rstrip())[0]
         if thought and not thought.endswith("\n"):
             thought += "\n"
         y = generate(answerer, prompt + thought + marker, 1, s2)[0]
@@ -47,35 +50,34 @@ def chain_of_thought(prompt, reasoner, answerer, marker: str = "A: ", seed=None)
                       info={"thought": thought, "answer_text": answer})
 
 
-def least_to_most(prompt, solver, seed=None) -> MetaResult:
-    """Problem decomposition (least-to-most style, §4.1) for TinyWorld arithmetic.
+def least_to_most(prompt, solver, decomposer, seed=None, max_questions: int = 32) -> MetaResult:
+    """Problem decomposition (least-to-most, Zhou et al. 2023; survey §4.1).
 
-    A deterministic decomposer (the parser, f_1) splits the problem into one-operation
-    sub-questions in the order they must be answered; the ``solver`` generator answers each
-    (``Q: a op b``), and its answer is substituted before the next sub-question is asked.
+    The ``decomposer`` (f_1) splits the problem into sub-questions in the order they must be
+    answered; the ``solver`` generator answers each, and its answer is substituted before the
+    next sub-question is asked.  A decomposer has ``start(prompt) -> state``, ``question(state)
+    -> (solver prompt, sub-question) or None`` (None: solved), ``substitute(state, reply) ->
+    (state, line, value)`` (value None: the reply gave no answer, and the chain stops) and
+    ``answer(state)``.  TinyWorld's parser is one (`tinyworld.formats.ArithmeticDecomposer`);
+    a prompted LM that writes sub-questions is another.
     """
-    from ..tinyworld import arithmetic as ar
-    problem = ar.problem_from_prompt(prompt)
-    items = ar.tokenize_expression(problem.expression)
+    state = decomposer.start(prompt)
     outs, lines, cost = [], [], Cost()
     with source("least_to_most"):
-        for s in _seeds(seed, max(1, len(items) // 2)):
-            if len(items) == 1:
+        for s in _seeds(seed, max_questions):
+            asked = decomposer.question(state)
+            if asked is None:
                 break
-            i = ar.next_reduction(items)
-            sub = f"{items[i - 1]}{items[i]}{items[i + 1]}"
-            out = generate(solver, f"Q: {sub}\n", 1, s)[0]
-            value = ar.extract_answer(out.text)
+            solver_prompt, sub = asked
+            out = generate(solver, solver_prompt, 1, s)[0]
+            state, line, value = decomposer.substitute(state, out.text)
             emit("stage", question=sub, output=out.text, answer=value)
             outs.append(out)
             cost = cost + out.cost
+            lines.append(line)
             if value is None:
-                lines.append(f"{sub}=?")
                 break
-            items = items[: i - 1] + [value] + items[i + 2:]
-            rest = f", {ar.render(items)}" if len(items) > 1 else ""
-            lines.append(f"{sub}={value}{rest}")
-    final = items[0] if len(items) == 1 else None
+    final = decomposer.answer(state)
     text = "".join(ln + "\n" for ln in lines) + (f"A: {final}" if final is not None else "")
     return MetaResult(text, cost, outs, answer=final, info={"sub_questions": len(outs)})
 
@@ -90,8 +92,8 @@ def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapte
     booked as external tokens.
     """
     from .. import decoding
-    from ..tinyworld.arithmetic import calculator
     from ..rng import make_generator
+    from ..tools.calculator import calculator
     tools = tools or {"CALC": calculator}
     close = {f"[/{name}]": (f"[{name}]", fn) for name, fn in tools.items()}
     gen = make_generator(seed, lm.device)

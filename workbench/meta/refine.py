@@ -5,14 +5,15 @@
 run until h says the output is done, the refiner changes nothing, or ``max_iterations``.
 
 Information sources (`Feedback` makers): *extrinsic* ones bring information the generator does
-not have - the exact step checker (`step_feedback`), the calculator re-doing each written
+not have - a task's exact step checker (`step_feedback`), the calculator re-doing each written
 operation (`calculator_feedback`), executing a program in the sandbox (`execution_feedback`),
 a learned verifier (`verifier_feedback`), the answer key (`outcome_feedback`); the *intrinsic*
 `self_feedback` asks the same model to redo its own steps (no new information, so it is expected
 to help little, Huang et al. 2024).  Refiners: `regenerate_from_error` keeps the lines before
 the first error that h localised and samples the rest again (with the tool's correction when
 there is one); `corrector` rewrites the whole solution with a learned corrector (self-correction,
-Welleck et al. 2023); `resample` ignores the feedback (a baseline).
+Welleck et al. 2023); `reask` asks the model again with its last version and h's message (e.g.
+the failing tests of a code task: Self-Debugging); `resample` ignores the feedback (a baseline).
 """
 from __future__ import annotations
 
@@ -94,49 +95,59 @@ def _count(text: str) -> int:
 
 # -- information sources h -----------------------------------------------------------------
 
-def step_feedback(count_tokens=_count):
-    """Extrinsic: TinyWorld's exact step checker localises the first wrong line (a step, or the
-    answer line when every step is right but the answer is not)."""
-    from ..tinyworld import arithmetic as ar
-
+def step_feedback(task, count_tokens=_count):
+    """Extrinsic: the task's exact step checker (`Task.step_check`) localises the first wrong
+    line (a step, or the answer line when every step is right but the answer is not).  The
+    task finds the problem from the prompt (`Task.problem_of`)."""
     def h(prompt, versions, feedbacks):
-        prob, text = ar.problem_from_prompt(prompt), versions[-1]
-        chk = ar.check_steps(prob, text)
+        problem, text = task.problem_of(prompt), versions[-1]
+        chk = task.step_check(problem, text)
+        n_steps = len(task.steps(text))
         if chk.first_error is not None:
             k, msg = chk.first_error, chk.message
         elif not chk.complete:
-            k, msg = len(ar.split_steps(text)), chk.message
-        elif not ar.check_answer(prob, text):
-            k, msg = len(ar.split_steps(text)), "the steps are right but the answer line is not"
+            k, msg = n_steps, chk.message
+        elif not task.check(problem, text):
+            k, msg = n_steps, "the steps are right but the answer line is not"
         else:
             return Feedback(True, "correct", cost=Cost(external_tokens=1))
-        return Feedback(False, msg, _line_index(text, k), "",
+        return Feedback(False, msg, _line_index(text, task.steps(text), k), "",
                         Cost(external_tokens=count_tokens(msg)))
     return h
 
 
-def _line_index(text: str, step: int) -> int:
-    """Line number of the ``step``-th non-empty, non-answer line (or of the answer line)."""
-    seen = 0
-    for i, ln in enumerate(_lines(text)):
-        if ln.strip() and not ln.strip().startswith("A:"):
-            if seen == step:
-                return i
-            seen += 1
-    for i, ln in enumerate(_lines(text)):
-        if ln.strip().startswith("A:"):
-            return i
-    return len([ln for ln in _lines(text) if ln.strip()])
+def _line_index(text: str, steps: list, k: int) -> int:
+    """Line number of step ``k`` of ``text`` (``steps`` as the task splits them, one a line);
+    for ``k`` past the last step, the first non-empty line after the steps (the answer
+    line), else the line after them."""
+    lines, at, j = _lines(text), [], 0
+    for i, ln in enumerate(lines):
+        if j < len(steps) and ln.strip() == steps[j].strip():
+            at.append(i)
+            j += 1
+    if k < len(at):
+        return at[k]
+    after = at[-1] + 1 if at else 0
+    rest = [i for i in range(after, len(lines)) if lines[i].strip()]
+    return rest[0] if rest else after
+
+
+def _answer_line(text: str) -> int:
+    """Line number of the first ``A:`` line, else the number of non-empty lines."""
+    lines = _lines(text)
+    marked = [i for i, ln in enumerate(lines) if ln.strip().startswith("A:")]
+    return marked[0] if marked else len([ln for ln in lines if ln.strip()])
 
 
 CALC_LINE = re.compile(r"^\s*(?:\[CALC\])?(\d+)([+\-*])(\d+)(?:\[/CALC\])?=(-?\d+)")
 
 
-def calculator_feedback(count_tokens=_count):
+def calculator_feedback(count_tokens=_count, answer_fn=default_answer):
     """Extrinsic: the calculator re-does the operation written on each line; the first line
     whose result is wrong is localised, and the correction ``a op b=<value>`` is given.  It
-    cannot see a wrong choice of operation or a miscopied rest of the expression."""
-    from ..tinyworld.arithmetic import calculator, extract_answer
+    cannot see a wrong choice of operation or a miscopied rest of the expression.
+    ``answer_fn`` reads the stated answer, which must be the last result."""
+    from ..tools.calculator import calculator
 
     def h(prompt, versions, feedbacks):
         text, last, calls = versions[-1], None, 0
@@ -152,24 +163,40 @@ def calculator_feedback(count_tokens=_count):
                 return Feedback(False, msg, i, f"{call}={value}",
                                 Cost(external_tokens=calls + count_tokens(msg)))
             last = value
-        ans = extract_answer(text)
+        ans = answer_fn(text)
         if ans is None or last is None or str(ans) != last:
             msg = "the answer line does not state the last result"
-            return Feedback(False, msg, _line_index(text, 10**9),
+            return Feedback(False, msg, _answer_line(text),
                             "" if last is None else f"A: {last}",
                             Cost(external_tokens=calls + count_tokens(msg)))
         return Feedback(True, "every operation checks out", cost=Cost(external_tokens=calls))
     return h
 
 
-def execution_feedback(expected="auto", timeout: float = 5.0, count_tokens=_count):
+def execution_feedback(expected="auto", timeout: float = 5.0, count_tokens=_count, task=None):
     """Extrinsic: run the program ONLY in the sandbox (`workbench.tools.run_python`); its output
-    or error is the feedback.  An exception is localised to its line (from the traceback);
-    with ``expected`` (``"auto"``: the value of a ``Code: <expression>`` prompt; None: only
-    "runs without error") a wrong output is reported too, as a failing test would be."""
+    or error is the feedback.  An exception is localised to its line (from the traceback).
+
+    With a code ``task`` (`workbench.tasks`: HumanEval, MBPP), the reply's program runs against
+    *the prompt's problem's* unit tests (`Task.problem_of`, `CodeTask.run`), and the feedback is
+    what failed.  Otherwise ``expected`` is the output to print (``"auto"``: the value of the
+    arithmetic expression of a ``Code: <expression>`` prompt; None: only "runs without error");
+    a wrong output is reported as a failing test would be."""
     from ..tools.sandbox import run_python
 
+    def against_tests(prompt, text):
+        problem = task.problem_of(prompt)
+        res = task.run(problem, text)
+        if res is None:
+            msg = "no Python code found in the reply"
+            return Feedback(False, msg, None, "", Cost(external_tokens=count_tokens(msg)))
+        msg = task.feedback_of(res)
+        return Feedback(res.ok, msg, None, "", Cost(external_tokens=count_tokens(msg)),
+                        {"stdout": res.stdout.strip(), "stderr": res.stderr})
+
     def h(prompt, versions, feedbacks):
+        if task is not None:
+            return against_tests(prompt, versions[-1])
         want = _expected(prompt) if expected == "auto" else expected
         res = run_python(versions[-1], timeout=timeout)
         out = res.stdout.strip()
@@ -189,9 +216,9 @@ def execution_feedback(expected="auto", timeout: float = 5.0, count_tokens=_coun
 
 
 def _expected(prompt):
-    from ..tinyworld.arithmetic import evaluate
+    from ..tools.calculator import calculate
     m = re.search(r"Code: ([0-9+\-*]+)\s*$", prompt)
-    return evaluate(m.group(1)) if m else None
+    return calculate(m.group(1)) if m else None
 
 
 def self_feedback(lm, count_tokens=None):
@@ -200,7 +227,7 @@ def self_feedback(lm, count_tokens=None):
     correction.  No information from outside p_theta: it mostly agrees with its own mistakes.
     The judge's tokens are input and output tokens of the model (Table 5, self-feedback)."""
     from .. import decoding
-    from ..tinyworld.arithmetic import extract_answer
+    from ..prompts import extract_answer
 
     def h(prompt, versions, feedbacks):
         text = versions[-1]
@@ -223,21 +250,22 @@ def self_feedback(lm, count_tokens=None):
 def verifier_feedback(verifier, threshold: float = 0.5):
     """Extrinsic but learned (GLoRe-style): done when the outcome verifier's P(correct) reaches
     ``threshold``; it says *whether*, not *where*."""
+    from ..scoring import verify
+
     def h(prompt, versions, feedbacks):
-        text = prompt + versions[-1]
-        p = float(verifier.score([text])[0])
-        return Feedback(p >= threshold, f"P(correct) = {p:.2f}", None, "",
-                        verifier.cost_of([text]), {"p_correct": p})
+        scores, cost = verify(verifier, prompt, versions[-1:])
+        p = float(scores[0])
+        return Feedback(p >= threshold, f"P(correct) = {p:.2f}", None, "", cost,
+                        {"p_correct": p})
     return h
 
 
-def outcome_feedback(answer_fn=default_answer):
-    """The answer key: done iff the answer is right (z given at generation time, as in
-    Welleck et al. 2023's self-correction).  An oracle: an upper bound, not a method."""
-    from ..tinyworld.arithmetic import problem_from_prompt
-
+def outcome_feedback(task):
+    """The answer key: done iff the task's checker accepts the output (z given at generation
+    time, as in Welleck et al. 2023's self-correction).  An oracle: an upper bound, not a
+    method.  The task finds the problem from the prompt (`Task.problem_of`)."""
     def h(prompt, versions, feedbacks):
-        ok = answer_fn(versions[-1]) == problem_from_prompt(prompt).answer
+        ok = task.check(task.problem_of(prompt), versions[-1])
         return Feedback(ok, "correct" if ok else "wrong answer", cost=Cost(external_tokens=1))
     return h
 
@@ -256,19 +284,53 @@ def regenerate_from_error(generator):
     return g
 
 
-def corrector(generator, template: str = "Fix: {question}\n{solution}\nBetter:\n"):
+def corrector(generator, template: str = "Fix: {question}\n{solution}\nBetter:\n", task=None):
     """A learned corrector p(y' | x, y) (self-correction, Welleck et al. 2023): rewrite the last
-    version.  ``template`` builds its prompt from the question (the expression of a TinyWorld
-    prompt, else the prompt) and the previous solution."""
-    from ..tinyworld.arithmetic import problem_from_prompt
-
+    version.  ``template`` builds its prompt from the question (with a ``task``, the question of
+    the prompt's problem, `Task.problem_of`; else the prompt), the previous solution and the
+    prompt."""
     def g(prompt, versions, feedbacks, seed=None):
-        try:
-            question = problem_from_prompt(prompt).expression
-        except ValueError:
-            question = prompt.strip()
+        question = task.problem_of(prompt).question if task is not None else prompt.strip()
         text = template.format(question=question, solution=versions[-1].rstrip("\n"),
                                prompt=prompt)
+        out = generate(generator, text, 1, seed)[0]
+        return _Version(out.text, out.cost)
+    return g
+
+
+REASK_TEMPLATE = ("Feedback on your last reply: {feedback}\n"
+                  "Write a corrected reply in the same format.")
+
+
+def reask(generator, task=None, template: str = REASK_TEMPLATE):
+    """Ask the model again, showing it its last version y(t) and h's message z(t) (Self-Refine,
+    Madaan et al. 2023, with the feedback from any source; with a code task's failing tests,
+    Self-Debugging, Chen et al. 2024).  It writes a whole new version:
+
+        y(t+1) ~ g(y | x'),   x' = x + y(t) + "\\n\\n" + template(z(t)) + "\\n"      (a plain LM)
+                              x' = chat[user: q, assistant: y(t), user: template(z(t))]   (chat)
+
+    ``{feedback}`` in ``template`` is replaced by z(t).text.  The chat form is used when the
+    generator's model (``generator.lm``) has a chat template; q is then what ``task`` asks of the
+    prompt's problem (`Task.user_message` of `Task.problem_of`), so a ``task`` is needed."""
+    if not isinstance(template, str) or "{feedback}" not in template:
+        raise ValueError(f"template must be a string containing {{feedback}}, got {template!r}")
+    tok = getattr(getattr(generator, "lm", None), "tokenizer", None)
+    chat = tok is not None and bool(getattr(tok, "chat_template", None))
+    if chat and task is None:
+        raise ValueError("task: needed to re-ask a chat model (its question is rebuilt as a "
+                         "chat turn with task.user_message)")
+
+    def g(prompt, versions, feedbacks, seed=None):
+        said = template.replace("{feedback}", feedbacks[-1].text)
+        if chat:
+            question = task.user_message(task.problem_of(prompt))
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": question},
+                 {"role": "assistant", "content": versions[-1]},
+                 {"role": "user", "content": said}], tokenize=False, add_generation_prompt=True)
+        else:
+            text = prompt + versions[-1] + "\n\n" + said + "\n"
         out = generate(generator, text, 1, seed)[0]
         return _Version(out.text, out.cost)
     return g

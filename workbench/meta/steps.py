@@ -49,7 +49,16 @@ class Partial:
 
 
 def is_terminal(text: str, finish: str, marker: str = ANSWER_MARKER) -> bool:
-    return finish != "stop" or text.lstrip().startswith(marker)
+    """A step ends the solution when it states the answer (the task's marker anywhere in the
+    line: TinyWorld's ``A: 28`` line, GSM8K's "... The answer is 18."), or when decoding ended
+    for another reason than the newline (EOS, a runaway step)."""
+    return finish != "stop" or marker in text
+
+
+def _check_marker(marker):
+    if not isinstance(marker, str) or not marker.strip():
+        raise ValueError(f"answer_marker must be a non-empty string (the task's answer marker, "
+                         f"e.g. 'A:' or 'The answer is'), got {marker!r}")
 
 
 def _check_k(ks):
@@ -65,7 +74,8 @@ class LMStepper:
     steps again.  ``greedy=True`` takes the argmax instead of sampling; ``adapters`` reshape the
     logits as in `decoding.sample`.  ``max_cached_tokens`` bounds the cache (LRU eviction).
     The token-level ``step`` events of the decoding loop are left out of the trace unless
-    ``token_events=True``.
+    ``token_events=True``.  A step containing ``answer_marker`` ends the solution (pass the
+    task's, ``fmt.marker.strip()``: ``"A:"`` for TinyWorld, ``"The answer is"`` for GSM8K).
     """
 
     def __init__(self, lm, adapters=None, greedy: bool = False, max_step_tokens: int = 32,
@@ -73,6 +83,7 @@ class LMStepper:
                  token_events: bool = False):
         if max_step_tokens < 1:
             raise ValueError(f"max_step_tokens must be >= 1, got {max_step_tokens}")
+        _check_marker(answer_marker)
         self.lm, self.adapters, self.greedy = lm, adapters, greedy
         self.max_step_tokens, self.max_cached_tokens = max_step_tokens, max_cached_tokens
         self.marker, self.token_events = answer_marker, token_events
@@ -177,6 +188,7 @@ class TextStepper:
 
     def __init__(self, generator, max_step_tokens: int = 32, count_tokens=None,
                  answer_marker: str = ANSWER_MARKER):
+        _check_marker(answer_marker)
         self.generator, self.max_step_tokens = generator, max_step_tokens
         self.count = count_tokens or _default_counter(generator)
         self.marker = answer_marker
@@ -242,7 +254,7 @@ class TextStepper:
             text, cost = text + o.text, cost + o.cost
             lps.append(getattr(o, "logprob", None))
             last = text.rstrip("\n").split("\n")[-1]
-            if not o.text.endswith("\n") or last.lstrip().startswith(self.marker):
+            if not o.text.endswith("\n") or self.marker in last:
                 break
         lp = None if any(x is None for x in lps) else sum(lps)
         return Step(text, [], lp, "eos", True), cost

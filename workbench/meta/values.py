@@ -8,7 +8,7 @@ to its budget.  Scorers book external tokens (Table 5's C_s per scored state).
 * `logprob_value`: log p_theta of the steps (gpt-f's value), or its per-token mean;
 * `prm_value`: a process reward model's P(every step so far is correct);
 * `verifier_value`: an outcome verifier read at the last token of the partial solution;
-* `oracle_value`: TinyWorld's exact step checker (an upper bound, not a method);
+* `oracle_value`: a task's exact step checker (an upper bound, not a method);
 * `terminal_value`: one value for finished solutions (e.g. the verifier), another before.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 from ..budget import Cost
+from ..scoring import ProcessScorer, verify, verify_cost
 
 
 
@@ -55,10 +56,11 @@ class LogProbValue(Value):
 class ProcessValue(Value):
     """v(s_t) from a process reward model (`scoring.ProcessScorer`): the PRM's probability that
     every step so far is correct, reduced over steps by ``reduce`` (min, last, prod, mean).
+    The PRM is TinyWorld's `TokenScorer`, or anything with ``step_scores(prompt, texts)`` and
+    ``step_cost`` (`workbench.reward_models`: Hub PRMs, an LLM judge).
     External cost: the tokens of prompt + steps, once per scored state (Table 5's C_s)."""
 
     def __init__(self, prm, reduce: str = "last"):
-        from ..scoring import ProcessScorer
         self.scorer = ProcessScorer(prm, reduce)
         self.prm, self.name = prm, f"prm({reduce})"
 
@@ -69,7 +71,7 @@ class ProcessValue(Value):
         return list(vals), cost
 
     def cost_of(self, prompt, partials) -> Cost:
-        return self.prm.cost_of([prompt + p.text for p in partials])
+        return self.scorer.cost_of(prompt, [p.text or "" for p in partials])
 
 
 class _Text:
@@ -80,7 +82,9 @@ class _Text:
 class VerifierValue(Value):
     """v(s_t) = an outcome verifier's probability that the solution will be correct, read at the
     last token of the partial solution (the TinyWorld verifier is trained with its label at every
-    position after the prompt, so it predicts E[correct | s_t])."""
+    position after the prompt, so it predicts E[correct | s_t]).  A verifier with
+    ``reply_scores(prompt, replies)`` / ``reply_cost`` (`workbench.reward_models`) gets the
+    prompt apart, as in `scoring.VerifierScorer`."""
 
     def __init__(self, verifier):
         self.verifier, self.name = verifier, "verifier"
@@ -88,25 +92,27 @@ class VerifierValue(Value):
     def __call__(self, prompt, partials):
         if not partials:
             return [], Cost()
-        texts = [prompt + p.text for p in partials]
-        return list(self.verifier.score(texts)), self.verifier.cost_of(texts)
+        return verify(self.verifier, prompt, [p.text for p in partials])
 
     def cost_of(self, prompt, partials) -> Cost:
-        return self.verifier.cost_of([prompt + p.text for p in partials])
+        return verify_cost(self.verifier, prompt, [p.text for p in partials])
 
 
 class OracleValue(Value):
-    """The exact value: 1 if every step so far is right (and, when finished, the answer too),
-    else 0.  An upper bound no learned value reaches; never a fair baseline."""
+    """The exact value from a task's checkers: 1 if every step so far is right (and, when
+    finished, the answer too), else 0.  An upper bound no learned value reaches; never a fair
+    baseline.  The task finds the problem from the prompt (`Task.problem_of`)."""
     name = "oracle"
 
+    def __init__(self, task):
+        self.task = task
+
     def one(self, prompt, p):
-        from ..tinyworld import arithmetic as ar
-        prob = ar.problem_from_prompt(prompt)
+        problem = self.task.problem_of(prompt)
+        steps_ok = self.task.step_check(problem, p.text).first_error is None
         if p.terminal:
-            return float(ar.check_answer(prob, p.text) and
-                         ar.check_steps(prob, p.text).first_error is None)
-        return float(ar.check_steps(prob, p.text).first_error is None)
+            return float(self.task.check(problem, p.text) and steps_ok)
+        return float(steps_ok)
 
 
 class TerminalValue(Value):
@@ -149,8 +155,8 @@ def verifier_value(verifier) -> Value:
     return VerifierValue(verifier)
 
 
-def oracle_value() -> Value:
-    return OracleValue()
+def oracle_value(task) -> Value:
+    return OracleValue(task)
 
 
 def terminal_value(final: Value, partial: Value) -> Value:

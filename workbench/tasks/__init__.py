@@ -66,7 +66,7 @@ def load(name: str, path=None, source: str = "auto", split: str | None = None,
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     module, cls_name, hub = FAMILIES[name]
     cls = getattr(importlib.import_module(f"{__name__}.{module}"), cls_name)
-    records, where = None, None
+    records, where, failed = None, None, ""
     if path is None and source == "hub":
         if hub is None:
             raise ValueError(f"source='hub': task {name!r} has no Hub dataset; use "
@@ -79,11 +79,13 @@ def load(name: str, path=None, source: str = "auto", split: str | None = None,
     elif path is None and source == "auto" and hub is not None and hub_available():
         try:
             records, where = _hub_records(name, split), f"hub:{hub[0]}"
-        except Exception:  # no network, dataset gone: the local problems stand in
-            records = None
+        except Exception as err:  # no network, dataset gone: the local problems stand in,
+            records, failed = None, f"{type(err).__name__}: {err}"[:200]   # and say so
     if records is None:
         if path is None:
             from ..paths import data_dir
             path = data_dir() / "tasks" / f"{_LOCAL.get(name, name)}.jsonl"
         records, where = read_records(path), str(path)
+        if failed:
+            where += f" (the Hub dataset {hub[0]} failed to load: {failed})"
     return cls.from_records(records[:limit] if limit else records, where)

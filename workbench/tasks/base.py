@@ -30,6 +30,7 @@ class Task:
     name = "task"
     instruction = ""          # said to an instruct model before the question
     stop: tuple = ()          # stop strings for a few-shot prompt
+    marker = "The answer is "  # what a reply says right before its answer (chain-of-thought)
 
     def __init__(self, problems, source: str = ""):
         self.problems = list(problems)
@@ -90,6 +91,97 @@ class Task:
     def check_step(self, problem: Problem, prefix: str, step: str) -> bool:
         raise NotImplementedError(f"task {self.name!r} has no step checker; only "
                                   f"'tinyworld-arithmetic' checks steps exactly")
+
+    def step_check(self, problem: Problem, text: str) -> "StepCheck":
+        """Every step of ``text`` checked in order with `check_step` (the first wrong one and
+        all after it are wrong); complete when all are right and the reply states an answer."""
+        steps = self.steps(text)
+        if steps is None:
+            raise NotImplementedError(f"task {self.name!r} has no steps to check")
+        correct, first = [], None
+        for k, step in enumerate(steps):
+            ok = first is None and self.check_step(problem, "\n".join(steps[:k]), step)
+            if not ok and first is None:
+                first = k
+            correct.append(ok)
+        if first is not None:
+            message = f"step {first + 1} ({steps[first]!r}) is wrong"
+        elif self.extract(text) is None:
+            message = "the steps are correct but the solution is unfinished"
+        else:
+            message = "all steps are correct"
+        return StepCheck(correct, first, message, first is None and self.extract(text) is not None)
+
+    # -- finding a problem -----------------------------------------------------------------
+    def problem(self, key: str) -> Problem:
+        """The problem whose ``id`` or ``question`` is ``key``."""
+        for p in self.problems:
+            if key in (p.id, p.question):
+                return p
+        raise KeyError(f"key: task {self.name!r} has no problem with id or question {key!r}")
+
+    def problem_of(self, prompt: str) -> Problem:
+        """The problem a prompt made by `prompt` asks: the one whose question occurs last in it
+        (a few-shot prompt's worked examples come before the question).  Checkers and oracles
+        that see only the prompt (`scoring.oracle`, `meta.oracle_value`, refinement's feedback)
+        find their problem this way."""
+        cache = self.__dict__.setdefault("_problem_of", {})
+        if prompt not in cache:
+            best, where = None, (-1, 0)
+            for p in self.problems:
+                at = prompt.rfind(p.question) if p.question else -1
+                if at >= 0 and (at + len(p.question), len(p.question)) > where:
+                    best, where = p, (at + len(p.question), len(p.question))
+            if best is None:
+                raise ValueError(f"prompt: asks none of the {len(self.problems)} problems of "
+                                 f"task {self.name!r}: {prompt[-200:]!r}")
+            cache[prompt] = best
+        return cache[prompt]
+
+    def format(self, lm=None) -> "Format":
+        """This task as asked of ``lm``: prompt, stop strings and answer reader together."""
+        return Format(self, lm)
+
+
+@dataclass(frozen=True)
+class StepCheck:
+    """A solution checked step by step."""
+    correct: list            # per step: is this step (and every one before it) right
+    first_error: int | None  # index of the first wrong step, None if all are right
+    message: str             # what is wrong, in words (feedback for refinement, §4.4)
+    complete: bool           # every step right and an answer stated
+
+
+@dataclass(frozen=True)
+class Format:
+    """A task as asked of one model (``task.format(lm)``).  A plain LM gets the few-shot
+    prompt and the task's stop strings (it would go on with a question of its own); an instruct
+    model gets its chat template and no stop strings (its reply ends at end-of-turn)."""
+    task: Task
+    lm: object = None
+
+    @property
+    def chat(self) -> bool:
+        tok = getattr(self.lm, "tokenizer", None)
+        return tok is not None and bool(getattr(tok, "chat_template", None))
+
+    @property
+    def stop(self) -> tuple:
+        return () if self.chat else tuple(self.task.stop)
+
+    @property
+    def marker(self):
+        return self.task.marker
+
+    def prompt(self, problem: Problem) -> str:
+        return self.task.prompt(problem, self.lm)
+
+    def answer(self, text: str):
+        """The answer the reply states (the text after a stop string does not count)."""
+        return self.task.extract(self.task.cut(text) if self.stop else text)
+
+    def check(self, problem: Problem, text: str) -> bool:
+        return self.task.check(problem, self.task.cut(text) if self.stop else text)
 
 
 def read_records(path) -> list:

@@ -74,6 +74,7 @@ class CodeTask(Task):
     """Shared by HumanEval and MBPP: ``reference`` is the test code appended to the program."""
 
     stop = ("```",)
+    marker = None             # a program states no answer of its own
     timeout = 10.0            # wall-clock seconds per run of a program with its tests
     cpu_seconds = 5
 
@@ -102,6 +103,11 @@ class CodeTask(Task):
         result = self.run(problem, text)
         if result is None:
             return "no Python code found in the reply"
+        return self.feedback_of(result)
+
+    @staticmethod
+    def feedback_of(result) -> str:
+        """"all tests passed", or what failed, for a sandbox result of `run`."""
         return "all tests passed" if result.ok else failure_summary(result)
 
 

@@ -118,6 +118,7 @@ class CompetitionMath(Task):
     ``solution``; `check` is math-verify equivalence."""
 
     name = "math"
+    marker = "\\boxed{"        # "... so the answer is $\\boxed{3}$": the box holds the answer
     instruction = "Solve the problem. Put the final answer in \\boxed{}.\n\n"
     stop = ("\n\nProblem:",)
 

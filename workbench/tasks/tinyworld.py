@@ -1,6 +1,6 @@
 """TinyWorld's own tasks behind the `Task` interface: thin adapters over
 `workbench.tinyworld.arithmetic` (answer and exact step checker), `workbench.tinyworld.worlds`
-(record validator) and `workbench.prompts` (bare / few-shot formats).  Nothing is re-parsed here.
+(record validator) and `workbench.tinyworld.formats` (bare / few-shot formats).
 
 * ``tinyworld-arithmetic`` reads ``data/tasks/arithmetic.jsonl`` (``prompt``, ``answer``,
   ``expression``, ...).  `extract` reads the integer after the last ``A:`` (else after "answer
@@ -20,22 +20,25 @@ import re
 
 from .. import prompts
 from ..tinyworld import arithmetic as ar
+from ..tinyworld import formats
 from ..tinyworld.worlds import JSON_PROMPT, validate_record
-from .base import Problem, Task
+from .base import Format, Problem, StepCheck, Task
 
 _INTEGER = re.compile(r"\s*-?\d+\s*")
 
 
 def _plain(lm) -> bool:
-    """No model, or one without a chat template: use prompts.py's bare / few-shot formats."""
+    """No model, or one without a chat template: use `tinyworld.formats`' bare / few-shot
+    formats."""
     tok = getattr(lm, "tokenizer", None)
     return lm is None or not getattr(tok, "chat_template", None)
 
 
 class TinyWorldArithmetic(Task):
     name = "tinyworld-arithmetic"
-    instruction = prompts.ARITHMETIC_INSTRUCTION
+    instruction = formats.ARITHMETIC_INSTRUCTION
     stop = prompts.STOP
+    marker = "A: "
 
     @classmethod
     def from_record(cls, record: dict, index: int) -> Problem:
@@ -44,7 +47,7 @@ class TinyWorldArithmetic(Task):
                        str(ar.evaluate(expression)), record)
 
     def few_shot(self, problem: Problem) -> str:
-        return prompts.arithmetic_format(None, shots=4).prompt(problem.question)
+        return formats.arithmetic_format(None, shots=4).prompt(problem.question)
 
     def user_message(self, problem: Problem) -> str:
         return self.instruction + ar.Problem(problem.question).prompt()
@@ -55,13 +58,13 @@ class TinyWorldArithmetic(Task):
         if lm is None:
             return ar.Problem(problem.question).prompt()
         if _plain(lm):
-            return prompts.arithmetic_format(lm).prompt(problem.question)
+            return formats.arithmetic_format(lm).prompt(problem.question)
         return super().prompt(problem, lm)
 
     def extract(self, text: str):
         if _INTEGER.fullmatch(text):
             return str(int(text))
-        found = prompts.ArithmeticFormat(stop=self.stop).answer(text)
+        found = formats.ArithmeticFormat(stop=self.stop).answer(text)
         return None if found is None else str(found)
 
     def check(self, problem: Problem, text: str) -> bool:
@@ -78,10 +81,41 @@ class TinyWorldArithmetic(Task):
         result = ar.check_steps(ar.Problem(problem.question), text)
         return k < len(result.correct) and result.correct[k]
 
+    def step_check(self, problem: Problem, text: str) -> StepCheck:
+        """`arithmetic.check_steps` (complete: the steps reduce the expression to one number)."""
+        c = ar.check_steps(ar.Problem(problem.question), text)
+        return StepCheck(c.correct, c.first_error, c.message, c.complete)
+
+    def problem(self, key: str) -> Problem:
+        """The problem with this ``id``, or the one asking this expression (made when the
+        test set does not hold it)."""
+        try:
+            return super().problem(key)
+        except KeyError:
+            ar.tokenize_expression(key)   # ValueError naming the expression when it is none
+            return self.from_record({"expression": key, "id": f"expr:{key}"}, 0)
+
+    def problem_of(self, prompt: str) -> Problem:
+        """The problem of the last ``Q: <expression>`` line of the prompt (any expression)."""
+        found = formats.PROMPT_RE.findall(prompt)
+        if not found:
+            raise ValueError(f"prompt: asks no arithmetic question (no 'Q: <expression>' "
+                             f"line): {prompt[-200:]!r}")
+        return self.problem(found[-1])
+
+    def format(self, lm=None):
+        """Bare for a TinyWorld model, four worked examples for another plain LM
+        (`formats.arithmetic_format`), the chat template for an instruct model."""
+        if lm is None:
+            return formats.ArithmeticFormat()
+        if _plain(lm):
+            return formats.arithmetic_format(lm)
+        return Format(self, lm)
+
 
 class TinyWorldJSON(Task):
     name = "tinyworld-json"
-    instruction = prompts.JSON_INSTRUCTION
+    instruction = formats.JSON_INSTRUCTION
     stop = prompts.STOP
 
     @classmethod
@@ -97,7 +131,7 @@ class TinyWorldJSON(Task):
         return problem.question[len(JSON_PROMPT):]
 
     def few_shot(self, problem: Problem) -> str:
-        return prompts.json_format(None, shots=4).prompt(self._prefix(problem))
+        return formats.json_format(None, shots=4).prompt(self._prefix(problem))
 
     def prompt(self, problem: Problem, lm=None) -> str:
         """``JSON:\\n`` + prefix for a TinyWorld model (or no model), example records for
@@ -105,7 +139,7 @@ class TinyWorldJSON(Task):
         if lm is None:
             return problem.question
         if _plain(lm):
-            return prompts.json_format(lm).prompt(self._prefix(problem))
+            return formats.json_format(lm).prompt(self._prefix(problem))
         return super().prompt(problem, lm)
 
     def record(self, problem: Problem, text: str):

@@ -21,11 +21,10 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from ..prompts import INTEGER
+
 OPS = "+-*"
 CALL_OPEN, CALL_CLOSE = "[CALC]", "[/CALC]"
-# an integer, with thousands commas or without; one that goes on as a decimal or with digits
-# after a comma ("A: 3.5", "A: 1,20") is no integer answer and is not read (never "3" or "1")
-INTEGER = r"(-?(?:\d{1,3}(?:,\d{3})+|\d+))(?![.,]?\d)"
 ANSWER_RE = re.compile(r"A: " + INTEGER)
 STEP_RE = re.compile(
     r"^(?:\[CALC\])?(\d+)([+\-*])(\d+)(?:\[/CALC\])?=(-?\d+)(?:, ([0-9+\-*]+))?$")

@@ -1,5 +1,5 @@
 """Tools a generator can call (survey §5.2): the calculator and a code sandbox."""
-from ..tinyworld.arithmetic import calculator
+from .calculator import calculate, calculator
 from .sandbox import SandboxResult, run_python
 
-__all__ = ["calculator", "run_python", "SandboxResult"]
+__all__ = ["calculate", "calculator", "run_python", "SandboxResult"]
