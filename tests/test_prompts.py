@@ -102,7 +102,12 @@ def test_answer_extraction_reads_only_the_models_own_answer():
     ("The answer is **15**", 15), ("The answer is 1,200.", 1200), ("A: 1,234,567", 1234567),
     # not an integer answer, or another task's format: None, never a wrong number
     ("A: 3.5", None), ("the answer is 3.5 apples", None), ("A: 12,3", None),
-    ("#### 18", None), ("\\boxed{\\frac{1}{2}}", None), ("no answer here", None)])
+    ("#### 18", None), ("\\boxed{\\frac{1}{2}}", None), ("no answer here", None),
+    # an expression or a fraction after "the answer is" states no integer at its first number
+    ("The answer is 5 + 3 = 8.", None), ("The answer is 1/3.", None),
+    ("The answer is 4 - 11 = -7.", None), ("The answer is 6 * 7", None),
+    ("The answer is 3 5", None), ("The answer is 18. Check: 18 * 2 = 36", 18),
+    ("The answer is: **42**", 42), ("The answer is 12 apples", 12)])
 def test_the_default_reader_is_never_silently_wrong(reply, answer):
     assert prompts.extract_answer(reply) == answer
     assert meta.parallel.default_answer(reply) == answer

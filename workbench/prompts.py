@@ -18,7 +18,9 @@ STOP = ("\n\n", "\nQ:", "\nJSON:")
 # after a comma ("A: 3.5", "A: 1,20") is no integer answer and is not read (never "3" or "1")
 INTEGER = r"(-?(?:\d{1,3}(?:,\d{3})+|\d+))(?![.,]?\d)"
 _MARKED = re.compile(r"A: " + INTEGER)
-_LOOSE = re.compile(r"answer is:?\s*\**\s*" + INTEGER, re.IGNORECASE)
+# "the answer is 5 + 3 = 8." or "... is 1/3." states no integer answer at 5 or 1: not read
+_LOOSE = re.compile(r"answer is:?\s*\**\s*" + INTEGER + r"(?!\s*(?:[-+/=^×÷]|\*(?!\*)|\d))",
+                    re.IGNORECASE)
 
 
 def cut(text: str, stop) -> str:
