@@ -54,14 +54,20 @@ def train_foreign(path: Path, text: str, chat: bool = False, steps: int = 150):
     model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=2048, n_embd=64,
                                        n_layer=2, n_head=4, bos_token_id=tok.eos_token_id,
                                        eos_token_id=tok.eos_token_id))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     x = torch.tensor([tok(text)["input_ids"]])
-    for _ in range(steps):
-        loss = model(input_ids=x, labels=x).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.1, loss.item()
+    loss = fit(model, x, x, steps, lr=3e-3)
+    assert loss < 0.1, loss
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def fit(model, input_ids, labels, steps: int, lr: float) -> float:
+    """Train ``model`` on one batch for ``steps`` AdamW steps; the last loss."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = model(input_ids=input_ids, labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return loss.item()

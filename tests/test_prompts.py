@@ -2,10 +2,9 @@
 answer extraction, proven on a causal LM with its own tokenizer, built here and loaded by path
 as a Hub model would be."""
 import pytest
-import torch
 
 import workbench as wb
-from conftest import load_script
+from chapter_run import run_chapter, train_foreign
 from workbench import meta, prompts
 from workbench.tinyworld import formats
 from workbench.tinyworld import arithmetic as ar
@@ -18,30 +17,10 @@ def foreign(tmp_path_factory):
     """A GPT-2 with a freshly trained byte-level BPE (not TinyWorld's vocabulary), saved with
     save_pretrained and loaded by path.  It memorises one text: the few-shot prompt for 3+4, its
     solution, then a question of its own (8*2) with a different answer, as base models do."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
     fmt = formats.arithmetic_format(wb.load("tinyworld"), shots=4)
     text = (fmt.prompt(QUESTION) + QUESTION.solution() + "\n\n" + NEXT.prompt() + NEXT.solution()
             + "\n\n")
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator([text] * 4, vocab_size=300, special_tokens=["<|endoftext|>"])
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>",
-                                  pad_token="<|endoftext|>")
-    torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=2048, n_embd=64,
-                                       n_layer=2, n_head=4, bos_token_id=tok.eos_token_id,
-                                       eos_token_id=tok.eos_token_id))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    x = torch.tensor([tok(text)["input_ids"]])
-    for _ in range(150):
-        loss = model(input_ids=x, labels=x).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.05, loss.item()
-    path = tmp_path_factory.mktemp("foreign-gpt2")
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
+    path = train_foreign(tmp_path_factory.mktemp("foreign-gpt2"), text)
     return wb.load(str(path), device="cpu")
 
 
@@ -149,18 +128,6 @@ def test_arithmetic_chapters_run_top_to_bottom_on_a_model_loaded_by_path(foreign
     (their claims about TinyWorld's own target are checked only for TinyWorld's models).
     Chapter 07's JSON rejection sampling gets no valid record from this memoriser and says so
     (BudgetExceeded, printed) instead of stopping the chapter."""
-    import re
-    from pathlib import Path
-    root = Path(__file__).resolve().parent.parent
-    build = load_script("build_notebooks")
-    src = root / "notebooks" / "src" / f"{chapter}.py"
-    monkeypatch.chdir(root / "notebooks")
-    ns = {}
-    for cell in build.parse(src.read_text(), src.stem):
-        if cell.cell_type != "code" or "google.colab" in cell.source:
-            continue
-        code = re.sub(r'^MODEL = "tinyworld".*$', f'MODEL = {foreign.model.name_or_path!r}',
-                      cell.source, flags=re.M)
-        exec(compile(code, src.name, "exec"), ns)
+    ns = run_chapter(chapter, monkeypatch, MODEL=foreign.model.name_or_path)
     assert ns["lm"].model.name_or_path == foreign.model.name_or_path
     assert ns["fmt"].header.count("\nA: ") == 4 and ns["fmt"].stop == prompts.STOP

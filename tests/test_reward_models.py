@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import workbench as wb
+from chapter_run import fit
 from workbench import meta, scoring
 from workbench.meta import values
 from workbench.reward_models import (LLMJudge, OutcomeRewardModel, ProcessRewardModel,
@@ -97,13 +98,8 @@ def gen_lm(tmp_path_factory, tok):
     n = max(map(len, rows))
     x = torch.tensor([r + [tok.pad_token_id] * (n - len(r)) for r in rows])
     labels = torch.tensor([r + [-100] * (n - len(r)) for r in rows])
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(80):
-        loss = model(input_ids=x, labels=labels).loss
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.5, loss.item()
+    loss = fit(model, x, labels, 80, lr=1e-2)
+    assert loss < 0.5, loss
     return wb.load(save(tmp_path_factory, "gen", model, tok), device="cpu")
 
 
