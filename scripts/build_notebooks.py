@@ -1,7 +1,20 @@
 """Build the chapters: ``notebooks/src/NN_name.py`` (percent format) -> executed ``.ipynb``.
 
 Sources are plain Python files whose cells start with ``# %%`` (code) or ``# %% [markdown]``
-(markdown, every line prefixed by ``# ``).  Each notebook is executed top to bottom in a fresh
+(markdown, every line prefixed by ``# ``).  The marker line may carry jupytext-style cell
+metadata as ``key=JSON`` pairs, e.g. ``# %% tags=["check"]`` or
+``# %% [markdown] tags=["solution"]``; it becomes the built cell's ``metadata``.  The tags the
+chapters use (docs/conventions.md, "Exercises and claims"):
+
+- ``claim``: a claim-check cell, asserting a quantitative statement of the prose
+  (``scripts/claims.py`` counts them);
+- ``solution``: an exercise cell holding nbgrader solution regions (``### BEGIN SOLUTION`` /
+  ``### END SOLUTION`` in code, ``<!-- BEGIN SOLUTION -->`` / ``<!-- END SOLUTION -->`` around a
+  teacher's answer in markdown), which ``scripts/student_notebooks.py`` blanks;
+- ``check``: the check cell of an exercise, which ``scripts/grade.py`` reports on.
+
+A solution region outside a cell tagged ``solution``, or an unbalanced one, is an error (as in
+nbgrader).  Each notebook is executed top to bottom in a fresh
 kernel so that the stored outputs are exactly what nbval will reproduce; the run time is
 printed and must stay under 90 s on a 2-core CPU.
 
@@ -12,6 +25,7 @@ printed and must stay under 90 s on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -37,10 +51,59 @@ if "google.colab" in sys.modules:
     %run /content/workbench/scripts/colab_setup.py"""
 SRC, OUT = ROOT / "notebooks" / "src", ROOT / "notebooks"
 CELL = re.compile(r"^# %%(.*)$", re.M)
+MARKERS = {"code": ("### BEGIN SOLUTION", "### END SOLUTION"),
+           "markdown": ("<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->")}
+
+
+def header(rest: str, where: str = "") -> tuple[str, dict]:
+    """The cell type and metadata of a marker line's text after ``# %%``:
+    ``' [markdown] tags=["solution"]'`` -> ``("markdown", {"tags": ["solution"]})``."""
+    text = rest.strip()
+    kind = "code"
+    if text.startswith("[markdown]"):
+        kind, text = "markdown", text[len("[markdown]"):].strip()
+    meta, decode = {}, json.JSONDecoder().raw_decode
+    while text:
+        m = re.match(r"([A-Za-z_][\w.-]*)=", text)
+        if not m:
+            raise ValueError(f"{where}cell marker '# %%{rest}': expected [markdown] and/or "
+                             f"key=JSON metadata (tags=[\"check\"]), got {text!r}")
+        try:
+            value, end = decode(text, m.end())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}cell marker '# %%{rest}': the value of {m.group(1)} is "
+                             f"not JSON ({e.msg})") from None
+        meta[m.group(1)] = value
+        text = text[end:].strip()
+    tags = meta.get("tags", [])
+    if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+        raise ValueError(f"{where}cell marker '# %%{rest}': tags must be a list of strings")
+    return kind, meta
+
+
+def solution_regions(kind: str, source: str) -> list:
+    """(begin, end) line indices of the solution regions in a cell's source; raises ValueError
+    for a region that does not close, or closes before it opens."""
+    begin, end = MARKERS[kind] if kind in MARKERS else MARKERS["code"]
+    regions, start = [], None
+    for i, line in enumerate(source.split("\n")):
+        if line.strip() == begin:
+            if start is not None:
+                raise ValueError(f"{begin!r} on line {i + 1} inside an open region")
+            start = i
+        elif line.strip() == end:
+            if start is None:
+                raise ValueError(f"{end!r} on line {i + 1} without {begin!r}")
+            regions.append((start, i))
+            start = None
+    if start is not None:
+        raise ValueError(f"{begin!r} on line {start + 1} is never closed by {end!r}")
+    return regions
 
 
 def parse(text: str, name: str = ""):
-    """Split a percent-format source into (kind, source) cells.
+    """Split a percent-format source into cells (markdown or code, with the marker line's
+    metadata).
 
     ``{badges}`` in a markdown cell becomes the Colab/Binder badges of this notebook, and a code
     cell that is just ``# SETUP`` becomes the standard set-up cell.
@@ -48,16 +111,28 @@ def parse(text: str, name: str = ""):
     marks = list(CELL.finditer(text))
     cells = []
     for i, m in enumerate(marks):
+        line = text.count("\n", 0, m.start()) + 1
+        where = f"{name + ':' if name else ''}{line}: "
+        kind, meta = header(m.group(1), where)
         body = text[m.end(): marks[i + 1].start() if i + 1 < len(marks) else len(text)]
         body = body.strip("\n")
-        if "[markdown]" in m.group(1):
+        if kind == "markdown":
             lines = [ln[2:] if ln.startswith("# ") else ln.lstrip("#") for ln in body.split("\n")]
             md = "\n".join(lines).replace("{badges}", BADGES.format(repo=REPO, name=name))
-            cells.append(nbformat.v4.new_markdown_cell(md))
+            cell = nbformat.v4.new_markdown_cell(md)
         elif body.strip() == "# SETUP":
-            cells.append(nbformat.v4.new_code_cell(SETUP.format(repo=REPO)))
+            cell = nbformat.v4.new_code_cell(SETUP.format(repo=REPO))
         else:
-            cells.append(nbformat.v4.new_code_cell(body))
+            cell = nbformat.v4.new_code_cell(body)
+        try:
+            regions = solution_regions(kind, cell.source)
+        except ValueError as e:
+            raise ValueError(f"{where}{e}") from None
+        if bool(regions) != ("solution" in meta.get("tags", [])):
+            raise ValueError(f"{where}a cell has solution regions if and only if it is tagged "
+                             "\"solution\" (# %% tags=[\"solution\"])")
+        cell.metadata.update(meta)
+        cells.append(cell)
     return cells
 
 

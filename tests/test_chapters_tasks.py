@@ -55,6 +55,8 @@ def test_chapter_runs_on_a_foreign_model_and_gsm8k(chapter, gsm8k_model, monkeyp
         assert "The answer is" not in cot.info["thought"] and ns["fmt"].marker == "The answer is "
         assert cot.text.startswith(cot.info["thought"] + "The answer is ")
         assert ns["direct_answer"](ns["problem"]).text.startswith("The answer is ")
+        assert list(ns["diffs"]) == ["chain-of-thought - direct answer"]   # paired, same problems
+        assert ns["diffs"]["chain-of-thought - direct answer"].n == len(ns["problems"]) == 30
     if chapter == "09_refinement":   # the answer key graded each version with GSM8K's reader
         loop, task = ns["calc"], ns["task"]
         assert ns["extrinsic"] == "answer key (oracle)" and not ns["CODE"]

@@ -44,10 +44,12 @@ SEED = 0
 # | `widgets` | — | interactive views of what the algorithms did |
 
 # %%
+import math
+
 import workbench as wb
 from workbench import decoding
 from workbench.tinyworld import arithmetic, worlds
-from widgets import world as views
+from widgets import checks, world as views
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
@@ -151,22 +153,73 @@ print(draft)
 # %% [markdown]
 # ## Exercises
 #
-# 1. Sample 8 continuations of `"Review:"` with `n=8`. How many prompt tokens were actually
-#    computed? Store the answer in `computed_prompt_tokens`.
-# 2. Use the exact grammar to find p\* of the story `" The cat slept."`; store it in `p_cat`.
-# 3. Which of the two is more probable under p\*: the most probable story, or the story you
-#    sampled above? Store `True` in `mode_more_probable` if the mode is.
+# Each exercise has a cell for your answer and, under it, a **check cell**: run it, and it says
+# either that the answer is right or what to reconsider. (In the student notebooks,
+# `python scripts/student_notebooks.py`, the answer cells are blank; this notebook shows
+# solutions.)
+#
+# **Exercise 1** (predict, then measure). `decoding.sample(lm, "Review:", n=8,
+# max_new_tokens=1)` draws 8 one-token continuations of the same prompt. How many token
+# positions does it compute? Store the number in `computed_prompt_tokens`. (The cell on traces
+# and costs above has a hint.)
 
-# %%
-# Your answers here (these are the solutions; change them and re-run the check)
-computed_prompt_tokens = len(lm.encode("Review:"))
+# %% tags=["solution"]
+### BEGIN SOLUTION
+computed_prompt_tokens = len(lm.encode("Review:"))   # BOS included; the 8 rows share it
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(1):
+    checks.answered(computed_prompt_tokens=computed_prompt_tokens)
+    reviews = decoding.sample(lm, "Review:", n=8, seed=SEED, max_new_tokens=1)
+    computed = wb.budget.total(r.cost for r in reviews).computed_tokens
+    n = computed_prompt_tokens
+    checks.expect(n != 8 * computed, f"computed_prompt_tokens = {n} counts the prompt once per "
+                  "sample, but the 8 samples share one prompt: it is computed once.")
+    checks.expect(n != computed - 1, f"computed_prompt_tokens = {n} is one short: the BOS "
+                  "token that lm.encode puts first is computed too.")
+    checks.expect(n == computed, f"computed_prompt_tokens = {n} is not what the run computed: "
+                  "count the prompt's tokens with lm.encode, once for all 8 samples (the one "
+                  "new token of each comes out of that same pass).")
+
+# %% [markdown]
+# **Exercise 2.** Use the exact grammar (`story`) to find p\* of the story `" The cat slept."`
+# (with its leading space, as a story follows `"Story:"`); store the probability in `p_cat`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 p_cat = story.p_star(" The cat slept.")
-mode_more_probable = story.mode()[1] > story.log_p_star(text)
+### END SOLUTION
 
-# %%
-reviews = decoding.sample(lm, "Review:", n=8, seed=SEED, max_new_tokens=1)
-c = wb.budget.total(r.cost for r in reviews)
-assert computed_prompt_tokens == c.computed_tokens, "the prompt is computed once for all 8"
-assert abs(p_cat - __import__("math").exp(story.log_p_star(" The cat slept."))) < 1e-12
-assert mode_more_probable is True
-print("All three answers are right.")
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(p_cat=p_cat)
+    logp = story.log_p_star(" The cat slept.")
+    checks.expect(not (isinstance(p_cat, (int, float)) and abs(p_cat - logp) < 1e-9),
+                  f"p_cat = {p_cat} is a log-probability; the exercise asks for p*(y) itself.")
+    checks.close("p_cat", p_cat, math.exp(logp), "ask the grammar for p* of exactly "
+                 "\" The cat slept.\" (story.p_star), leading space included.", tol=1e-12)
+
+# %% [markdown]
+# **Exercise 3.** Which is more probable under p\*: the most probable story (`story.mode()`),
+# or the story `text` sampled above? Store the log p\* of each in `logp_mode` and `logp_sample`,
+# and `True` in `mode_more_probable` if the mode is the more probable one (else `False`).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+logp_mode = story.mode()[1]
+logp_sample = story.log_p_star(text)
+mode_more_probable = logp_mode > logp_sample
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(logp_mode=logp_mode, logp_sample=logp_sample,
+                    mode_more_probable=mode_more_probable)
+    checks.close("logp_mode", logp_mode, story.mode()[1],
+                 "story.mode() returns (text, log p*) of the most probable story.")
+    checks.close("logp_sample", logp_sample, story.log_p_star(text),
+                 "story.log_p_star gives log p* of the sampled `text`.")
+    checks.expect(mode_more_probable == (story.mode()[1] > story.log_p_star(text)),
+                  f"mode_more_probable = {mode_more_probable!r} does not follow from your two "
+                  "log-probabilities: the larger log p* is the more probable story.")

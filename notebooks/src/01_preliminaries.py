@@ -37,6 +37,7 @@ from workbench import adapters, decoding
 from workbench.measures import position_logits, sequence_logprob
 from workbench.tinyworld import worlds
 from workbench.tinyworld.grammar import TokenGrammar
+from widgets import checks
 from widgets import token_level as views
 from widgets.stepper import Stepper
 
@@ -60,7 +61,7 @@ print(lm)
 # The second equation (the chain rule, eq. 11 in §3.2) is what makes a sequence's probability
 # computable one token at a time. Here are the logits after `"Story: The"` and the softmax:
 
-# %%
+# %% tags=["claim"]
 logits = lm.next_logits(PROMPT + " The")[0]
 probs = torch.softmax(logits, -1)
 assert torch.allclose(probs.log(), lm.next_logprobs(PROMPT + " The")[0], atol=1e-5)
@@ -291,33 +292,79 @@ views.goals_figure(rows)
 # %% [markdown]
 # ## Exercises
 #
-# 1. Use the chain rule: with `lm.token_logprobs`, compute log p_θ(y | x) of the complete story
-#    `" The dog ran."` after `PROMPT` (do not forget the end of the story). Store it in
-#    `logp_dog`.
-# 2. Draw 16 samples at temperature 0.5 and 16 at temperature 1.5 (`n=16, seed=SEED`,
-#    `max_new_tokens=48`) and compute the set acceptability A(S) of each. Store them in
-#    `a_cold` and `a_hot`.
-# 3. Which temperature in `TAUS` came closest to the target p\* (goal 3)? Store it in
-#    `best_tau`.
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1** (the chain rule). With `lm.token_logprobs`, compute log p_θ(y | x) of the
+# complete story `" The dog ran."` after `PROMPT`: a story is complete when the model ends it,
+# so its last token is `EOS`. Store the number in `logp_dog`.
 
-# %%
-# Your answers here (these are the solutions; change them and re-run the check)
+# %% tags=["solution"]
+### BEGIN SOLUTION
 dog = lm.encode(" The dog ran.", bos=False) + [EOS]
 logp_dog = sum(lm.token_logprobs(PROMPT, [dog])[0])
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(1):
+    checks.answered(logp_dog=logp_dog)
+    ids = lm.encode(" The dog ran.", bos=False)
+    want = lm.score(PROMPT, [ids + [EOS]])[0]
+    checks.expect(not math.isclose(float(logp_dog), lm.score(PROMPT, [ids])[0], abs_tol=1e-4),
+                  f"logp_dog = {logp_dog} leaves out the end of the story: add the log-probability "
+                  "of EOS after the last word.")
+    checks.expect(not math.isclose(float(logp_dog), math.exp(want), abs_tol=1e-6),
+                  f"logp_dog = {logp_dog} is a probability; the exercise asks for its logarithm.")
+    checks.close("logp_dog", logp_dog, want, "by the chain rule, log p_θ(y | x) is the sum of "
+                 "the log-probabilities of y's tokens (EOS included), each given the prompt and "
+                 "the tokens before it.", tol=1e-4)
+
+# %% [markdown]
+# **Exercise 2** (set acceptability). Draw 16 samples at temperature 0.5 and 16 at
+# temperature 1.5 (`n=16, seed=SEED, max_new_tokens=48`, the adapter
+# `partial(adapters.temperature, tau=...)`) and compute the acceptability A(S) of each set, the
+# number of *distinct* acceptable stories in it. Store them in `a_cold` and `a_hot`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 a_cold = A(decoding.sample(lm, PROMPT, adapters=[partial(adapters.temperature, tau=0.5)],
                            n=16, seed=SEED, max_new_tokens=48))
 a_hot = A(decoding.sample(lm, PROMPT, adapters=[partial(adapters.temperature, tau=1.5)],
                           n=16, seed=SEED, max_new_tokens=48))
-best_tau = min((r for r in rows if r["tau"] > 0), key=lambda r: r["kl_target"])["tau"]
+### END SOLUTION
 
-# %%
-assert abs(logp_dog - lm.score(PROMPT, [dog])[0]) < 1e-4, "sum every token, EOS included"
-def check_A(tau):
-    outs = decoding.sample(lm, PROMPT, adapters=[partial(adapters.temperature, tau=tau)],
-                           n=16, seed=SEED, max_new_tokens=48)
-    return len({g.text for g in outs
-                if g.finish_reason == "eos" and story.log_p_star(g.text) > -math.inf})
-assert (a_cold, a_hot) == (check_A(0.5), check_A(1.5))
-kl = {r["tau"]: r["kl_target"] for r in rows if r["tau"] > 0}
-assert best_tau in kl and kl[best_tau] == min(kl.values())
-print("All three answers are right.")
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(a_cold=a_cold, a_hot=a_hot)
+    for name, value, tau in (("a_cold", a_cold, 0.5), ("a_hot", a_hot, 1.5)):
+        outs = decoding.sample(lm, PROMPT, adapters=[partial(adapters.temperature, tau=tau)],
+                               n=16, seed=SEED, max_new_tokens=48)
+        checks.expect(value != sum(map(acceptable, outs)) or value == A(outs),
+                      f"{name} = {value} counts every acceptable sample; A(S) counts the "
+                      "*distinct* acceptable stories (a story drawn twice counts once).")
+        checks.expect(value == A(outs), f"{name} = {value} is not A(S) of the 16 samples at "
+                      f"τ = {tau}: draw them with the arguments above (same seed) and count the "
+                      "distinct stories that ended with EOS and that p* can produce.")
+
+# %% [markdown]
+# **Exercise 3.** Which temperature in `TAUS` came closest to the target p\* (goal 3)? Store
+# it in `best_tau`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+best_tau = min((r for r in rows if r["tau"] > 0), key=lambda r: r["kl_target"])["tau"]
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(best_tau=best_tau)
+    kl = {r["tau"]: r["kl_target"] for r in rows if r["tau"] > 0}
+    kl_model = {r["tau"]: r["kl_model"] for r in rows if r["tau"] > 0}
+    checks.expect(best_tau in kl, f"best_tau = {best_tau!r} is not one of TAUS {TAUS}.")
+    checks.expect(kl_model[best_tau] != min(kl_model.values()) or kl[best_tau] == min(kl.values()),
+                  f"best_tau = {best_tau} is closest to p_θ (goal 2, KL(p_θ‖g)); goal 3 measures "
+                  "the distance to the target p*, KL(p*‖g).")
+    checks.expect(kl[best_tau] == min(kl.values()), f"best_tau = {best_tau} is not where "
+                  "KL(p*‖g) is smallest: read the column KL(p*‖g) of the table (or the rows' "
+                  "\"kl_target\").")

@@ -33,6 +33,7 @@ from workbench import decoding
 from workbench.measures import coin_flips, typical_set_mass
 from workbench.tinyworld import worlds
 from workbench.tinyworld.grammar import TokenGrammar
+from widgets import checks
 from widgets import token_level as views
 from widgets.beam_tree import BeamTree, beam_tree_figure
 
@@ -293,31 +294,98 @@ for p, g, w, m in zip(PROMPTS, best_by_width[(0.0, 1)], best_by_width[(0.0, 16)]
 # %% [markdown]
 # ## Exercises
 #
-# 1. A coin with P(heads) = 0.7 is flipped 20 times. By hand (or with `math`): what is the
-#    log-probability of the most probable sequence, and the most likely *number* of heads?
-#    Store them in `mode_logp_20` and `likeliest_20`.
-# 2. Run exact MAP after `"Story: The dragon"` (24 new tokens at most). Store its text in
-#    `map_dragon`, and in `map_shorter` whether it has fewer tokens than greedy decoding's
-#    output for the same prompt.
-# 3. In the experiment, what is the smallest beam width (α = 0) whose outputs equal exact
-#    MAP's on all eight prompts? Store it in `first_width` (`None` if no width did).
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1** (by hand first). A coin with P(heads) = 0.7 is flipped 20 times. What is the
+# log-probability of the most probable sequence, and the most likely *number* of heads? Store
+# them in `mode_logp_20` and `likeliest_20` (use `math`, not `coin_flips`).
 
-# %%
-# Your answers here (these are the solutions; change them and re-run the check)
+# %% tags=["solution"]
+### BEGIN SOLUTION
 mode_logp_20 = 20 * math.log(0.7)
 likeliest_20 = 14
-map_dragon = decoding.exact_map(lm, "Story: The dragon", max_new_tokens=24).text
-map_shorter = (len(lm.encode(map_dragon, bos=False))
-               < len(decoding.greedy(lm, "Story: The dragon").token_ids))
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(1):
+    checks.answered(mode_logp_20=mode_logp_20, likeliest_20=likeliest_20)
+    c20 = coin_flips(20, 0.7)
+    checks.expect(not math.isclose(float(mode_logp_20), math.exp(c20["mode_logp"])),
+                  f"mode_logp_20 = {mode_logp_20} is a probability; the exercise asks for its log.")
+    checks.expect(not math.isclose(float(mode_logp_20), 14 * math.log(0.7) + 6 * math.log(0.3)),
+                  f"mode_logp_20 = {mode_logp_20} is the log-probability of *one* sequence "
+                  "with 14 heads. Which single sequence is the most probable, when each flip is "
+                  "heads with probability 0.7?")
+    checks.close("mode_logp_20", mode_logp_20, c20["mode_logp"], "the flips are independent, "
+                 "so a sequence's log-probability is the sum of its flips' log-probabilities.")
+    checks.expect(likeliest_20 != 20, "likeliest_20 = 20 is the head count of the most probable "
+                  "sequence, but only one sequence has 20 heads. A count is as likely as the "
+                  "total probability of all the sequences with that many heads (binomial).")
+    checks.expect(likeliest_20 == c20["likeliest_count"], f"likeliest_20 = {likeliest_20} is "
+                  "not the most likely number of heads: compare C(20, k)·0.7^k·0.3^(20−k) over k.")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* the most probable sequence is all heads, yet the most likely number of
+# heads is not 20. Why, and what does that say about MAP decoding?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* All-heads is the single most probable sequence (0.7²⁰ ≈ 8·10⁻⁴), but it is
+# alone; there are C(20, 14) = 38 760 sequences with 14 heads, each much less probable
+# (≈ 4.9·10⁻⁶) and together probable 0.19. A sample almost never looks like the mode. MAP
+# decoding returns that one most probable output, which is why it can be atypical (short,
+# repetitive) text even when the model is good: "most probable" is not "representative".
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 2.** Run exact MAP after `"Story: The dragon"` (24 new tokens at most). Store its
+# text in `map_dragon`, and in `fewer_tokens` how many tokens fewer its output has than greedy
+# decoding's for the same prompt (negative if it has more).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+map_out = decoding.exact_map(lm, "Story: The dragon", max_new_tokens=24)
+map_dragon = map_out.text
+fewer_tokens = len(decoding.greedy(lm, "Story: The dragon").token_ids) - len(map_out.token_ids)
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(map_dragon=map_dragon, fewer_tokens=fewer_tokens)
+    m = decoding.exact_map(lm, "Story: The dragon", max_new_tokens=24)
+    g = decoding.greedy(lm, "Story: The dragon")
+    checks.expect(map_dragon != g.text, "map_dragon is greedy decoding's output: greedy picks "
+                  "the best token at each step, exact MAP the best whole sequence "
+                  "(decoding.exact_map).")
+    checks.expect(map_dragon == m.text, f"map_dragon = {map_dragon!r} is not exact MAP's output "
+                  "after \"Story: The dragon\" with max_new_tokens=24.")
+    checks.expect(fewer_tokens != len(g.text) - len(m.text), f"fewer_tokens = {fewer_tokens} "
+                  "counts characters; count tokens (a Generation's .token_ids).")
+    checks.expect(fewer_tokens != -(len(g.token_ids) - len(m.token_ids)), f"fewer_tokens = "
+                  f"{fewer_tokens} has the wrong sign: greedy's length minus MAP's.")
+    checks.expect(fewer_tokens == len(g.token_ids) - len(m.token_ids), f"fewer_tokens = "
+                  f"{fewer_tokens} is not the difference of the two outputs' token counts.")
+
+# %% [markdown]
+# **Exercise 3.** In the experiment, what is the smallest beam width (α = 0) whose outputs equal
+# exact MAP's on all eight prompts? Store it in `first_width` (`None` if no width did).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 first_width = next((k for k in WIDTHS
                     if best_by_width[(0.0, k)] == [m.text for m in maps]), None)
+### END SOLUTION
 
-# %%
-c20 = coin_flips(20, 0.7)
-assert abs(mode_logp_20 - c20["mode_logp"]) < 1e-9 and likeliest_20 == c20["likeliest_count"]
-m = decoding.exact_map(lm, "Story: The dragon", max_new_tokens=24)
-g = decoding.greedy(lm, "Story: The dragon")
-assert map_dragon == m.text and map_shorter == (len(m.token_ids) < len(g.token_ids))
-widths_ok = [k for k in WIDTHS if best_by_width[(0.0, k)] == [m.text for m in maps]]
-assert first_width == (widths_ok[0] if widths_ok else None)
-print("All three answers are right.")
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(first_width=first_width)
+    same = [k for k in WIDTHS if best_by_width[(0.0, k)] == [m.text for m in maps]]
+    want = same[0] if same else None
+    checks.expect(first_width in WIDTHS or first_width is None,
+                  f"first_width = {first_width!r} is not one of the widths tried, {WIDTHS}.")
+    checks.expect(first_width not in same or first_width == want, f"with {first_width} beams the "
+                  "outputs do equal exact MAP's, but a narrower beam already finds them all.")
+    checks.expect(first_width == want, f"with first_width = {first_width!r} beams, at least one "
+                  "prompt's output differs from exact MAP's: compare best_by_width[(0.0, k)] "
+                  "with [m.text for m in maps], prompt by prompt (the table above).")

@@ -38,6 +38,7 @@ from workbench import adapters, decoding
 from workbench.measures import distinct_n, position_logits
 from workbench.tinyworld import worlds
 from workbench.tinyworld.grammar import TokenGrammar
+from widgets import checks
 from widgets import distribution as dist_views
 from widgets import token_level as views
 
@@ -277,28 +278,124 @@ views.tradeoff_figure(points, reference)
 # %% [markdown]
 # ## Exercises
 #
-# 1. What is the entropy (in nats) of the next-token distribution after `"Story: The little"`
-#    at temperature τ = 0.5? Use `adapters.temperature` and store it in `entropy_half`.
-# 2. Draw 8 stories with `top_k` and k = 1 (`n=8, seed=SEED`). Are they all the greedy story?
-#    Store `True` or `False` in `all_greedy`.
-# 3. In the sweep, which setting has the highest diversity among those whose stories are at
-#    least 95% acceptable? Store its label (e.g. `"top_p(0.9)"`) in `best_setting`.
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1.** What is the entropy (in nats) of the next-token distribution after
+# `"Story: The little"` (its logits are `logits`) at temperature τ = 0.5? Use
+# `adapters.temperature` and store it in `entropy_half`.
 
-# %%
-# Your answers here (these are the solutions; change them and re-run the check)
+# %% tags=["solution"]
+### BEGIN SOLUTION
 q_half = torch.softmax(adapters.temperature(logits, 0.5), -1)
 entropy_half = float(-(q_half * q_half.log()).sum())
+### END SOLUTION
+
+# %% tags=["check"]
+def entropy_at(tau):
+    lq = torch.log_softmax(logits / tau, -1)
+    return float(-(lq.exp() * lq).sum())
+
+with checks.exercise(1):
+    checks.answered(entropy_half=entropy_half)
+    checks.expect(not math.isclose(float(entropy_half), entropy_at(1.0), rel_tol=1e-6),
+                  f"entropy_half = {entropy_half} is the entropy at τ = 1: apply the temperature "
+                  "to the logits before the softmax.")
+    checks.expect(not math.isclose(float(entropy_half), entropy_at(0.5) / math.log(2), rel_tol=1e-6),
+                  f"entropy_half = {entropy_half} is in bits; nats use the natural logarithm.")
+    checks.close("entropy_half", entropy_half, entropy_at(0.5), "H(q) = −Σ q log q, with q the "
+                 "softmax of the logits divided by τ = 0.5 (tokens with q = 0 contribute 0).",
+                 tol=1e-6)
+
+# %% [markdown]
+# **Exercise 2** (predict, then run). Draw 8 stories with `top_k` and k = 1 (`n=8, seed=SEED`).
+# How many of them are the greedy story? Decide first, then store the count in `n_greedy`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 k1 = decoding.sample(lm, PROMPT, adapters=[partial(adapters.top_k, k=1)], n=8, seed=SEED)
-all_greedy = all(s.text == decoding.greedy(lm, PROMPT).text for s in k1)
+n_greedy = sum(s.text == decoding.greedy(lm, PROMPT).text for s in k1)
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(n_greedy=n_greedy)
+    outs = decoding.sample(lm, PROMPT, adapters=[partial(adapters.top_k, k=1)], n=8, seed=SEED)
+    want = sum(o.text == decoding.greedy(lm, PROMPT).text for o in outs)
+    checks.expect(n_greedy == want, f"n_greedy = {n_greedy} is not what the 8 samples show: "
+                  "draw them as above and compare each one's text with decoding.greedy's. What "
+                  "does top-k keep of each next-token distribution when k = 1?")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* would another seed change that count? Why?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* No. With k = 1 the adapter keeps only the most probable token of each
+# next-token distribution, so the "sample" has probability 1 at every step: top-1 sampling is
+# greedy decoding, whatever the seed (barring exact ties between the two best logits).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 3.** In the sweep, which setting has the highest diversity among those whose
+# stories are at least 95% acceptable? Store its label (e.g. `"top_p(0.9)"`) in
+# `best_setting`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 best_setting = max((r for r in points if r["acceptable"] >= 0.95),
                    key=lambda r: r["diversity"])["label"]
+### END SOLUTION
 
-# %%
-lq = torch.log_softmax(logits / 0.5, -1)
-assert abs(entropy_half - float(-(lq.exp() * lq).sum())) < 1e-6
-assert all_greedy is True
-ok = [r for r in points if r["acceptable"] >= 0.95]
-assert best_setting in {r["label"] for r in ok}
-assert [r["diversity"] for r in ok if r["label"] == best_setting][0] == max(
-    r["diversity"] for r in ok)
-print("All three answers are right.")
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(best_setting=best_setting)
+    by_label = {r["label"]: r for r in points}
+    checks.expect(best_setting in by_label, f"best_setting = {best_setting!r} is not a label of "
+                  "the sweep (the first column of its table, e.g. \"top_p(0.9)\").")
+    ok = [r for r in points if r["acceptable"] >= 0.95]
+    checks.expect(by_label[best_setting]["acceptable"] >= 0.95, f"{best_setting} has "
+                  f"{by_label[best_setting]['acceptable']:.0%} acceptable stories, under 95%.")
+    checks.expect(by_label[best_setting]["diversity"] == max(r["diversity"] for r in ok),
+                  f"{best_setting} is at least 95% acceptable, but another such setting has a "
+                  "higher distinct-2.")
+
+# %% [markdown]
+# **Exercise 4** (implement it). Write nucleus (top-p) truncation (Table 2, eq. 13): given a
+# vector of logits and p, return the same logits with `-inf` on every token outside the
+# *smallest* set of most probable tokens whose total probability is at least p. The check
+# compares your function with `adapters.top_p` on this chapter's distribution and on random
+# ones.
+
+# %% tags=["solution"]
+def my_top_p(logits, p):
+    """Nucleus truncation of a (V,) tensor of logits at mass p."""
+    ### BEGIN SOLUTION
+    probs = torch.softmax(logits, -1)
+    order = torch.argsort(probs, descending=True)
+    above = torch.cumsum(probs[order], 0) - probs[order]   # mass of the tokens ranked higher
+    keep = torch.zeros_like(probs, dtype=torch.bool)
+    keep[order[above < p]] = True                          # the token crossing p is kept
+    return logits.masked_fill(~keep, -math.inf)
+    ### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(4):
+    gen = torch.Generator().manual_seed(SEED)
+    cases = [(logits, p) for p in (0.5, 0.8, 0.95)] + [
+        (3 * torch.randn(50, generator=gen, dtype=torch.float64), p) for p in (0.3, 0.9)]
+    for x, mass in cases:
+        mine, ref = my_top_p(x.clone(), mass), adapters.top_p(x, mass)
+        checks.expect(isinstance(mine, torch.Tensor) and mine.shape == x.shape,
+                      f"my_top_p should return a tensor of logits shaped like its input "
+                      f"{tuple(x.shape)}, got {type(mine).__name__}.")
+        kept, want = torch.isfinite(mine), torch.isfinite(ref)
+        n, m = int(kept.sum()), int(want.sum())
+        checks.expect(not (kept & ~want).any(), f"at p = {mass} my_top_p keeps {n} tokens and "
+                      f"the nucleus has {m}: it is the *smallest* set of most probable tokens "
+                      "whose mass reaches p, no token beyond it.")
+        checks.expect(not (want & ~kept).any(), f"at p = {mass} my_top_p keeps {n} tokens and "
+                      f"the nucleus has {m}: keep the most probable tokens until their mass "
+                      "reaches p, the token that takes it past p included.")
+        checks.expect(torch.equal(mine[kept], x[kept]), "my_top_p changes the logits it keeps; "
+                      "a truncation adapter only sets the others to -inf.")

@@ -36,6 +36,7 @@ import workbench as wb
 from workbench import control, decoding
 from workbench.control import tinyworld as tw
 from workbench.tinyworld.worlds import NEGATIVE, POSITIVE, sentiment
+from widgets import checks
 from widgets import control as views
 from widgets.kv_cache import grouped_bars_figure
 
@@ -258,30 +259,94 @@ print("contrastive:", repr(control.contrastive(lm, models["draft"], "Story:", gr
 #
 # ## Exercises
 #
-# 1. At `"Review: The soup was"`, what total probability does **DExperts with α = 1** give to
-#    the first tokens of the positive adjectives (`POS`)? Use `control.dexperts_logits` and
-#    store it in `p_pos`.
-# 2. In the sweep (part `"review"`), what is the smallest DExperts α whose attribute rate is at
-#    least 0.9? Store it in `alpha_90` (None if no α reaches 0.9).
-# 3. Among the sweep's review points with an attribute rate of at least 0.9, which keeps the
-#    most distinct reviews? Store `(method, strength)` in `best_point`.
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1.** At `"Review: The soup was"` (the logits `s`, `pos`, `neg` above), what total
+# probability does **DExperts with α = 1** give to the first tokens of the positive adjectives
+# (`POS`)? Use `control.dexperts_logits` and store it in `p_pos`.
 
-# %%
-# Your answers here (these are the solutions; change them and re-run the check)
+# %% tags=["solution"]
+### BEGIN SOLUTION
 p_pos = float(torch.softmax(control.dexperts_logits(s, pos, neg, 1.0)[0].double(), -1)[POS].sum())
+### END SOLUTION
+
+# %% tags=["check"]
+def mass_pos(logits):
+    return float(torch.softmax(logits[0].double(), -1)[POS].sum())
+
+with checks.exercise(1):
+    checks.answered(p_pos=p_pos)
+    for wrong, what in ((s, "the target p_θ's, before any control"),
+                        (control.dexperts_logits(s, pos, neg, 2.0), "DExperts at α = 2 (the "
+                         "table's row)"), (pos, "the positive expert's alone")):
+        checks.expect(not np.isclose(float(p_pos), mass_pos(wrong), atol=1e-6),
+                      f"p_pos = {p_pos} is {what}; the exercise asks for DExperts with α = 1.")
+    checks.close("p_pos", p_pos, mass_pos(control.dexperts_logits(s, pos, neg, 1.0)),
+                 "DExperts gives q ∝ p_θ·(p₊/p₋)^α, i.e. the softmax of s + α(s₊ − s₋); sum q "
+                 "over the tokens in POS.", tol=1e-6)
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* DExperts multiplies p_θ by the ratio (p₊/p₋)^α. What can happen, at a large
+# α, to a token that the target finds implausible but that the positive expert likes a little
+# more than the negative one?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* The ratio ignores how probable the token is: a token with p₊ = 10⁻⁴ and
+# p₋ = 10⁻⁶ gets a factor 100^α, as much as a fluent token with p₊ = 0.1 and p₋ = 0.001. At a
+# large α such factors swamp p_θ, and tokens the target would never write can win, which is
+# where fluency and the attribute start to trade against each other (the sweep below). The
+# plausibility constraint of contrastive decoding (only tokens with p_θ at least a fraction of
+# max p_θ, eq. 49) is one guard against exactly this.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 2.** In the sweep (part `"review"`), what is the smallest DExperts α whose attribute
+# rate is at least 0.9? Store it in `alpha_90` (`None` if no α reaches 0.9).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 alpha_90 = min((p["strength"] for p in views.curves(sweep)["dexperts"]
                 if p["attribute_rate"] >= 0.9), default=None)
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(alpha_90=alpha_90)
+    rate = {p["strength"]: p["attribute_rate"] for p in views.curves(sweep)["dexperts"]}
+    reached = [a for a, r in rate.items() if r >= 0.9]
+    checks.expect(alpha_90 is None or alpha_90 in rate, f"alpha_90 = {alpha_90!r} is not one of "
+                  f"the strengths DExperts was run at, {sorted(rate)}.")
+    checks.expect(alpha_90 is None or rate[alpha_90] >= 0.9, f"at α = {alpha_90} DExperts' "
+                  f"attribute rate is {rate.get(alpha_90)}, under 0.9.")
+    checks.expect(alpha_90 is not None or not reached, "alpha_90 is None, but some α does reach "
+                  "an attribute rate of 0.9 (views.curves(sweep)[\"dexperts\"]).")
+    checks.expect(alpha_90 == (min(reached) if reached else None), f"α = {alpha_90} reaches 0.9, "
+                  "but a smaller α already does.")
+
+# %% [markdown]
+# **Exercise 3.** Among the sweep's review points with an attribute rate of at least 0.9, which
+# keeps the most distinct reviews? Store `(method, strength)` in `best_point`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 best_point = max(((p["method"], p["strength"]) for p in sweep["points"]
                   if p["part"] == "review" and p["attribute_rate"] >= 0.9),
                  key=lambda k: views.point(sweep, *k)["distinct"])
+### END SOLUTION
 
-# %%
-q = torch.softmax(s[0].double(), -1) * (torch.softmax(pos[0].double(), -1) /
-                                         torch.softmax(neg[0].double(), -1))
-assert abs(p_pos - float(q[POS].sum() / q.sum())) < 1e-6, p_pos
-reached = [p["strength"] for p in views.curves(sweep)["dexperts"] if p["attribute_rate"] >= 0.9]
-assert alpha_90 == (min(reached) if reached else None)
-ok = [p for p in sweep["points"] if p["part"] == "review" and p["attribute_rate"] >= 0.9]
-assert views.point(sweep, *best_point)["distinct"] == max(p["distinct"] for p in ok)
-assert views.point(sweep, *best_point)["attribute_rate"] >= 0.9
-print("All three answers are right.")
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(best_point=best_point)
+    review = {(p["method"], p["strength"]): p for p in sweep["points"] if p["part"] == "review"}
+    checks.expect(isinstance(best_point, tuple) and tuple(best_point) in review,
+                  f"best_point = {best_point!r} should be a (method, strength) pair of the "
+                  "sweep's review part, e.g. (\"fudge\", 1).")
+    chosen = review[tuple(best_point)]
+    checks.expect(chosen["attribute_rate"] >= 0.9, f"{best_point} has an attribute rate of "
+                  f"{chosen['attribute_rate']:.2f}, under 0.9.")
+    checks.expect(chosen["distinct"] == max(p["distinct"] for p in review.values()
+                                            if p["attribute_rate"] >= 0.9),
+                  f"{best_point} reaches 0.9, but another point that does keeps more distinct "
+                  "reviews (the key \"distinct\").")

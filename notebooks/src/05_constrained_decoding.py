@@ -43,8 +43,9 @@ from workbench import decoding, meta
 from workbench.constraints.library import LibraryMatcher
 from workbench.tinyworld.grammar import TokenGrammar
 from workbench.tinyworld import formats
-from workbench.tinyworld.worlds import (NEGATIVE, RECORD_SCHEMA, review_grammar,
+from workbench.tinyworld.worlds import (NEGATIVE, POSITIVE, RECORD_SCHEMA, review_grammar,
                                         sentiment, story_grammar, validate_record)
+from widgets import checks
 from widgets import constrained as views
 from widgets.kv_cache import grouped_bars_figure, timings_figure
 
@@ -158,7 +159,7 @@ print("masked decoding with a perfect model:",
 # exactly when it is valid); constrained decoding masks with the same index (here as an adapter
 # of the batched sampler, `C.ConstraintAdapter`).
 
-# %%
+# %% tags=["claim"]
 N_REJECT, N_CONSTRAINED = 120, 400
 proposal = meta.LMGenerator(lm, max_new_tokens=60)
 with wb.trace() as t:
@@ -405,28 +406,106 @@ print(f"plain samples that satisfy the formula: {hit:.2f}")
 # %% [markdown]
 # ## Exercises
 #
-# 1. Write a regex for a one-clause review about the **staff** whose adjective is positive
-#    (the positive words are in `workbench.tinyworld.worlds.POSITIVE`), generate one review
-#    with `C.generate(..., seed=SEED)` and store its text in `staff_review`.
-# 2. How many tokens does `record_index` allow in its **start** state? Store the number in
-#    `n_start`. (Why more than one? See `workbench/constraints/library.py` on canonical
-#    forcing.)
-# 3. Use `local_age_distribution` for the range 20–29 and store the total-variation distance
-#    between it and the uniform truth in `tv_20s`. Why is it what it is?
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1.** Build a constraint (`C.regex_constraint`) that only allows a one-clause review
+# about the **staff** whose adjective is positive (the positive words are `POSITIVE`), and store
+# it in `staff_constraint`; generate one review with it after `"Review:"`
+# (`C.generate(..., seed=SEED)`) and store its text in `staff_review`. The check also generates
+# with your constraint at other seeds.
 
-# %%
-# Your answers here (these are the solutions; change them and re-run the check)
-from workbench.tinyworld.worlds import POSITIVE
-staff = C.regex_constraint(r" The staff was (" + "|".join(POSITIVE) + r")\.", lm)
-staff_review = C.generate(lm, "Review:", staff, seed=SEED).text
+# %% tags=["solution"]
+### BEGIN SOLUTION
+staff_constraint = C.regex_constraint(r" The staff was (" + "|".join(POSITIVE) + r")\.", lm)
+staff_review = C.generate(lm, "Review:", staff_constraint, seed=SEED).text
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(1):
+    checks.answered(staff_constraint=staff_constraint, staff_review=staff_review)
+    checks.expect(staff_review == C.generate(lm, "Review:", staff_constraint, seed=SEED).text,
+                  f"staff_review = {staff_review!r} is not what C.generate(lm, \"Review:\", "
+                  "staff_constraint, seed=SEED) writes: generate it, do not type it.")
+    for seed in range(SEED, SEED + 4):
+        text = C.generate(lm, "Review:", staff_constraint, seed=seed).text
+        checks.expect(review_grammar().log_p_star(text) > -math.inf, f"with seed {seed} your "
+                      f"constraint lets the model write {text!r}, which is not a review of "
+                      "this world (p* = 0): spell out the whole clause, \" The staff was ...\".")
+        checks.expect("staff" in text.split() and len(text.split(".")) == 2, f"with seed {seed} "
+                      f"your constraint lets the model write {text!r}: one clause, about the "
+                      "staff.")
+        checks.expect(sentiment(text) == 1, f"with seed {seed} your constraint lets the model "
+                      f"write {text!r}, which is not positive: allow only the words of POSITIVE.")
+
+# %% [markdown]
+# **Exercise 2.** How many tokens does `record_index` allow in its **start** state
+# (`record_index.allowed(record_index.start)`)? Store the number in `n_start`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 n_start = len(record_index.allowed(record_index.start))
-q20 = local_age_distribution(20, 29)
-tv_20s = 0.5 * sum(abs(q - 1 / 10) for q in q20.values())
+### END SOLUTION
 
-# %%
-assert sentiment(staff_review) == 1 and "staff" in staff_review.split(), staff_review
-assert review_grammar().log_p_star(staff_review) > -math.inf
-starts = {lm.decode([int(t)]) for t in record_index.allowed(record_index.start)}
-assert n_start == len(starts) == 2, (n_start, starts)        # "{" and '{"' both start a record
-assert abs(tv_20s) < 1e-12, "every first digit allowed leads to the same share of valid ages"
-print("All three answers are right.")
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(n_start=n_start)
+    starts = [lm.decode([int(t)]) for t in record_index.allowed(record_index.start)]
+    checks.expect(n_start != 1, "n_start = 1 would make the first token forced, but a record's "
+                  "first bytes can be written with more than one token: decode each allowed "
+                  "token (lm.decode([t])) and look.")
+    checks.expect(n_start == len(starts), f"n_start = {n_start} is not the number of tokens the "
+                  "start state allows.")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* every record begins with the same bytes. Why is more than one token
+# allowed at the start, and what would a tokenizer-aware library do differently? (See the
+# docstring of `workbench/constraints/library.py` on canonical forcing.)
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* Every record starts with `{"`, and TinyWorld's tokenizer has a token for
+# `{"` and one for `{`. The index allows *every* tokenization of a valid text, so both are
+# allowed: the first token is not forced (no template speedup there), and the path through
+# `{` is a tokenization the tokenizer itself would never produce, an unnatural boundary of the
+# kind token healing deals with. llguidance by default forces only the canonical tokenization
+# (`{"`); `LibraryMatcher` turns that off (`no_forcing`) to compare like with like.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 3.** With `local_age_distribution` (the masked decoder with a perfect model),
+# compute the total-variation distance to the uniform truth for the range 20–29 and for the
+# experiment's range 19–30. Store them in `tv_20s` and `tv_19_30`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+def tv_to_uniform(lo, hi):
+    q = local_age_distribution(lo, hi)
+    return 0.5 * sum(abs(v - 1 / len(q)) for v in q.values())
+
+tv_20s = tv_to_uniform(20, 29)
+tv_19_30 = tv_to_uniform(19, 30)
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(tv_20s=tv_20s, tv_19_30=tv_19_30)
+    for name, value, (lo, hi) in (("tv_20s", tv_20s, (20, 29)), ("tv_19_30", tv_19_30, (19, 30))):
+        q = local_age_distribution(lo, hi)
+        gaps = [abs(v - 1 / len(q)) for v in q.values()]
+        checks.expect(not math.isclose(float(value), sum(gaps), abs_tol=1e-12) or sum(gaps) == 0,
+                      f"{name} = {value} is Σ|q − u|; total variation is half of it.")
+        checks.close(name, value, 0.5 * sum(gaps), f"TV(q, u) = ½ Σ_age |q(age) − u(age)|, with "
+                     f"u uniform on the {hi - lo + 1} ages {lo}–{hi}.", tol=1e-12)
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* why is one of the two distances exactly 0?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* For 20–29 the only allowed first digit is `2`, so renormalising over the
+# allowed first digits changes nothing, and every second digit 0–9 then leads to exactly one
+# valid age with the same probability: the masked decoder's local renormalisation equals the
+# global one. For 19–30 the allowed first digits lead to 1, 10 and 1 valid ages, but the mask
+# weighs them by p\*(first digit) alone (2 : 10 : 10 ages in 18–99), so the single age behind
+# `3` gets 10/22 of the mass.
+# <!-- END SOLUTION -->

@@ -33,6 +33,7 @@ SEED = 0
 
 # %%
 import json
+import math
 import statistics
 import time
 from types import SimpleNamespace
@@ -44,6 +45,7 @@ from workbench import efficiency as eff
 from workbench.paths import data_dir
 from workbench.tinyworld import arithmetic as ar
 from workbench.tinyworld.corpus import document
+from widgets import checks
 from widgets import kv_cache as kv_views
 from widgets import speculative as spec_views
 
@@ -437,31 +439,149 @@ spec_views.speedup_figure(bench["speculative_sampled"], c=c)
 # %% [markdown]
 # ## Exercises
 #
-# 1. How many GiB of KV cache does Llama-2-7B (`eff.LLAMA2_7B`, 16-bit numbers, MHA) hold for
-#    one sequence of 4096 tokens? Store it in `llama_cache_gib`.
-# 2. With acceptance rate α = 0.8, what is the expected number of tokens per round at k = 4?
-#    Store it in `tokens_per_round`. With a draft costing c = 0.1 of the target per step, which
-#    k in 1 … 10 gives the largest speedup? Store it in `best_k`.
-# 3. Give Llama-2-7B a single KV head (MQA). What is the smallest batch at which decoding with
-#    512 tokens of context becomes compute-bound on the H100 (`eff.roofline`)? Store it in
-#    `mqa_batch`.
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1.** How many GiB (2³⁰ bytes) of KV cache does Llama-2-7B (`eff.LLAMA2_7B`:
+# layers, heads and head size are in it; 16-bit numbers, MHA) hold for one sequence of 4096
+# tokens? Work it out from the formula above and store it in `llama_cache_gib`.
 
-# %%
-llama_cache_gib = 2 * 32 * 32 * 128 * 2 * 4096 / 2**30
+# %% tags=["solution"]
+### BEGIN SOLUTION
+llama_cache_gib = 2 * 32 * 32 * 128 * 2 * 4096 / 2**30   # K and V x layers x heads x dim x bytes
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(1):
+    checks.answered(llama_cache_gib=llama_cache_gib)
+    gib = eff.kv_cache_bytes(eff.LLAMA2_7B, 4096, dtype_bytes=2) / 2**30
+    for wrong, why in ((gib / 2, "counts only the keys or only the values: the cache holds both"),
+                       (gib * 2, "uses 4 bytes a number; 16-bit numbers are 2 bytes"),
+                       (gib * 2**30 / 1e9, "is in GB (10⁹ bytes); a GiB is 2³⁰ bytes")):
+        checks.expect(not math.isclose(float(llama_cache_gib), wrong, rel_tol=1e-9),
+                      f"llama_cache_gib = {llama_cache_gib} {why}.")
+    checks.close("llama_cache_gib", llama_cache_gib, gib, "2 (K and V) × layers × KV heads × "
+                 "head dim × bytes per number × tokens, in units of 2³⁰ bytes.")
+print(f"Llama-2-7B holds {llama_cache_gib:.1f} GiB of KV cache for one sequence of 4096 tokens.")
+
+# %% [markdown]
+# **Exercise 2.** With acceptance rate α = 0.8, what is the expected number of tokens per round
+# at k = 4? Store it in `tokens_per_round`. With a draft costing c = 0.1 of the target per step,
+# which k in 1 … 10 gives the largest speedup? Store it in `best_k`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 tokens_per_round = (1 - 0.8 ** 5) / (1 - 0.8)
 best_k = max(range(1, 11), key=lambda k: eff.expected_speedup(0.8, k, 0.1))
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(tokens_per_round=tokens_per_round, best_k=best_k)
+    checks.expect(not math.isclose(float(tokens_per_round), (1 - 0.8 ** 4) / (1 - 0.8)),
+                  f"tokens_per_round = {tokens_per_round} leaves out the bonus token: a round "
+                  "emits up to k + 1 tokens.")
+    checks.close("tokens_per_round", tokens_per_round, eff.expected_tokens_per_round(0.8, 4),
+                 "the i-th draft token is emitted only if all i are accepted (probability α^i), "
+                 "and every round emits one token of the target's own: 1 + α + … + α^k.")
+    speedups = {k: eff.expected_speedup(0.8, k, 0.1) for k in range(1, 11)}
+    checks.expect(best_k in speedups, f"best_k = {best_k!r} is not one of 1 … 10.")
+    checks.expect(best_k != max(speedups, key=lambda k: eff.expected_tokens_per_round(0.8, k))
+                  or speedups[best_k] == max(speedups.values()), f"best_k = {best_k} maximises "
+                  "the tokens per round, but each draft step costs c: maximise tokens per round "
+                  "/ (k c + 1).")
+    checks.expect(speedups[best_k] == max(speedups.values()), f"best_k = {best_k} does not give "
+                  "the largest speedup (1 − α^(k+1)) / ((1 − α)(k c + 1)) over k = 1 … 10.")
+print(f"{tokens_per_round:.2f} tokens per round at k = 4; the best k is {best_k}.")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* the closed form assumes every draft token is accepted independently with
+# the same α. Why does a real draft break that assumption, and in which direction can it move
+# the speedup?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* Acceptance depends on the context: formulaic or copied spans (the prompt
+# lookup task above) are accepted almost always, hard choices rarely, and acceptances within a
+# round are correlated (a draft that has gone off track stays off). Since 1 + α + … + α^k is
+# convex in α, rounds that alternate between easy and hard text yield *more* tokens on average
+# than the closed form at their mean α; the speedup also depends on where the rejections
+# fall, which one number cannot say. So the closed form is a model to compare measurements
+# with (as the benchmark above does), not a prediction, and context-dependent acceptance is
+# why adaptive draft lengths are used.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 3.** Give Llama-2-7B a single KV head (MQA). What is the smallest batch at which
+# decoding with 512 tokens of context becomes compute-bound on the H100 (`eff.roofline`)? Store
+# it in `mqa_batch`.
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 mqa = SimpleNamespace(**vars(eff.LLAMA2_7B))
 mqa.num_key_value_heads = 1
 mqa_batch = next(b for b in range(1, 10_000)
                  if eff.roofline(mqa, eff.H100, batch=b, context=512)["bound"] == "compute")
+### END SOLUTION
 
-# %%
-assert abs(llama_cache_gib - eff.kv_cache_bytes(eff.LLAMA2_7B, 4096, dtype_bytes=2) / 2**30) < 1e-9
-assert abs(tokens_per_round - eff.expected_tokens_per_round(0.8, 4)) < 1e-9
-speedups = [eff.expected_speedup(0.8, k, 0.1) for k in range(1, 11)]
-assert best_k == 1 + speedups.index(max(speedups))
-check = SimpleNamespace(**{**vars(eff.LLAMA2_7B), "num_key_value_heads": 1})
-assert eff.roofline(check, eff.H100, batch=mqa_batch, context=512)["bound"] == "compute"
-assert eff.roofline(check, eff.H100, batch=mqa_batch - 1, context=512)["bound"] == "memory"
-print(f"All three answers are right: {llama_cache_gib:.1f} GiB, {tokens_per_round:.2f} tokens "
-      f"per round (best k = {best_k}), MQA compute-bound from batch {mqa_batch}.")
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(mqa_batch=mqa_batch)
+    one_head = SimpleNamespace(**{**vars(eff.LLAMA2_7B), "num_key_value_heads": 1})
+    bound = lambda b: eff.roofline(one_head, eff.H100, batch=int(b), context=512)["bound"]
+    checks.expect(float(mqa_batch).is_integer() and mqa_batch >= 1,
+                  f"mqa_batch = {mqa_batch!r} should be a batch size, an integer ≥ 1.")
+    checks.expect(bound(mqa_batch) == "compute", f"at batch {mqa_batch}, decoding with one KV "
+                  "head is still memory-bound: a copy of eff.LLAMA2_7B with num_key_value_heads "
+                  "= 1, into eff.roofline(..., batch=b, context=512), for growing b.")
+    checks.expect(mqa_batch == 1 or bound(mqa_batch - 1) == "memory", f"mqa_batch = {mqa_batch} "
+                  "is compute-bound, but so is a smaller batch: find the smallest.")
+print(f"With one KV head, decoding is compute-bound from batch {mqa_batch} on.")
+
+# %% [markdown]
+# **Exercise 4** (implement it). At one position, the draft proposes d ~ q and speculative
+# sampling keeps it with probability min(1, p(d)/q(d)); otherwise it draws the token from the
+# residual norm(max(p − q, 0)). Write `accept_prob(p, q)`, the vector of keep probabilities of
+# every token, and `residual(p, q)`, the distribution drawn from after a rejection (p and q:
+# probability vectors over the vocabulary). The check compares `accept_prob` with the
+# package's (`SpecStep.accept_probs`) and verifies with your `residual` that the emitted token
+# follows p exactly: P(emit y) = q(y)·a(y) + (1 − Σ_z q(z)·a(z))·r(y) = p(y).
+
+# %% tags=["solution"]
+def accept_prob(p, q):
+    """Probability of keeping each token, were the draft to propose it."""
+    ### BEGIN SOLUTION
+    return torch.clamp(p / q, max=1.0)
+    ### END SOLUTION
+
+
+def residual(p, q):
+    """The distribution a rejected position is resampled from."""
+    ### BEGIN SOLUTION
+    r = (p - q).clamp_min(0)
+    return r / r.sum()
+    ### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(4):
+    gen = torch.Generator().manual_seed(SEED)
+    pairs = [(torch.tensor([0.45, 0.25, 0.15, 0.10, 0.05]),     # the toy pair above
+              torch.tensor([0.20, 0.40, 0.10, 0.25, 0.05]))] + [
+        tuple(x / x.sum() for x in torch.rand(2, 12, generator=gen) + 0.01) for _ in range(3)]
+    for pp, qq in pairs:
+        a = accept_prob(pp.clone(), qq.clone())
+        ids = list(range(len(pp)))
+        ref = eff.SpecStep([], 0, "", pp[ids].tolist(), qq[ids].tolist()).accept_probs
+        bad = [i for i in ids if not math.isclose(float(a[i]), ref[i], abs_tol=1e-6)]
+        checks.expect(not [i for i in bad if qq[i] <= pp[i]], "accept_prob: a token the draft "
+                      "proposes no more often than the target wants (q ≤ p) is always kept.")
+        checks.expect(not bad, "accept_prob: a token the draft proposes too often (q > p) is "
+                      "kept with probability p/q, so that q·a = min(p, q).")
+        r = residual(pp.clone(), qq.clone())
+        checks.expect(bool((r >= 0).all()) and math.isclose(float(r.sum()), 1, abs_tol=1e-6),
+                      "residual should return a probability distribution (non-negative, sum 1).")
+        kept = qq * a
+        emitted = kept + (1 - kept.sum()) * r
+        checks.expect(torch.allclose(emitted, pp, atol=1e-6), "with your residual the emitted "
+                      "token does not follow p: after a rejection, the draw has to put back "
+                      "exactly the mass acceptance left missing, p − min(p, q), normalised.")

@@ -40,6 +40,7 @@ from workbench import efficiency as eff
 from workbench.paths import data_dir
 from workbench.tinyworld import arithmetic as ar
 from workbench.tinyworld.tasks import load_tasks
+from widgets import checks
 from widgets import kv_cache as views
 from widgets.search_tree import search_tree_figure
 
@@ -298,35 +299,95 @@ views.throughput_figure(bench["throughput"])
 # %% [markdown]
 # ## Exercises
 #
-# 1. N = 8 samples of `questions[2]`, each exactly T = 10 tokens long (`eos=False`). How many
-#    token positions does `decoding.sample(..., n=8)` compute, and how many does
-#    `decoding.sample(lm, [q] * 8, ...)` compute? Write both as formulas in P (the prompt's
-#    length) and store them in `computed_shared` and `computed_unshared`.
-# 2. A fresh `PrefixCache` first serves `header + questions[0]`, then `header + questions[1]`.
-#    How many tokens of the second prompt are served from the tree? Store it in `reused`.
-#    (Hint: compare the two prompts' token ids.)
-# 3. How many bytes of KV cache does a block-sharing store save over copying, for N = 16
-#    samples of a P-token prompt? Store it in `bytes_saved` (use `eff.kv_cache_bytes`).
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1** (predict, then measure). Take N = 8 samples of `questions[2]`, each exactly
+# T = 10 tokens long (`max_new_tokens=10, eos=False`). How many token positions does
+# `decoding.sample(lm, questions[2], n=8, ...)` compute, and how many does
+# `decoding.sample(lm, [questions[2]] * 8, ...)` compute? Write both as formulas in P (the
+# prompt's length with `lm.encode`) and store them in `computed_shared` and
+# `computed_unshared`; then run the two calls and compare.
 
-# %%
-q = questions[2]
-P2 = len(lm.encode(q))
-computed_shared = P2 + 8 * (10 - 1)
+# %% tags=["solution"]
+### BEGIN SOLUTION
+P2 = len(lm.encode(questions[2]))
+computed_shared = P2 + 8 * (10 - 1)     # the prompt once; the 10th token is never fed back
 computed_unshared = 8 * P2 + 8 * (10 - 1)
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(1):
+    checks.answered(computed_shared=computed_shared, computed_unshared=computed_unshared)
+    q2 = questions[2]
+    runs = {"computed_shared": decoding.sample(lm, q2, seed=SEED, n=8, max_new_tokens=10,
+                                               eos=False),
+            "computed_unshared": decoding.sample(lm, [q2] * 8, seed=SEED, max_new_tokens=10,
+                                                 eos=False)}
+    answers = {"computed_shared": computed_shared, "computed_unshared": computed_unshared}
+    for name, outs in runs.items():
+        want = wb.budget.total(g.cost for g in outs).computed_tokens
+        checks.expect(answers[name] != want + 8, f"{name} = {answers[name]} feeds every sampled "
+                      "token back; the 10th token of each sample is sampled and never fed to "
+                      "the model, so each sample costs 9 decoding positions.")
+        checks.expect(answers[name] == want, f"{name} = {answers[name]} is not what the call "
+                      "computes: the prompt's P positions (once if shared, once per sample if "
+                      "not) plus the decoding positions.")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* does sharing the prompt's cache across the samples change what they say?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* No. The prompt's keys and values depend only on the prompt's tokens, so the
+# copy each row receives is what that row would have computed itself; the samples then differ
+# only by their random draws (the cell on prefix sharing above prints "the same samples: True").
+# Only the work is shared, not the randomness; numerically the two can differ at the level of
+# float rounding, when batched kernels sum in another order.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 2.** A fresh `PrefixCache` first serves `header + questions[0]`, then
+# `header + questions[1]`. How many tokens of the second prompt are served from the tree? Store
+# it in `reused`. (Hint: compare the two prompts' token ids.)
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
 a, b = lm.encode(header + questions[0]), lm.encode(header + questions[1])
 reused = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
-bytes_saved = (N - 1) * eff.kv_cache_bytes(lm.model.config, P, dtype_bytes=lm.model.dtype.itemsize)
+### END SOLUTION
 
-# %%
-s = decoding.sample(lm, q, seed=SEED, n=8, max_new_tokens=10, eos=False)
-u = decoding.sample(lm, [q] * 8, seed=SEED, max_new_tokens=10, eos=False)
-assert computed_shared == wb.budget.total(g.cost for g in s).computed_tokens
-assert computed_unshared == wb.budget.total(g.cost for g in u).computed_tokens
-check = eff.PrefixCache(lm)
-check.prefill(header + questions[0])
-check.prefill(header + questions[1])
-assert reused == check.reused_tokens
-copied = lm.prefill(prompt, n=N).cache_bytes()
-assert bytes_saved == copied - lm.prefill(prompt).cache_bytes()
-print(f"All three answers are right: {computed_shared} vs {computed_unshared} positions, "
-      f"{reused} tokens reused, {bytes_saved / 2**20:.2f} MiB saved.")
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(reused=reused)
+    tree = eff.PrefixCache(lm)
+    tree.prefill(header + questions[0])
+    tree.prefill(header + questions[1])
+    checks.expect(reused != len(lm.encode(header)), f"reused = {reused} is the header's length, "
+                  "but the two prompts share a little more than the header: compare their "
+                  "token ids position by position.")
+    checks.expect(reused == tree.reused_tokens, f"reused = {reused} is not the longest common "
+                  "prefix of the two prompts' token ids (BOS included).")
+
+# %% [markdown]
+# **Exercise 3.** How many bytes of KV cache does a block-sharing store save over copying, for
+# N = 16 samples of the P-token `prompt`? Store it in `bytes_saved` (use `eff.kv_cache_bytes`
+# with this model's config and its number size, `lm.model.dtype.itemsize`).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+bytes_saved = (N - 1) * eff.kv_cache_bytes(lm.model.config, P, dtype_bytes=lm.model.dtype.itemsize)
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(bytes_saved=bytes_saved)
+    one = lm.prefill(prompt).cache_bytes()
+    copied = lm.prefill(prompt, n=N).cache_bytes()
+    checks.expect(bytes_saved != copied, f"bytes_saved = {bytes_saved} is every copy; a "
+                  "block-sharing store still keeps one, so it saves N − 1 of the N.")
+    checks.expect(bytes_saved != (N - 1) * one // 2, f"bytes_saved = {bytes_saved} assumes 2 "
+                  "bytes a number; this model keeps lm.model.dtype.itemsize bytes.")
+    checks.expect(bytes_saved == copied - one, f"bytes_saved = {bytes_saved} is not the "
+                  "difference between N copies of the prompt's cache and one.")
+print(f"Sharing saves {bytes_saved / 2**20:.2f} MiB for {N} samples of a {P}-token prompt.")
