@@ -170,7 +170,7 @@ def test_missing_hub_model_fails_fast_offline(monkeypatch):
     import time
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     t0 = time.time()
-    with pytest.raises(wb.ModelNotAvailable, match="huggingface-cli download"):
+    with pytest.raises(wb.ModelNotAvailable, match="hf download"):
         wb.load("some-org/model-that-is-not-cached")
     assert time.time() - t0 < 10
 

@@ -64,7 +64,7 @@ def _pretrained(cls, ident, is_local, **kw):
         if not _hub_reachable():
             raise ModelNotAvailable(
                 f"{ident!r} is not in the local Hugging Face cache and the Hub cannot be reached "
-                f"from here. Download it where there is network (`huggingface-cli download "
+                f"from here. Download it where there is network (`hf download "
                 f"{ident}`) and pass the local directory to wb.load, or use an embedded model: "
                 f"{', '.join(embedded_models())}.") from err
     return cls.from_pretrained(ident, **kw)
