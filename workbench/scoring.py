@@ -241,6 +241,11 @@ def joint_log_score(logprob: float, prob: float) -> float:
     return logprob + math.log(max(prob, 1e-300))
 
 
+# how a process reward model's step probabilities become one score for the whole reply
+REDUCERS = {"min": min, "last": lambda s: s[-1], "mean": lambda s: sum(s) / len(s),
+            "prod": math.prod}
+
+
 class ProcessScorer:
     """A process reward model over steps: v = min / last / product of the step probabilities.
 
@@ -251,7 +256,7 @@ class ProcessScorer:
     """
 
     def __init__(self, prm: TokenScorer, reduce: str = "min"):
-        if reduce not in ("min", "last", "prod", "mean"):
+        if reduce not in REDUCERS:
             raise ValueError(f"reduce must be 'min', 'last', 'prod' or 'mean', got {reduce!r}")
         self.prm, self.reduce = prm, reduce
 
@@ -273,9 +278,7 @@ class ProcessScorer:
     def __call__(self, prompt, outputs):
         texts = [o.text for o in outputs]
         steps = self.step_scores(prompt, texts)
-        red = {"min": min, "last": lambda s: s[-1], "mean": lambda s: sum(s) / len(s),
-               "prod": lambda s: math.prod(s)}[self.reduce]
-        return [red(s) for s in steps], self.cost_of(prompt, texts)
+        return [REDUCERS[self.reduce](s) for s in steps], self.cost_of(prompt, texts)
 
     def cost_of(self, prompt, texts) -> Cost:
         """External cost of scoring these continuations of ``prompt``."""

@@ -2,19 +2,16 @@
 ``spent`` ledger of a classifier head, and `for_task` (a reward model shown the question)."""
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ..budget import Cost
+from ..scoring import verify, verify_cost
 
 
 QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 JUDGE_TEMPLATE = "{prompt}{reply}\n\nIs this solution correct? Answer Yes or No.\nAnswer:"
 STEP_JUDGE_TEMPLATE = ("{prompt}{reply}\n\nAre the steps so far correct? Answer Yes or No.\n"
                        "Answer:")
-REDUCERS = {"min": min, "last": lambda s: s[-1], "mean": lambda s: sum(s) / len(s),
-            "prod": math.prod}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -168,11 +165,9 @@ class ForTask:
         return self.task.problem_of(prompt).question + "\n"
 
     def reply_scores(self, prompt: str, replies) -> list:
-        from ..scoring import verify
         return verify(self.scorer, self.question(prompt), list(replies))[0]
 
     def reply_cost(self, prompt: str, replies) -> Cost:
-        from ..scoring import verify_cost
         return verify_cost(self.scorer, self.question(prompt), list(replies))
 
     def step_scores(self, prompt: str, replies) -> list:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from ..budget import Cost
-from .base import (QWEN_PRM_SYSTEM, REDUCERS, single_token, split_steps, _chat, _check_choice,
+from ..scoring import REDUCERS
+from .base import (QWEN_PRM_SYSTEM, single_token, split_steps, _chat, _check_choice,
                    _check_step_split, _Classifier, _texts)
 
 

@@ -104,13 +104,14 @@ class Task:
             if not ok and first is None:
                 first = k
             correct.append(ok)
+        answered = self.extract(text) is not None
         if first is not None:
             message = f"step {first + 1} ({steps[first]!r}) is wrong"
-        elif self.extract(text) is None:
+        elif not answered:
             message = "the steps are correct but the solution is unfinished"
         else:
             message = "all steps are correct"
-        return StepCheck(correct, first, message, first is None and self.extract(text) is not None)
+        return StepCheck(correct, first, message, first is None and answered)
 
     # -- finding a problem -----------------------------------------------------------------
     def problem(self, key: str) -> Problem:
