@@ -13,7 +13,7 @@
 #   mid-decoding, and a program run in a sandbox;
 # - **input rewriting** before generation, and what each chain costs.
 #
-# Runs in about 60 s on a 2-core CPU. Prerequisites: chapters 01–03.
+# Runs in about 2 minutes on a 2-core CPU. Prerequisites: chapters 01–03.
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
 # `TASK` any task of `workbench.tasks` (`"gsm8k"`, `"math"`, or your own file, see
