@@ -57,6 +57,38 @@ def arithmetic_tasks() -> list:
     return out
 
 
+# One documented problem set per purpose (chapter 00 has the table of which chapter uses which).
+# Each is a list of test-set records (ids "arith-NNN"); every sweep seeds problem "arith-NNN"
+# with ``seed * 100_003 + NNN``, so a row means the same thing in every set that holds it.
+HARD_CELLS = [(3, 2), (3, 3), (4, 2), (4, 3), (5, 2), (5, 3), (6, 2), (6, 3)]
+PROBLEM_SETS = {
+    "test": "all 312 test problems: 24 from each of the 13 cells (the full evaluation)",
+    "pool": "104 problems: the first 8 of every cell (chapters 06, 07 and 10: chains, sample "
+            "pools, judges)",
+    "hard": "104 problems: the first 13 of the 8 cells with 3-6 operations on 2- or 3-digit "
+            "numbers, where greedy decoding is far from perfect (chapters 08, 09, 11: search, "
+            "refinement, the compute-matched comparison)",
+}
+
+
+def problem_set(name: str) -> list:
+    """The test-set records of problem set ``name`` (`PROBLEM_SETS` says what each is for)."""
+    if name not in PROBLEM_SETS:
+        raise ValueError(f"name must be one of {sorted(PROBLEM_SETS)}, got {name!r}")
+    tasks = arithmetic_tasks()
+    if name == "test":
+        return tasks
+    if name == "pool":
+        return [t for i, t in enumerate(tasks) if i % 24 < 8]
+    return [t for i, t in enumerate(tasks)
+            if (t["n_ops"], t["digits"]) in HARD_CELLS and i % 24 < 13]
+
+
+def problem_seed(task: dict, seed: int = 0) -> int:
+    """The seed of one problem in every sweep: ``seed * 100_003 + NNN`` for id ``arith-NNN``."""
+    return seed * 100_003 + int(task["id"].rsplit("-", 1)[1])
+
+
 def grammar_tasks(n=100, seed=7) -> list:
     """Story prompts: a prefix of a p* sample (whole words) and the sample as answer."""
     g, rng, out = story_grammar(), random.Random(seed), []
