@@ -12,7 +12,11 @@
 #   an algorithm did through its **trace** and its **token cost**.
 #
 # Survey sections: §1 (introduction) and §2 (preliminaries: p_θ, p\*, generators).
-# Runs in about 20 s on a 2-core CPU.
+#
+# **Prerequisites:** Python, and probability at the level of "a distribution, a
+# log-probability, an expectation". No GPU and no internet.
+# **Student time:** about 30 minutes (reading, running every cell, the three exercises). The
+# notebook itself runs in about 20 s on a 2-core CPU.
 
 # %%
 # SETUP
@@ -44,15 +48,22 @@ SEED = 0
 # | `widgets` | — | interactive views of what the algorithms did |
 
 # %%
+import json
 import math
 
+import numpy as np
+from scipy.stats import binomtest
+
 import workbench as wb
-from workbench import decoding
+from workbench import decoding, stats
+from workbench.paths import data_dir
 from workbench.tinyworld import arithmetic, worlds
+from workbench.tinyworld.tasks import PROBLEM_SETS, problem_seed, problem_set
 from widgets import checks, world as views
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
+TARGET = MODEL == "tinyworld"   # the claims about a model's numbers are about TinyWorld's target
 lm
 
 # %% [markdown]
@@ -80,8 +91,8 @@ print("\nanswer correct:", arithmetic.check_answer(problem, out.text), "| steps:
 # trained to approximate p\*; here is how close it got after one prefix:
 
 # %%
-story = worlds.story_grammar()
 import random
+story = worlds.story_grammar()
 text = story.sample(random.Random(SEED))
 print("a story drawn from p*:", repr(text), f"  log p* = {story.log_p_star(text):.2f}")
 print("the most probable story:", repr(story.mode()[0]), f"  log p* = {story.mode()[1]:.2f}")
@@ -90,8 +101,37 @@ views.next_token_figure(views.next_token_comparison(lm, "Story: The little", sto
 
 # %% [markdown]
 # The most probable story is short and dull; a typical story has log p\* near minus the
-# entropy. Keep that in mind for chapter 02, where searching for the most probable output turns
-# out not to give typical text.
+# entropy, the average of −log p\* over the world's stories. Both halves of that sentence can
+# be checked: draw 5000 stories from p\*, and compare their mean log p\* (with its 95 %
+# interval) with −H(p\*), which the grammar knows exactly; and count how many are at least as
+# probable as the mode (a binomial test says whether that count agrees with p\*(mode)).
+
+# %%
+rng = random.Random(SEED)
+stories = [story.sample(rng) for _ in range(5000)]
+lp_stories = np.array([story.log_p_star(t) for t in stories])
+half = 1.96 * lp_stories.std(ddof=1) / math.sqrt(len(lp_stories))
+print(f"mean log p* of 5000 stories: {lp_stories.mean():.2f} ± {half:.2f} (95 %); "
+      f"exact −H(p*) = {-story.entropy():.2f}")
+mode_text, mode_lp = story.mode()
+as_probable = stats.accuracy(lp_stories >= mode_lp - 1e-9)
+agree = binomtest(as_probable.k, as_probable.n, math.exp(mode_lp)).pvalue
+print(f"stories at least as probable as the mode: {as_probable}; "
+      f"exact p*(mode) = {math.exp(mode_lp):.4f} (binomial test p = {agree:.2f})")
+print("which ones:", {t for t, v in zip(stories, lp_stories) if v >= mode_lp - 1e-9})
+
+# %% tags=["claim"]
+# exact values of the grammar, estimated from samples: the intervals must cover them
+assert abs(lp_stories.mean() + story.entropy()) < half, (lp_stories.mean(), story.entropy())
+assert agree > 0.01, (as_probable, agree)   # the count agrees with the exact p*(mode)
+assert {t for t, v in zip(stories, lp_stories) if v >= mode_lp - 1e-9} == {mode_text}
+assert 15 < mode_lp + story.entropy() < 16.5, mode_lp   # "about 16 nats"
+
+# %% [markdown]
+# The mean log p\* of the samples agrees with −H(p\*) within its interval, about 16 nats below
+# the mode's. No story drawn is as probable as the mode except the mode itself, drawn about as
+# often as its probability (0.4 %) says. Keep that in mind for chapter 02, where searching for
+# the most probable output turns out not to give typical text.
 #
 # **3. Reviews with an exact sentiment oracle** (for controlled generation) and **4. JSON
 # records** following a schema (for constrained decoding and rejection sampling):
@@ -110,6 +150,79 @@ print(record, "->", worlds.validate_record(record))
 
 # %%
 print(views.zoo_table())
+
+# %% [markdown]
+# Two things to know before reading these numbers.
+# - The **KL** in the first row, KL(p\*‖p_θ), is **per token**, in nats: the exact KL of the
+#   next-token distributions, averaged over the positions of 300 stories of the world.
+#   Chapter 01 measures the same gap **per story**, summed over a story's tokens.
+# - The **arithmetic** numbers are accuracies on the 312 problems of the test set (the next
+#   section), each a count of problems out of 312 with its own uncertainty. The card stores
+#   which problems greedy decoding got right, so its 95 % interval can be computed. The card
+#   also lists the targets the zoo was trained until it met: the claims of later chapters
+#   were, in part, built into TinyWorld on purpose.
+
+# %%
+card = json.loads((data_dir() / "models" / "tinyworld" / "metrics.json").read_text())
+greedy_card = stats.accuracy([int(b) for b in card["arithmetic"]["greedy_correct_bits"]])
+print("greedy decoding on the test set:", greedy_card)
+print("training targets met:", json.dumps(card["targets_met"], indent=1))
+
+# %% tags=["claim"]
+assert greedy_card.n == 312 and round(greedy_card.rate, 2) == 0.71, greedy_card
+assert 0.64 < greedy_card.low < 0.66 and 0.74 < greedy_card.high < 0.76, greedy_card
+assert all(card["targets_met"].values()), card["targets_met"]
+
+# %% [markdown]
+# 220 of 312 is 71 %, and its 95 % interval runs from 65 % to 75 %: 312 problems pin the
+# accuracy down to about ±5 points, no better. A difference of a few points between two
+# methods needs a paired comparison on the same problems (chapter 06 onwards) before it means
+# anything.
+#
+# ## Which problems each chapter measures on
+#
+# Every accuracy in chapters 06–11 is measured on one of three documented sets of the
+# held-out arithmetic test set (`workbench.tinyworld.tasks.PROBLEM_SETS`, `problem_set(name)`).
+# Every problem has an id `arith-NNN`, and every sweep seeds problem `arith-NNN` with
+# `seed * 100003 + NNN` (`problem_seed`), so a row means the same draw in every set that
+# holds it. Chapters 01–05 measure on the other parts of TinyWorld, where p\* or an exact
+# oracle is known.
+#
+# | set | what is in it | problems | used by |
+# |---|---|---|---|
+# | `test` | all test problems: 24 from each of 13 (operations, digits) cells — the full evaluation | 312 | the model card (the zoo table above) |
+# | `pool` | the first 8 problems of every cell | 104 | 06 (chains), 07 (sample pools, scaling curves), 10 (judges and selectors) |
+# | `hard` | the first 13 problems of the 8 cells with 3–6 operations on 2- or 3-digit numbers | 104 | 08 (step-level search), 09 (refinement), 11 (compute-matched comparison) |
+# | story grammar (exact p\*) | stories of p\* and samples of p_θ | 200 + 200, 100 per temperature | 01 (p_θ against p\*, the three goals) |
+# | story grammar, coin | 5000 stories of p\*, 200 samples of p_θ, 8 story/review prompts; a coin computed exactly | — | 02 (MAP, beam width) |
+# | story grammar | 4000 one-token draws; 60 stories of p\* (789 positions); 64 stories per adapter setting | — | 03 (sampling, adapters) |
+# | reviews + exact sentiment oracle | 64 reviews per method and strength (`data/results/control_tradeoff.json`) | — | 04 (controlled generation) |
+# | JSON records, reviews, stories | records aged 19–30 (120 by rejection, 400 constrained), 64 reviews, 16 stories | — | 05 (constrained decoding) |
+# | story and arithmetic prompts | timings, not accuracies (`data/results/efficiency.json`) | — | 12, 13 (speed) |
+#
+# The 13 test cells were chosen on the trained target's own per-cell numbers
+# (`scripts/calibrate_test_set.py`, `data/results/pool_by_cell.json`): cells greedy decoding
+# nearly always solves, and cells it almost never solves, were left out, so that
+# meta-generation has room to show a gain. That is a legitimate design for a teaching world,
+# and it means the numbers are evidence about TinyWorld, not about LLMs in general.
+
+# %%
+for name, what in PROBLEM_SETS.items():
+    records = problem_set(name)
+    cells = sorted({(t["n_ops"], t["digits"]) for t in records})
+    print(f"{name:5} {len(records):4d} problems in {len(cells):2d} cells "
+          f"({records[0]['id']} ... {records[-1]['id']}): {what}")
+first_hard = problem_set("hard")[0]
+print(f"seed 3 draws problem {first_hard['id']} with seed {problem_seed(first_hard, 3)}")
+
+# %% tags=["claim"]
+sets = {name: problem_set(name) for name in PROBLEM_SETS}
+by_cell = lambda recs: {c: sum((t["n_ops"], t["digits"]) == c for t in recs)  # noqa: E731
+                        for c in {(t["n_ops"], t["digits"]) for t in recs}}
+assert by_cell(sets["test"]) == {c: 24 for c in by_cell(sets["test"])} and len(sets["test"]) == 312
+assert by_cell(sets["pool"]) == {c: 8 for c in by_cell(sets["test"])}
+assert by_cell(sets["hard"]) == {(n, d): 13 for n in range(3, 7) for d in (2, 3)}
+assert problem_seed(first_hard, 3) == 3 * 100003 + int(first_hard["id"][-3:])
 
 # %% [markdown]
 # ## Traces and costs
@@ -133,9 +246,23 @@ print(total)
 views.trace_steps_figure(t.events, lm.tokenizer, row=0)
 
 # %% [markdown]
-# The four samples share one prompt, so the prompt's tokens were computed once:
-# `computed_tokens` is smaller than `input_tokens + output_tokens`.
-#
+# Read the last line. The four samples share one prompt, so the prompt's tokens were computed
+# once: `input_tokens` bills them once per sample (4 × 3 = 12), the model computed them once
+# (3). But the four rows are decoded as one batch, one forward pass per step, and a story that
+# has ended keeps its row in the batch until the longest one ends: every decoding pass
+# computes 4 positions. So `computed_tokens` = 3 + 4 × (passes − 1), here 3 + 4 × 20 = 83 —
+# *more* than the 12 + 42 tokens billed. Sharing saves the prompt; padding costs the finished
+# rows (chapter 13 measures both).
+
+# %% tags=["claim"]
+prompt_len = len(lm.encode("Story:"))
+assert total.input_tokens == 4 * prompt_len
+assert total.computed_tokens == prompt_len + 4 * (total.forward_passes - 1), total
+if TARGET:
+    assert (prompt_len, total.forward_passes, total.computed_tokens) == (3, 21, 83), total
+    assert total.computed_tokens > total.input_tokens + total.output_tokens
+
+# %% [markdown]
 # ## Switching models
 #
 # `wb.load` takes an embedded name, a local directory saved with `save_pretrained`, or a Hugging
@@ -223,3 +350,32 @@ with checks.exercise(3):
     checks.expect(mode_more_probable == (story.mode()[1] > story.log_p_star(text)),
                   f"mode_more_probable = {mode_more_probable!r} does not follow from your two "
                   "log-probabilities: the larger log p* is the more probable story.")
+
+# %% [markdown]
+# ## Key takeaways
+#
+# - The workbench follows the survey: a language model p_θ, **generators** that turn a prompt
+#   into outputs, and **meta-generators** that call generators, scorers and tools; one module
+#   per part of the survey.
+# - **TinyWorld** knows its truth exactly: p\* of every story and review, every next-token
+#   distribution p\*(· | y<t), the sentiment of a review, the validity of a record, the answer
+#   and every step of an arithmetic problem. Later chapters check algorithms against it
+#   instead of only describing them.
+# - Every result carries a **cost** in the survey's units (Table 5), and the tokens billed
+#   and the tokens computed are different numbers (sharing and padding).
+# - A number measured on problems is a count with an **uncertainty**: read 71 % on 312
+#   problems as 65–75 %, and compare methods on the same problems. TinyWorld's test cells
+#   and its zoo were tuned so that meta-generation has room to help: the numbers are evidence
+#   about TinyWorld.
+#
+# ## Further reading
+#
+# - Welleck, Bertsch, Finlayson, Schoelkopf, Xie, Neubig, Kulikov & Harchaoui (2024), *From
+#   Decoding to Meta-Generation: Inference-time Algorithms for Large Language Models*, TMLR:
+#   §1 (introduction), §2 (preliminaries) and Table 1 (notation); Table 5 (§6) for the token
+#   costs.
+# - Finlayson, Schoelkopf & Welleck (2024), *Beyond Decoding: Meta-Generation Algorithms for
+#   Large Language Models*, NeurIPS 2024 tutorial (slides).
+# - Eldan & Li (2023), *TinyStories: How Small Can Language Models Be and Still Speak Coherent
+#   English?* — another small synthetic world in which small models can be trained and
+#   studied.
