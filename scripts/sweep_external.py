@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 import workbench as wb  # noqa: E402
 from workbench import scoring  # noqa: E402
 from workbench.meta import TextOutput, scaling  # noqa: E402
-from workbench.tinyworld.tasks import arithmetic_tasks  # noqa: E402
+from workbench.tinyworld.tasks import arithmetic_tasks, problem_set  # noqa: E402
 
 OUT = ROOT / "data" / "results" / "external_selectors.json"
-TEMPERATURE, POOL, PER_CELL, SEED = 0.8, 32, 4, 0
+TEMPERATURE, POOL, PROBLEMS, SEED = 0.8, 32, "pool", 0
 NS = (1, 2, 4, 8, 16, 32)
 # curve name -> (scaling method, which scores it reads)
 SELECTORS = {"pass@N (exact check)": ("oracle", None),
@@ -42,10 +42,10 @@ SELECTORS = {"pass@N (exact check)": ("oracle", None),
              "weighted vote: verifier": ("weighted", "verifier")}
 
 
-def tasks_subset(per_cell: int = PER_CELL):
-    """``per_cell`` held-out problems from every (operations, digits) cell, 2+ operations."""
-    return [t for i, t in enumerate(arithmetic_tasks()) if i % 24 < per_cell
-            and t["n_ops"] >= 2]
+def tasks_subset(n: int | None = None):
+    """The first ``n`` problems (all when None) of the problem set ``PROBLEMS`` (the 104 of
+    ``pool``: 8 from every cell of the test set)."""
+    return problem_set(PROBLEMS)[:n]
 
 
 def judge(pool, prm):
@@ -81,7 +81,7 @@ def curves(pool, boots: int = 200) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--per-cell", type=int, default=PER_CELL)
+    ap.add_argument("--problems", type=int, default=None, help="the first N of the set")
     ap.add_argument("--pool", type=int, default=POOL)
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--threads", type=int, default=2)
@@ -91,10 +91,10 @@ def main():
     lm = wb.load("tinyworld", device="cpu")
     verifier, prm = wb.load("tinyworld-verifier", device="cpu"), wb.load("tinyworld-prm",
                                                                           device="cpu")
-    tasks = tasks_subset(args.per_cell)
+    tasks = tasks_subset(args.problems)
     pool = make_pool(lm, verifier, prm, tasks, args.pool)
     result = {"meta": {"problems": len(tasks), "pool": args.pool, "temperature": TEMPERATURE,
-                       "seed": SEED, "per_cell": args.per_cell,
+                       "seed": SEED, "problem_set": PROBLEMS,
                        "seconds": round(time.time() - t0, 1)},
               "curves": curves(pool),
               "pool": [{k: r[k] for k in ("id", "answer", "answers", "correct", "lengths",

@@ -1,6 +1,6 @@
 """Refinement with extrinsic and intrinsic feedback, round by round (survey §4.4): chapter 09.
 
-    python scripts/sweep_refine.py                 # about 15 minutes on 2 CPU cores
+    python scripts/sweep_refine.py                 # about 10 minutes on 2 CPU cores
     python scripts/sweep_refine.py --problems 4    # a quick look
 
 Every method is a refinement loop (eqs. 41-43) whose first version y(0) is a sample of the target
@@ -11,7 +11,8 @@ calculator, the exact step checker, and the answer key (with resampling: an uppe
 a refinement left the output unchanged, so the run with ``max_iterations = k`` is exactly the
 first k rounds of the run with ``ROUNDS`` (the seeds of `meta.refine` are prefix-stable): one run
 gives the accuracy and the Table 5 cost after every round k.  Problems and seeds are those of
-``scripts/sweep_search.py``.  Rows (per method, round and problem) and a summary go to
+``scripts/sweep_compute.py`` and ``scripts/sweep_search.py`` (the ``hard`` set; problem
+``arith-NNN`` uses seed ``seed * 100_003 + NNN``).  Rows (per method, round and problem) and a summary go to
 ``data/results/refinement.json``; ``tests/test_sweep_refine.py`` re-runs a slice.
 """
 from __future__ import annotations
@@ -27,10 +28,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import sweep_compute as sc  # noqa: E402
-from sweep_search import SUBSET, tasks as hard_tasks  # noqa: E402
-from workbench import meta  # noqa: E402
+from sweep_search import tasks as hard_tasks  # noqa: E402
+from workbench import meta, stats  # noqa: E402
 from workbench.budget import Cost  # noqa: E402
 from workbench.tasks import load as load_task  # noqa: E402
+from workbench.tinyworld.tasks import problem_seed  # noqa: E402
 
 ARITH = load_task("tinyworld-arithmetic")
 
@@ -95,8 +97,10 @@ def summarize(rows) -> list:
     out = []
     for (m, k), rs in groups.items():
         mean = lambda key: sum(r[key] for r in rs) / len(rs)
+        wilson = stats.accuracy([r["correct"] for r in rs])
         out.append({"method": m, "setting": f"k={k}", "round": k, "problems": len(rs),
-                    "accuracy": mean("correct"), "output_tokens": mean("output_tokens"),
+                    "accuracy": mean("correct"), "low": round(wilson.low, 4),
+                    "high": round(wilson.high, 4), "output_tokens": mean("output_tokens"),
                     "external_tokens": mean("external_tokens"),
                     "total_tokens": mean("input_tokens") + mean("output_tokens")
                     + mean("external_tokens"), "computed_tokens": mean("computed_tokens"),
@@ -107,24 +111,25 @@ def summarize(rows) -> list:
 def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False) -> dict:
     tasks, M = hard_tasks(n_problems), sc.Models()
     data = sc.start(out, {"problems": [t["id"] for t in tasks], "seed": seed, "rounds": ROUNDS,
-                          "temperature": sc.TEMPERATURE, "subset": SUBSET,
+                          "temperature": sc.TEMPERATURE, "problem_set": sc.PROBLEMS,
                           "corrector": M.corrector is not None}, only, redo)
     done = {(r["method"], r["id"]) for r in data["rows"]}
     t0 = time.time()
     for name, fn in methods(M).items():
         if not sc.chosen(name, only):
             continue
-        for i, t in enumerate(tqdm(tasks, desc=name)):
+        for t in tqdm(tasks, desc=name):
             if (name, t["id"]) in done:
                 continue
-            for r in run_task(fn, t, seed * 100_003 + i):
+            for r in run_task(fn, t, problem_seed(t, seed)):
                 data["rows"].append({"method": name, "id": t["id"], "n_ops": t["n_ops"],
                                      "digits": t["digits"], **r})
+            sc.save(data, out, summarize)
     return sc.save(data, out, summarize, t0)
 
 
 def main():
-    args = sc.arguments(__doc__, OUT, 24)
+    args = sc.arguments(__doc__, OUT, 104)
     data = run(args.problems, args.seed, Path(args.out), args.only, args.redo)
     for s in sorted(data["summary"], key=lambda s: (s["method"], s["round"])):
         print(f"{s['method']:>32} k={s['round']}: acc {s['accuracy']:.3f}  "

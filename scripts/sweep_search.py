@@ -1,15 +1,18 @@
 """Step-level search against same-compute parallel baselines (survey §4.3, Table 5): chapter 08.
 
-    python scripts/sweep_search.py                 # about 20 minutes on 2 CPU cores
+    python scripts/sweep_search.py                 # after sweep_compute.py: about 25 minutes
     python scripts/sweep_search.py --problems 4    # a quick look
 
 Runs greedy decoding, majority voting and best-of-N (verifier) with N = 4 and 16 samples, and
 step-level beam search and REBASE guided by the process reward model (the verifier on finished
 solutions) with N_b * N_e = 4 and 16 expansions per step, plus the beam guided by the exact step
-checker (a ceiling, not a method), on harder held-out problems (`tasks`: 4 or 5 operations, 2- or 3-digit
-numbers), with the settings of ``scripts/sweep_compute.py``.  Problem i uses seed
-``seed * 100_003 + i`` in every method.  Per-problem rows (correctness, Table 5 cost) and the summary go
-to ``data/results/step_search.json``; ``tests/test_sweep_search.py`` re-runs a slice.
+checker (a ceiling, not a method), on the problems and with the settings of
+``scripts/sweep_compute.py`` (the ``hard`` set; problem ``arith-NNN`` uses seed
+``seed * 100_003 + NNN`` in every method).  The methods both sweeps run are taken from
+``data/results/compute_sweep.json`` where it holds the same problem and seed (they are the same
+computation), so only the rest is computed here.  Per-problem rows (correctness, Table 5 cost)
+and the summary go to ``data/results/step_search.json``; ``tests/test_sweep_search.py`` re-runs
+a slice.
 """
 from __future__ import annotations
 
@@ -26,11 +29,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import sweep_compute as sc  # noqa: E402
 from workbench import meta  # noqa: E402
 from workbench.tasks import load as load_task  # noqa: E402
+from workbench.tinyworld.tasks import problem_seed  # noqa: E402
 
 ARITH = load_task("tinyworld-arithmetic")
 
 OUT = ROOT / "data" / "results" / "step_search.json"
-SUBSET = {"n_ops": (4, 5), "digits": (2, 3), "every": 4}
 SHARED = {"greedy": ["-"], "majority_vote": ["N=4", "N=16"],
           "best_of_n (verifier)": ["N=4", "N=16"],
           "stepwise_beam (PRM)": ["Nb=2, Ne=2", "Nb=4, Ne=4"],
@@ -49,37 +52,49 @@ def methods(M) -> dict:
     return out
 
 
-def tasks(n: int = 24) -> list:
-    """The harder problems: every 4th test problem with 4 or 5 operations and 2 or 3 digits (6
-    per cell for n = 24), the first ``n``."""
-    from workbench.tinyworld.tasks import load_tasks
-    pool = [t for t in load_tasks("arithmetic")
-            if t["n_ops"] in SUBSET["n_ops"] and t["digits"] in SUBSET["digits"]]
-    return pool[::SUBSET["every"]][:n]
+def tasks(n: int = 104) -> list:
+    """The first ``n`` problems of the compute sweep's problem set."""
+    return sc.subset(n)
+
+
+def shared_rows(seed: int, compute: Path = sc.OUT) -> dict:
+    """(method, setting, id) -> the compute sweep's row (``compute``: its results file), for the
+    methods in `SHARED`, when that sweep ran with the same seed, temperature and problem set
+    (the same computation as here)."""
+    stored = sc.load(compute)
+    config = stored["config"]
+    if (config.get("seed"), config.get("temperature"), config.get("problem_set")) != (
+            seed, sc.TEMPERATURE, sc.PROBLEMS):
+        return {}
+    return {(r["method"], r["setting"], r["id"]): r for r in stored["rows"]
+            if r["setting"] in SHARED.get(r["method"], ())}
 
 
 def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False) -> dict:
     todo_tasks, M = tasks(n_problems), sc.Models()
     data = sc.start(out, {"problems": [t["id"] for t in todo_tasks], "seed": seed,
-                          "temperature": sc.TEMPERATURE, "subset": SUBSET,
+                          "temperature": sc.TEMPERATURE, "problem_set": sc.PROBLEMS,
                           "parameters": M.params}, only, redo)
     done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
+    copied = shared_rows(seed, Path(out).parent / sc.OUT.name)
     t0 = time.time()
     for name, settings in methods(M).items():
         if not sc.chosen(name, only):
             continue
         for setting, fn in settings.items():
-            for i, t in enumerate(tqdm(todo_tasks, desc=f"{name} {setting}")):
-                if (name, setting, t["id"]) in done:
+            for t in tqdm(todo_tasks, desc=f"{name} {setting}"):
+                key = (name, setting, t["id"])
+                if key in done:
                     continue
-                row = sc.run_one(fn, t, seed * 100_003 + i, M)
-                data["rows"].append({"method": name, "setting": setting, "n_ops": t["n_ops"],
-                                     "digits": t["digits"], **row})
+                row = copied.get(key) or sc.run_one(fn, t, problem_seed(t, seed), M)
+                data["rows"].append({**row, "method": name, "setting": setting,
+                                     "n_ops": t["n_ops"], "digits": t["digits"]})
+                sc.save(data, out)
     return sc.save(data, out, sc.summarize, t0)
 
 
 def main():
-    args = sc.arguments(__doc__, OUT, 24)
+    args = sc.arguments(__doc__, OUT, 104)
     data = run(args.problems, args.seed, Path(args.out), args.only, args.redo)
     for s in sorted(data["summary"], key=lambda s: (s["method"], s["output_tokens"])):
         print(f"{s['method']:>30} {s['setting']:>12}: acc {s['accuracy']:.3f}  "

@@ -115,3 +115,17 @@ def test_pareto_front_and_figure():
     fig = compute.pareto_figure(rows)
     assert [t.name for t in fig.data] == ["a", "b", "Pareto front"]
     assert list(fig.data[2].x) == [100, 150, 400]
+    assert fig.data[0].error_y.array is None                       # no intervals, no error bars
+    with_ci = [dict(r, low=r["accuracy"] - 0.1, high=r["accuracy"] + 0.2) for r in rows]
+    bars = compute.pareto_figure(with_ci).data[0].error_y
+    assert list(bars.array) == pytest.approx([0.2, 0.2]) and list(bars.arrayminus) == pytest.approx([0.1, 0.1])
+
+
+def test_chains_figure_error_bars():
+    from widgets import chains
+    results = {"x": (0.5, 10.0), "y": (0.25, 20.0)}
+    fig = chains.chains_figure(results, {"x": (0.4, 0.7), "y": (0.1, 0.3)}, title="t")
+    assert list(fig.data[0].error_y.array) == pytest.approx([0.2, 0.05])
+    assert list(fig.data[0].error_y.arrayminus) == pytest.approx([0.1, 0.15])
+    with pytest.raises(ValueError, match="intervals"):
+        chains.chains_figure(results, {"x": (0.4, 0.7)})

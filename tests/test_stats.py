@@ -59,3 +59,20 @@ def test_resolved_only_when_the_interval_excludes_zero():
 def test_bad_input_is_named(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_hits_by_groups_in_one_problem_order_and_refuses_gaps():
+    rows = [{"method": "a", "setting": "1", "id": "p2", "correct": True},
+            {"method": "a", "setting": "1", "id": "p1", "correct": False},
+            {"method": "b", "setting": "1", "id": "p1", "correct": True},
+            {"method": "b", "setting": "1", "id": "p2", "correct": False}]
+    got = stats.hits_by(rows, "method")
+    assert got == {"a": [True, False], "b": [False, True]}       # both in the order p2, p1
+    assert stats.hits_by(rows, "method", "setting")[("b", "1")] == [False, True]
+    assert stats.paired(got["a"], got["b"]).n == 2
+    with pytest.raises(ValueError, match="group"):
+        stats.hits_by(rows[:3], "method")
+    with pytest.raises(ValueError, match="twice"):
+        stats.hits_by(rows + rows[:1], "method")
+    with pytest.raises(ValueError, match="fields"):
+        stats.hits_by(rows)

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from conftest import load_script
+from workbench.tinyworld.tasks import problem_seed
 from workbench.paths import data_dir
 
 RESULTS = data_dir() / "results" / "step_search.json"
@@ -36,5 +37,5 @@ def test_a_slice_reruns_identically(sweep, method, setting):
     assert [t["id"] for t in tasks] == data["config"]["problems"]
     fn = mod.methods(models)[method][setting]
     stored = {r["id"]: r for r in data["rows"] if (r["method"], r["setting"]) == (method, setting)}
-    row = mod.sc.run_one(fn, tasks[0], data["config"]["seed"] * 100_003, models)
+    row = mod.sc.run_one(fn, tasks[0], problem_seed(tasks[0], data["config"]["seed"]), models)
     assert {k: row[k] for k in FIELDS} == {k: stored[tasks[0]["id"]][k] for k in FIELDS}

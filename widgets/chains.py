@@ -8,15 +8,26 @@ from plotly.subplots import make_subplots
 from .style import NEUTRAL, PALETTE, figure
 
 
-def chains_figure(results: dict) -> go.Figure:
-    """``{name: (accuracy, tokens per problem)}`` as two bar charts side by side."""
+def chains_figure(results: dict, intervals: dict | None = None, title: str = "") -> go.Figure:
+    """``{name: (accuracy, tokens per problem)}`` as two bar charts side by side; ``intervals``
+    (``{name: (low, high)}``, e.g. Wilson intervals) draws error bars on the accuracies."""
     names = list(results)
+    acc = [results[k][0] for k in names]
     fig = make_subplots(rows=1, cols=2, subplot_titles=("accuracy", "tokens billed per problem"))
-    fig.add_bar(x=names, y=[results[k][0] for k in names], marker_color=PALETTE[0],
+    error = None
+    if intervals:
+        missing = [k for k in names if k not in intervals]
+        if missing:
+            raise ValueError(f"intervals has no interval for {missing}")
+        error = dict(type="data", symmetric=False,
+                     array=[intervals[k][1] - a for k, a in zip(names, acc)],
+                     arrayminus=[a - intervals[k][0] for k, a in zip(names, acc)])
+    fig.add_bar(x=names, y=acc, marker_color=PALETTE[0], error_y=error,
                 showlegend=False, row=1, col=1)
     fig.add_bar(x=names, y=[results[k][1] for k in names], marker_color=PALETTE[1],
                 showlegend=False, row=1, col=2)
-    fig.update_layout(template="plotly+workbench", height=380, margin=dict(b=120))
+    fig.update_layout(template="plotly+workbench", height=400, margin=dict(b=120, t=80),
+                      title=title or None)
     fig.update_yaxes(range=[0, 1], row=1, col=1)
     return fig
 

@@ -27,14 +27,20 @@ def pareto_front(rows, x: str = "output_tokens", y: str = "accuracy") -> list:
 
 def pareto_figure(rows, x: str = "output_tokens", title: str | None = None,
                   height: int = 420) -> go.Figure:
-    """Accuracy vs cost: one line per method through its settings, the Pareto front dashed."""
+    """Accuracy vs cost: one line per method through its settings, the Pareto front dashed.
+    Rows with ``low`` and ``high`` (an interval of the accuracy, e.g. Wilson) get error bars."""
     fig = figure(title or "Accuracy vs compute on the same problems", height=height)
     methods = list(dict.fromkeys(r["method"] for r in rows))
     for k, m in enumerate(methods):
         pts = sorted((r for r in rows if r["method"] == m), key=lambda r: r[x])
+        bars = None
+        if all("low" in r and "high" in r for r in pts):
+            bars = dict(type="data", symmetric=False, thickness=1, width=3,
+                        array=[r["high"] - r["accuracy"] for r in pts],
+                        arrayminus=[r["accuracy"] - r["low"] for r in pts])
         fig.add_trace(go.Scatter(
             x=[r[x] for r in pts], y=[r["accuracy"] for r in pts], mode="lines+markers",
-            name=m, line=dict(color=PALETTE[k % len(PALETTE)]),
+            name=m, line=dict(color=PALETTE[k % len(PALETTE)]), error_y=bars,
             text=[r.get("setting", "") for r in pts],
             hovertemplate=f"{m} %{{text}}<br>accuracy %{{y:.3f}}<br>%{{x:.0f}}<extra></extra>"))
     front = pareto_front(rows, x)

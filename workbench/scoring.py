@@ -216,11 +216,14 @@ def verify_cost(verifier, prompt: str, replies) -> Cost:
 class JointScorer:
     """v(x, y) = log p_theta(y | x) + log P(right | x, y): the log of eq. 17's target
     q*(y | x) ∝ p_theta(y | x) I[y right], with a learned verifier's probability in place of
-    the indicator.  Best-of-N with this score returns the candidate at the mode of q* (eq. 30
-    reads best-of-N as approximating argmax q*): the most probable solution that is right, not
-    the one the verifier is most sure of.  The generator's log-probability acts as the KL
-    anchor of eqs. 19-20 (beta = 1), so candidates the verifier over-rates because they are
-    unusual lose to usual ones it rates nearly as well.
+    the indicator.  Best-of-N with this score returns the candidate at the mode of that target
+    among the N: the most probable solution that is right, not the one the verifier is most
+    sure of.  This is the workbench's selector, not the survey's prescription (eq. 30 reads
+    best-of-N as approximating argmax q* for a target q* ∝ v*, with no p_theta factor, and
+    §3.4 asks to *sample* eq. 17's target); it is eq. 20 with r = log v and beta = 1, designed
+    after best-of-N by the verifier alone fell short on TinyWorld.  The generator's
+    log-probability acts as the KL anchor of eqs. 19-20, so candidates the verifier
+    over-rates because they are unusual lose to usual ones it rates nearly as well.
 
     Costs the verifier's C_s; the log-probability is free when the generator reports it (else
     ``lm`` re-scores the output, as in `LogProbScorer`).

@@ -21,7 +21,7 @@ ARITHMETIC_KEY = (
     "the verifier's probability (eq. 28); `bon_joint`: best-of-16 by p_theta(y | x) x the "
     "verifier's probability, the mode of eq. 17's q* among the samples "
     "(`scoring.JointScorer`); `best_*`: the best temperature's.\n")
-TARGETS = {  # the issue's acceptance thresholds, checked again by tests/test_zoo_metrics.py
+TARGETS = {  # the issue's acceptance thresholds, checked again by tests/test_zoo.py
     "greedy accuracy in [0.35, 0.75]": lambda m: 0.35 <= m["arithmetic"]["greedy"] <= 0.75,
     "pass@16 >= 0.90 at some T <= 1": lambda m: m["arithmetic"]["best_pass@16"] >= 0.90,
     "maj@16 >= greedy + 0.05": lambda m: m["arithmetic"]["best_maj@16"]
