@@ -11,7 +11,8 @@
 #   **process reward model** (PRM), an outcome verifier read mid-solution — and TinyWorld's exact
 #   step checker as an upper bound;
 # - the **search strategies** over the same tree: step-level beam search, best-first (gpt-f),
-#   tree of thoughts (DFS with a threshold), REBASE and MCTS, replayed iteration by iteration;
+#   tree of thoughts (DFS with a threshold), REBASE and MCTS, replayed iteration by iteration,
+#   each next to its rule and its source code;
 # - what they **cost** (Table 5: T_s·N_b·N_e·S output tokens, N_b·N_e·S scorer calls) and what a
 #   KV cache shared along the tree saves (§7.3, chapter 13);
 # - the claim, measured on harder TinyWorld problems: for the same number of generated tokens,
@@ -19,7 +20,11 @@
 #   chapter 07 at a small budget — and why a wider search against the same imperfect value
 #   stops paying off (as Snell et al., 2024 found).
 #
-# Runs in about 40 s on a 2-core CPU (the compute-matched sweep is precomputed by
+# **Survey sections**: §4.3 (step-level search, Table 4), §6.1 (token budget, Table 5).
+# **Prerequisites**: chapters 01–03 (generators, greedy decoding, sampling) and 07 (best-of-N,
+# voting, verifiers). **Student time**: about 75 minutes (reading, the widget, three exercises
+# and two questions).
+# Runs in about 90 s on a shared 2-core CPU (the compute-matched sweep is precomputed by
 # `scripts/sweep_search.py`; a test re-runs a slice of it).
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
@@ -40,15 +45,19 @@ TASK = "tinyworld-arithmetic"   # or "gsm8k", "math", ... (workbench.tasks; see 
 SEED = 0
 
 # %%
-import json, textwrap
+import inspect, json, textwrap
 import numpy as np
+from IPython.display import Markdown, display
 import workbench as wb
-from workbench import adapters, decoding, meta
+from workbench import adapters, decoding, meta, stats
 from workbench import reward_models as rm
+from workbench.meta import search as search_module
 from workbench.paths import data_dir
 from workbench.tinyworld import formats
+from widgets import checks
 from widgets import search_tree as views
 from widgets.compute import pareto_figure
+from widgets.source import show_source
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
@@ -68,22 +77,39 @@ check = (task.step_check(problem, greedy.text).message if TINYWORLD else
 print("\ncorrect answer:", problem.reference, "| checker:", check)
 
 # %% [markdown]
+# The demo problem was picked because greedy decoding slips on it (one wrong multiplication,
+# then every later step inherits it). One problem shows *how* the searches below work; it says
+# nothing about *how often* they help. That is what the compute-matched sweep further down is for.
+#
 # ## States, actions and values
 #
-# Each line of a worked solution is one **step**. A *stepper* samples the next step of a state
-# (here from the target at temperature 0.8, stopping at the newline); the state is the prompt and
-# the steps so far. Below, the distinct steps among six sampled first steps, and four values
-# v(s_1) for each (Table 4; three off TinyWorld):
+# The survey (§4.3) views generation as a walk through states. For a solution made of steps
+# $y = (\mathbf{y}_1, \dots, \mathbf{y}_T)$, each step a line of tokens:
 #
-# | value | what it is | cost (Table 5) |
-# |---|---|---|
-# | `logprob` | mean log p_θ per token of the steps (gpt-f uses the sum) | free: the generator computed it |
-# | `prm` | the PRM's P(every step so far is correct), read at the step's newline | C_s external tokens per state |
-# | `verifier` | the outcome verifier's P(the solution will be right), read mid-way | C_s per state |
-# | `oracle` | the exact step checker: 1 if every step so far is right (TinyWorld's arithmetic only) | not a method, an upper bound |
+# $$s_t = (x, \mathbf{y}_{<t}), \qquad a_t = \mathbf{y}_t \sim g(\cdot \mid s_t), \qquad
+#   s_{t+1} = (x, \mathbf{y}_{<t} \circ \mathbf{y}_t),$$
+#
+# where the generator g proposes the next step and the environment appends it ($\circ$).
+# Token-level greedy decoding is the simplest policy over such states, with one token per step:
+#
+# $$\hat{y}_t = \arg\max_{y_t \in \mathcal{V}} p_\theta(y_t \mid \hat{y}_{<t}, x). \qquad (40)$$
+#
+# A search needs to compare states, so it uses a **value function** $v(s_t) \to [0, 1]$ that
+# predicts whether the solution so far will end correct (Table 4 lists the ones used in the
+# literature). A *stepper* samples the next step of a state (here from the target at
+# temperature 0.8, stopping at the newline). Below, the distinct steps among six sampled first
+# steps, and four values v(s_1) for each (Table 4; three off TinyWorld):
+#
+# | value | Table 4 | what it is | cost (Table 5) |
+# |---|---|---|---|
+# | `logprob` | $\log p_\theta$ (gpt-f) | mean log p_θ per token of the steps (gpt-f uses the sum) | free: the generator computed it |
+# | `prm` | $v_\psi \approx \mathbb{E}(\text{correct})$ (REBASE) | the PRM's P(every step so far is correct), read at the step's newline | C_s external tokens per state |
+# | `verifier` | $v_\psi \approx \mathbb{E}(\text{correct})$ | the outcome verifier's P(the solution will be right), read mid-way | C_s per state |
+# | `oracle` | – | the exact step checker: 1 if every step so far is right (TinyWorld's arithmetic only) | not a method, an upper bound |
 #
 # Off TinyWorld, `prm` and `verifier` are your model asked "are the steps so far correct?" and
-# "is this solution correct?" (`rm.LLMJudge`: p(Yes) against p(No) of its next token).
+# "is this solution correct?" (`rm.LLMJudge`: p(Yes) against p(No) of its next token), the
+# "prompted LLM" value of Table 4 (tree of thoughts).
 
 # %%
 temp = [lambda x: adapters.temperature(x, 0.8)]
@@ -109,16 +135,41 @@ print("\ncost of the six samples:", cost)
 # %% [markdown]
 # TinyWorld's PRM was trained on the target's own solutions, labelled by the exact checker, to
 # predict whether the steps so far are right: it is a learned, imperfect copy of the `oracle`
-# column. The log-probability only says how *usual* a step is.
-#
+# column. In this sample every first step is right (oracle 1), yet the PRM gives one of them
+# less than ½: a search that trusted it would prune a correct step. The log-probability only
+# says how *usual* a step is.
+
+# %% tags=["claim"]
+if TINYWORLD and formats.speaks_tinyworld(lm):   # claims about TinyWorld's target on this sample
+    oracle_col, prm_col = table["oracle"], table[meta.prm_value(prm).name]
+    assert len(first) >= 2 and all(o == 1.0 for o in oracle_col), oracle_col
+    assert min(prm_col) < 0.5 < max(prm_col), prm_col   # a correct step the PRM doubts
+    print(f"all {len(first)} distinct first steps correct; PRM values "
+          f"{min(prm_col):.3f} to {max(prm_col):.3f}")
+
+# %% [markdown]
+# Look inside: two value functions, the log-probability (free) and the exact checker (an
+# upper bound), each valuing one partial solution `p`:
+
+# %%
+show_source(meta.values.LogProbValue.one, meta.values.OracleValue.one)
+
+# %% [markdown]
 # ## Step-level beam search, step by step
 #
-# Stepwise beam search (Welleck et al., 2022; Xie et al., 2023) keeps N_b states; each iteration
-# expands every state into N_e next steps, scores them with v(s_t) and keeps the N_b best.
-# The value here is the PRM before the end and the verifier on finished solutions
-# (`meta.terminal_value`; off TinyWorld, the judge's two questions). Press play, or move the
-# slider: orange nodes are finished solutions, red ones pruned, green the chosen path; hover a
-# node for its step and value.
+# Stepwise beam search (Welleck et al., 2022; Xie et al., 2023) keeps a beam $\mathcal{B}_t$ of
+# N_b states; each iteration expands every state into N_e next steps, scores them with v and
+# keeps the N_b best:
+#
+# $$\mathcal{B}_{t+1} = \operatorname{top}_{N_b}\ \text{by } v \;\Big\{ s \circ \mathbf{y}^{(k)}
+#   \;:\; s \in \mathcal{B}_t,\ \ \mathbf{y}^{(k)} \sim g(\cdot \mid s),\ k = 1, \dots, N_e \Big\}.$$
+#
+# With N_b = 1 it is greedy decoding over steps (eq. 40 with a step for a token, and v for
+# p_θ); with the exact log-probability of every possible next token instead of N_e samples, it
+# is the token-level beam search of chapter 02. The value here is the PRM before the end and
+# the verifier on finished solutions (`meta.terminal_value`; off TinyWorld, the judge's two
+# questions). Press play, or move the slider: orange nodes are finished solutions, red ones
+# pruned, green the chosen path; hover a node for its step and value.
 
 # %%
 value = meta.terminal_value(meta.verifier_value(verifier), meta.prm_value(prm))
@@ -126,6 +177,15 @@ beam = meta.stepwise_beam(prompt, stepper, value, beam_size=3, expansions=3, see
                           answer_fn=fmt.answer)
 print(beam.text, "\n\nanswer", beam.answer, "| nodes", len(beam.tree), "| cost:", beam.cost)
 views.SearchTreeView(beam)
+
+# %% [markdown]
+# Look inside: `stepwise_beam` says how many children each frontier state gets (the root
+# stands for N_b copies, as token-level beam search replicates the prompt), and `_levels` is
+# the loop of the equation above — expand, score, prune to the best `width`, move finished
+# solutions out of the beam:
+
+# %%
+show_source(meta.stepwise_beam, search_module._levels)
 
 # %% [markdown]
 # ## Other ways to walk the same tree
@@ -137,8 +197,8 @@ views.SearchTreeView(beam)
 #   below a threshold, backtrack at dead ends, stop at the first accepted solution;
 # - **REBASE** (Wu et al., 2024): a fixed width of expansions per depth, shared among the
 #   frontier states in proportion to softmax(v/T), finished solutions vote;
-# - **MCTS** (RAP, AlphaLLM): select by UCT, expand, roll the solution out to the end, score it
-#   with the verifier and back the reward up the path.
+# - **MCTS** (RAP, Hao et al. 2023; AlphaLLM, Tian et al. 2024): select by UCT, expand, roll the
+#   solution out to the end, score it with the verifier and back the reward up the path.
 
 # %%
 runs = {
@@ -164,18 +224,86 @@ for name, r in runs.items():
 views.search_tree_figure(runs["MCTS (8 simulations)"])
 
 # %% [markdown]
+# On this one problem, greedy decoding is wrong and all five searches find the right answer.
+# That is a demonstration of the mechanics on a problem picked for it, not evidence that
+# search beats greedy: on another problem the searches may all fail, or greedy may already be
+# right. Only a measurement on many problems, with the same compute for every method, can say
+# how often search helps (the sweep below).
+#
 # In the MCTS tree, node size is the visit count: simulations pile up under the children whose
 # rollouts the verifier liked. The last column is the KV reuse of the stepper: every state's
-# keys and values stay cached, so a child computes only its own tokens, not its parent's prefix
-# again (chapter 13 measures it). Table 5 bills the naive count: every step is one call whose
-# input is the prompt plus the steps so far.
+# keys and values stay cached, so a child computes only its own tokens (and its parent's last
+# newline), not its parent's prefix again (chapter 13 measures it): well under half of what
+# re-encoding every prefix would cost, here. Table 5 bills the naive count: every step is one
+# call whose input is the prompt plus the steps so far.
+
+# %% tags=["claim"]
+if TINYWORLD and formats.speaks_tinyworld(lm):   # claims about TinyWorld's target on this problem
+    assert not fmt.check(problem, greedy.text), "greedy is right on the demo problem now"
+    assert all(fmt.check(problem, r.text) for r in runs.values()), \
+        {k: r.answer for k, r in runs.items()}
+    n_prompt = len(lm.encode(prompt))
+    for name, r in runs.items():
+        kv = r.info["kv"]
+        # computed: the prompt once, the generated steps, at most one token per node besides
+        assert r.cost.output_tokens <= kv["computed_tokens"] <= (
+            n_prompt + r.cost.output_tokens + len(r.tree)), (name, kv, r.cost)
+        assert kv["computed_tokens"] < kv["naive_tokens"] / 2, (name, kv)
+    print(f"greedy wrong, {len(runs)} of {len(runs)} searches right on this one problem; "
+          "KV-computed tokens < half the naive count for every search")
+
+# %% [markdown]
+# ### REBASE's allocation and MCTS's selection
 #
+# REBASE (Wu et al., 2024) expands the root `width` times; at every later depth the budget
+# $B$ = width minus the solutions already finished is shared among the frontier states
+# $s_1, \dots, s_m$ in proportion to a softmax of their values at temperature $T$:
+#
+# $$W_j = \operatorname{round}\!\Big( B \cdot \frac{\exp\big(v(s_j)/T\big)}{\sum_{k=1}^{m}
+#   \exp\big(v(s_k)/T\big)} \Big),$$
+#
+# and a state with $W_j = 0$ is pruned. (The survey names REBASE in §4.3 and Table 4 without
+# this formula; it is the paper's. The workbench rounds by *largest remainders*, so the $W_j$
+# always add up to exactly $B$, ties going to the earlier state; merged duplicate steps count
+# with their multiplicity.) A low $T$ gives almost everything to the best state (a beam of one);
+# a high $T$ spreads the budget evenly (sampling). Look inside: the rounding, `meta.allocate`,
+# which `meta.rebase` calls with the weights $\exp(v/T)$ at every depth:
+
+# %%
+show_source(meta.allocate)
+
+# %% [markdown]
+# MCTS selects, from the root down, the child $c$ that maximises the UCT score (Kocsis &
+# Szepesvári, 2006), where $Q(c)$ is the mean reward of the rollouts through $c$ and $N$ counts
+# visits:
+#
+# $$\mathrm{UCT}(c) = Q(c) + c_{\text{uct}} \sqrt{\frac{\ln N(\text{parent})}{N(c)}}.$$
+#
+# The first term exploits what the rollouts found; the second explores children visited
+# rarely. Unvisited children come first, the one with the best value v(s_t) first. Look inside
+# (the rule is a helper inside `meta.mcts`; the cell prints its lines from the package's source):
+
+# %%
+lines = inspect.getsource(meta.mcts).split("\n")
+at = next(i for i, ln in enumerate(lines) if "def uct(" in ln)
+display(Markdown("```python\n" + textwrap.dedent("\n".join(lines[at:at + 4])) + "\n```"))
+
+# %% [markdown]
 # ## What a search costs (Table 5)
 #
-# A step-level beam makes N_b·N_e calls per level and scores every new state: T_s·N_b·N_e·S
-# output tokens (the same as best-of-N with N = N_b·N_e when T_s·S = T) but N_b·N_e·S scorer calls,
-# S times more than reranking N finished solutions. Identical sibling steps are merged
-# (`dedupe=True`), so a confident model spends less:
+# With $T_s$ the tokens of a step and $S$ the number of steps, Table 5 bills (input, output,
+# external tokens):
+#
+# | algorithm | input | output | external (scorer) |
+# |---|---|---|---|
+# | best-of-N (sequence scorer) | $T_{\text{in}} \cdot N$ | $T \cdot N$ | $N \cdot C_s$ |
+# | step-level beam (sequence scorer) | $T_{\text{in}} \cdot N_b N_e S$ | $T_s \cdot N_b N_e S$ | $N_b N_e S \cdot C_s$ |
+# | step-level DFS (sequence scorer) | $T_{\text{in}} \cdot N_e S$ | $T_s \cdot N_e S$ | $N_e S \cdot C_s$ |
+#
+# A step-level beam makes N_b·N_e calls per level and scores every new state: the same output
+# tokens as best-of-N with N = N_b·N_e when T_s·S = T, but N_b·N_e·S scorer calls, S times more
+# than reranking N finished solutions. Identical sibling steps are merged (`dedupe=True`) into
+# one node that is scored once, so a confident model spends fewer scorer calls than the bound:
 
 # %%
 levels = max(n.depth for n in beam.tree)
@@ -183,8 +311,15 @@ scored = sum(e["kind"] == "score" for e in beam.history)
 print(f"levels S = {levels}, calls {beam.cost.calls} <= N_b*N_e*S = {3 * 3 * levels}")
 reads = ("prompt + steps so far, read twice, C_s = 2(n + 1)" if TINYWORLD else
          "the judge's question around prompt + steps so far")
-print(f"states scored {scored}, external tokens {beam.cost.external_tokens} "
-      f"(~{beam.cost.external_tokens / scored:.0f} per state: {reads})")
+print(f"states scored {scored} (of {beam.cost.calls} steps generated), external tokens "
+      f"{beam.cost.external_tokens} (~{beam.cost.external_tokens / scored:.0f} per state: {reads})")
+
+# %% tags=["claim"]
+assert beam.cost.calls <= 3 * 3 * levels, (beam.cost.calls, levels)      # Table 5's bound
+assert scored <= beam.cost.calls, (scored, beam.cost.calls)               # merged siblings
+if TINYWORLD and formats.speaks_tinyworld(lm):   # this problem: the target repeats itself
+    assert scored < beam.cost.calls, (scored, beam.cost.calls)
+print(f"calls {beam.cost.calls} <= {3 * 3 * levels}; states scored {scored} <= calls")
 
 # %% [markdown]
 # ## The claim: search guided by a process reward model, at equal compute
@@ -227,40 +362,221 @@ pareto_figure(rows, "total_tokens",
               title="TinyWorld: accuracy vs all billed tokens (input + output + external)")
 
 # %% [markdown]
+# ## Key takeaways
+#
+# - Step-level search treats a solution as a path of states $s_t = (x, \mathbf{y}_{<t})$; the
+#   strategies (beam, best-first, DFS, REBASE, MCTS) differ only in which states they expand
+#   and how they use a value $v(s_t)$.
+# - The value function matters as much as the search: the log-probability says what is
+#   usual, a learned PRM is an imperfect copy of correctness, and the exact checker is a
+#   ceiling no learned value reaches. Compare a search against its oracle-value ceiling.
+# - One problem where greedy fails and search succeeds is a demonstration, not evidence:
+#   compare methods on many problems, at the same compute, with paired intervals.
+# - Cost is more than generated tokens (Table 5): a step-level search calls its scorer at every
+#   step, S times more often than reranking, and re-reads the growing prefix unless a KV cache
+#   is shared along the tree.
+#
+# ## Further reading
+#
+# - Welleck et al. (2024), *From Decoding to Meta-Generation*, §4.3 (step-level search,
+#   Table 4) and §6.1 (Table 5).
+# - Polu & Sutskever (2020), *Generative language modeling for automated theorem proving*
+#   (gpt-f: best-first search over proof steps).
+# - Welleck et al. (2022), *NaturalProver: grounded mathematical proof generation with language
+#   models*; Xie et al. (2023), *Self-evaluation guided beam search for reasoning* (stepwise beam).
+# - Yao et al. (2023), *Tree of thoughts: deliberate problem solving with large language models*.
+# - Uesato et al. (2022), *Solving math word problems with process- and outcome-based
+#   feedback*; Lightman et al. (2023), *Let's verify step by step* (process reward models).
+# - Wu et al. (2024), *Inference scaling laws: an empirical analysis of compute-optimal
+#   inference for problem-solving with language models* (REBASE).
+# - Snell et al. (2024), *Scaling LLM test-time compute optimally can be more effective than
+#   scaling model parameters* (search against a PRM, and when it stops paying).
+# - Kocsis & Szepesvári (2006), *Bandit based Monte-Carlo planning* (UCT); Hao et al. (2023),
+#   *Reasoning with language model is planning with world model* (RAP, MCTS over steps).
+#
 # ## Exercises
 #
-# 1. REBASE gives each frontier state a share of the remaining width proportional to
-#    softmax(v/T). With width 8, temperature T = 0.2 and values (0.9, 0.5, 0.1), how many
-#    expansions does each state get? Use `meta.allocate` and store the list in `alloc`.
-# 2. Run `meta.stepwise_beam` on the same problem with the exact checker as value
-#    (`meta.oracle_value(task)`), `beam_size=2, expansions=2`. Store the result in `oracle_beam`.
-#    What does this value cost in external tokens? (TinyWorld's arithmetic only: no other task
-#    has an exact step checker.)
-# 3. From the sweep, compute the accuracy of the PRM-guided beam minus that of majority voting
-#    at the same generation budget, N_b·N_e = N = 4 and 16 (a difference of fractions). Store
-#    them in `gain_4` and `gain_16`.
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1** (implement it). Write REBASE's rounding, `my_allocate(width, weights)`: split
+# `width` expansions in proportion to the non-negative `weights` so that the parts are whole
+# numbers that add up to exactly `width` (*largest remainders*: give each state the floor of
+# its exact share, then hand the leftover expansions one by one to the largest fractional
+# parts, ties to the earlier state). Then, **before running it**, work out by hand what
+# REBASE gives three frontier states valued (0.9, 0.5, 0.1) with width 8 and temperature
+# T = 0.2, and store in `rebase_alloc` what `my_allocate` says (weights $\exp(v/T)$).
 
-# %%
-alloc = meta.allocate(8, np.exp(np.array([0.9, 0.5, 0.1]) / 0.2))
-if TINYWORLD:
-    oracle_beam = meta.stepwise_beam(prompt, stepper, meta.oracle_value(task), beam_size=2,
-                                     expansions=2, seed=SEED, answer_fn=fmt.answer)
-else:
-    oracle_beam = None
-    print(f"exercise 2 needs an exact step checker, which {task.name} does not have")
-acc = {(r["method"], r["setting"]): r["accuracy"] for r in rows}
-gain_4 = acc["stepwise_beam (PRM)", "Nb=2, Ne=2"] - acc["majority_vote", "N=4"]
-gain_16 = acc["stepwise_beam (PRM)", "Nb=4, Ne=4"] - acc["majority_vote", "N=16"]
+# %% tags=["solution"]
+def my_allocate(width, weights):
+    ### BEGIN SOLUTION
+    w = np.asarray(weights, float)
+    exact = width * w / w.sum()
+    out = [int(np.floor(e)) for e in exact]
+    left = width - sum(out)
+    by_remainder = sorted(range(len(w)), key=lambda i: (-(exact[i] - out[i]), i))
+    for i in by_remainder[:left]:
+        out[i] += 1
+    return out
+    ### END SOLUTION
 
-# %%
-assert alloc == [7, 1, 0] and sum(alloc) == 8
-if TINYWORLD:
-    assert oracle_beam.cost.external_tokens == 0
-if TINYWORLD and formats.speaks_tinyworld(lm):   # a claim about TinyWorld's target: it solves this
-    assert fmt.check(problem, oracle_beam.text)
-    assert all(oracle_beam.tree[i].value == 1.0 for i in oracle_beam.path(oracle_beam.info["chosen_node"])[1:])
-per = lambda m, s: np.mean([r["correct"] for r in sweep["rows"] if (r["method"], r["setting"]) == (m, s)])
-assert abs(gain_4 - (per("stepwise_beam (PRM)", "Nb=2, Ne=2") - per("majority_vote", "N=4"))) < 1e-12
-assert abs(gain_16 - (per("stepwise_beam (PRM)", "Nb=4, Ne=4") - per("majority_vote", "N=16"))) < 1e-12
-print("All three answers are right." if TINYWORLD else
-      "Answers 1 and 3 are right (2 needs TinyWorld's step checker).")
+### BEGIN SOLUTION
+rebase_alloc = my_allocate(8, np.exp(np.array([0.9, 0.5, 0.1]) / 0.2))
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(1):
+    checks.answered(rebase_alloc=rebase_alloc)
+    cases = [(8, [1, 1, 1]), (5, [2, 0, 1]), (7, [0.5, 0.5]), (3, [1, 1, 1, 1]),
+             (10, [3, 1, 0, 6]), (0, [1, 2]), (8, list(np.exp(np.array([0.9, 0.5, 0.1]) / 0.2)))]
+    for width, weights in cases:
+        mine, ref = my_allocate(width, weights), meta.allocate(width, weights)
+        checks.expect(len(mine) == len(weights), f"my_allocate({width}, {weights}) = {mine!r}: "
+                      "give one count per state.")
+        checks.expect(sum(mine) == width, f"my_allocate({width}, {weights}) = {mine!r} adds up "
+                      f"to {sum(mine)}, not {width}: rounding each share on its own does not "
+                      "keep the total; floor them, then hand out what is left.")
+        checks.expect(all(m >= 0 for m in mine), f"my_allocate({width}, {weights}) = {mine!r} "
+                      "has a negative count.")
+        checks.expect(list(map(int, mine)) == ref, f"my_allocate({width}, {weights}) = "
+                      f"{mine!r}: the leftover expansions go to the largest fractional parts "
+                      "of the exact shares width·w/Σw, and on a tie to the earlier state; a "
+                      "zero weight gets nothing.")
+    v = np.array([0.9, 0.5, 0.1])
+    checks.expect(list(rebase_alloc) != meta.allocate(8, np.exp(v)), f"rebase_alloc = "
+                  f"{rebase_alloc!r} uses exp(v): divide the values by the temperature first.")
+    checks.expect(list(rebase_alloc) != meta.allocate(8, v), f"rebase_alloc = {rebase_alloc!r} "
+                  "shares in proportion to the values themselves; REBASE uses a softmax, "
+                  "exp(v/T).")
+    checks.expect(list(map(int, rebase_alloc)) == meta.allocate(8, np.exp(v / 0.2)),
+                  f"rebase_alloc = {rebase_alloc!r} is not my_allocate(8, exp(v / 0.2)).")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* with the same values (0.9, 0.5, 0.1) and width 8, what does REBASE's
+# allocation tend to as T → 0, and as T → ∞? Which familiar searches are these two limits,
+# and why does REBASE want something in between?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* As T → 0 the softmax puts all the mass on the best state: [8, 0, 0], a
+# greedy (beam-of-one) search that follows the value function blindly — as good as the value.
+# As T → ∞ the weights equalise: [3, 3, 2], an even split that ignores the values, like
+# sampling N solutions independently. REBASE's point (Wu et al., 2024) is to spend more on
+# promising states without betting everything on an imperfect value; the temperature sets
+# how much it trusts the PRM. A good exercise follow-up: run `meta.allocate` for T in
+# (0.01, 0.2, 1, 10).
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 2** (predict, then run). Run `meta.stepwise_beam` on the same problem with the
+# exact checker as value (`meta.oracle_value(task)`), `beam_size=2, expansions=2`,
+# `seed=SEED`, `answer_fn=fmt.answer`. **Before running it**, predict the largest number of
+# generator calls it can make (Table 5) and the external tokens the checker bills. Store the
+# result in `oracle_beam`, its calls in `oracle_calls` and its external tokens in
+# `oracle_external`. (TinyWorld's arithmetic only: no other task has an exact step checker;
+# there, store `None` in all three.)
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+oracle_beam = (meta.stepwise_beam(prompt, stepper, meta.oracle_value(task), beam_size=2,
+                                  expansions=2, seed=SEED, answer_fn=fmt.answer)
+               if TINYWORLD else None)
+oracle_calls = oracle_beam.cost.calls if TINYWORLD else None
+oracle_external = oracle_beam.cost.external_tokens if TINYWORLD else None
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(oracle_beam=oracle_beam, oracle_calls=oracle_calls,
+                    oracle_external=oracle_external)
+    if not TINYWORLD:
+        print(f"(exercise 2 needs an exact step checker, which {task.name} does not have)")
+    else:
+        checks.expect(isinstance(oracle_beam, meta.SearchResult), f"oracle_beam is a "
+                      f"{type(oracle_beam).__name__}: store what meta.stepwise_beam returns.")
+        ref = meta.stepwise_beam(prompt, stepper, meta.oracle_value(task), beam_size=2,
+                                 expansions=2, seed=SEED, answer_fn=fmt.answer)
+        checks.expect(oracle_beam.text == ref.text and len(oracle_beam.tree) == len(ref.tree),
+                      "oracle_beam is not the beam asked for: the exact checker as value, "
+                      "beam_size=2, expansions=2, seed=SEED.")
+        checks.expect(oracle_calls != ref.cost.output_tokens, "oracle_calls counts tokens; "
+                      "count generator calls (.cost.calls), one per step generated.")
+        checks.expect(oracle_calls == ref.cost.calls, f"oracle_calls = {oracle_calls!r} is not "
+                      "the number of generator calls the beam made (.cost.calls); Table 5's "
+                      "bound is N_b·N_e per level.")
+        checks.expect(oracle_external == ref.cost.external_tokens, f"oracle_external = "
+                      f"{oracle_external!r}: the exact checker is a program, not a model "
+                      "reading tokens; what does it bill (.cost.external_tokens)?")
+        S = max(n.depth for n in ref.tree)
+        print(f"{oracle_calls} calls <= N_b·N_e·S = {2 * 2 * S}; external tokens "
+              f"{oracle_external} (the PRM beam above: {beam.cost.external_tokens})")
+
+# %% [markdown]
+# **Exercise 3** (reading a sweep). The pareto figures compare accuracies on the same problems,
+# so the fair way to compare two methods is problem by problem. Take the PRM-guided stepwise
+# beam (`"stepwise_beam (PRM)"`) and majority voting (`"majority_vote"`), each at its largest
+# setting in the sweep (the one with the most generated tokens per problem in `rows`). Count
+# the problems that only the beam gets right (`beam_only`) and only voting gets right
+# (`vote_only`), and store in `resolved` whether the paired 95 % interval of the difference
+# (beam − voting) excludes 0 (`stats.paired`; `stats.hits_by(sweep["rows"], "method",
+# "setting")` gives each method's per-problem hits in the same problem order).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+largest = {m: max((r for r in rows if r["method"] == m), key=lambda r: r["output_tokens"])["setting"]
+           for m in ("stepwise_beam (PRM)", "majority_vote")}
+by = stats.hits_by(sweep["rows"], "method", "setting")
+d = stats.paired(by["stepwise_beam (PRM)", largest["stepwise_beam (PRM)"]],
+                 by["majority_vote", largest["majority_vote"]])
+beam_only, vote_only, resolved = d.a_only, d.b_only, d.low > 0 or d.high < 0
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(beam_only=beam_only, vote_only=vote_only, resolved=resolved)
+    top = {m: max((r for r in rows if r["method"] == m), key=lambda r: r["output_tokens"])
+           for m in ("stepwise_beam (PRM)", "majority_vote")}
+    hits = stats.hits_by(sweep["rows"], "method", "setting")
+    a = hits["stepwise_beam (PRM)", top["stepwise_beam (PRM)"]["setting"]]
+    b = hits["majority_vote", top["majority_vote"]["setting"]]
+    ref = stats.paired(a, b)
+    small = {m: min((r for r in rows if r["method"] == m), key=lambda r: r["output_tokens"])
+             for m in top}
+    sa = stats.paired(hits["stepwise_beam (PRM)", small["stepwise_beam (PRM)"]["setting"]],
+                      hits["majority_vote", small["majority_vote"]["setting"]])
+    checks.expect((beam_only, vote_only) != (sa.a_only, sa.b_only) or
+                  (sa.a_only, sa.b_only) == (ref.a_only, ref.b_only), "these are the counts "
+                  "at the smallest settings; the exercise asks for the largest (most generated "
+                  "tokens per problem).")
+    checks.expect((beam_only, vote_only) != (ref.b_only, ref.a_only) or
+                  ref.a_only == ref.b_only, "beam_only and vote_only are swapped.")
+    checks.expect((beam_only, vote_only) == (ref.a_only, ref.b_only), f"beam_only = "
+                  f"{beam_only!r}, vote_only = {vote_only!r}: count, problem by problem, where "
+                  "exactly one of the two methods is right (the problems both get right, or "
+                  "both miss, say nothing about which is better).")
+    checks.expect(isinstance(resolved, (bool, np.bool_)), f"resolved = {resolved!r}: store "
+                  "True or False.")
+    checks.expect(bool(resolved) == (ref.low > 0 or ref.high < 0), f"resolved = {resolved!r}: "
+                  "look at the interval (low, high) of stats.paired(beam, voting): is 0 inside "
+                  "it?")
+    print(f"{ref.n} problems: beam only {ref.a_only}, voting only {ref.b_only}; difference "
+          f"{ref.diff:+.3f} [{ref.low:+.3f}, {ref.high:+.3f}]")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* a wider search scores more candidate steps with the same imperfect PRM.
+# Why could that make the chosen solution *worse*, not better? And what would you measure,
+# on the sweep's per-problem rows or with a new run, to tell that explanation apart from
+# noise?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* The search picks the candidates the PRM rates highest. If the PRM's errors
+# are not rare, the more candidates it sees, the more likely some wrong step gets a high value
+# and wins the argmax: the search optimises the value, not correctness (over-optimisation,
+# Goodhart; Snell et al., 2024 report it for search against a PRM, Gao et al., 2022 for
+# best-of-N against a reward model). To tell it from noise: (1) a paired test of the wide vs
+# narrow beam on the same problems (a 1–2 problem difference is not evidence); (2) on the
+# problems where the wide beam is wrong, the PRM value of its chosen (wrong) solution against
+# the narrow beam's — over-optimisation predicts high values on wrong solutions; (3) the same
+# widening with the exact checker as value: if the oracle-value beam improves as it widens,
+# the search itself is not the problem, the value is; (4) more problems.
+# <!-- END SOLUTION -->
