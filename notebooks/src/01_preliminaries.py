@@ -15,6 +15,10 @@
 #   target (§2.2.1–2.2.3) — and, measured, why no single generator is best at all three.
 #
 # Survey sections: §2 (Preliminaries), §2.1, §2.2. Runs in about 30 s on a 2-core CPU.
+#
+# **Prerequisites:** chapter 00; the softmax, the chain rule of probability, logarithms, an
+# expectation, and the KL divergence KL(p ‖ q) = E_p[log p − log q] (its definition is enough).
+# **Student time:** 50–60 minutes (the stepper invites play; the three goals take the longest).
 
 # %%
 # SETUP
@@ -33,12 +37,15 @@ import numpy as np
 import torch
 
 import workbench as wb
-from workbench import adapters, decoding
+from scipy.stats import bootstrap
+
+from workbench import adapters, decoding, stats
 from workbench.measures import position_logits, sequence_logprob
 from workbench.tinyworld import worlds
 from workbench.tinyworld.grammar import TokenGrammar
 from widgets import checks
 from widgets import token_level as views
+from widgets.source import show_source
 from widgets.stepper import Stepper
 
 wb.seed_everything(SEED)
@@ -47,7 +54,16 @@ story = worlds.story_grammar()            # the true distribution p* of TinyWorl
 truth = TokenGrammar(story, lm.tokenizer)  # the same p*, seen token by token
 PROMPT = story.prompt                     # "Story:"
 EOS = lm.eos_token_id
+TARGET = MODEL == "tinyworld"             # the claims about the model's numbers are about it
 print(lm)
+
+
+def interval(values, confidence=0.95):
+    """The mean of ``values`` with a seeded bootstrap percentile interval: (mean, low, high)."""
+    values = np.asarray(values, dtype=float)
+    ci = bootstrap((values,), np.mean, confidence_level=confidence, method="percentile",
+                   n_resamples=2000, random_state=np.random.default_rng(SEED)).confidence_interval
+    return float(values.mean()), float(ci.low), float(ci.high)
 
 # %% [markdown]
 # ## A language model is a product of next-token distributions
@@ -141,11 +157,19 @@ lp_model = sequence_logprob(lm, PROMPT, true_ids)
 gap = lp_star - lp_model
 print(f"entropy H(p*) = {story.entropy():.2f} nats per story; mean -log p* here "
       f"{-lp_star.mean():.2f}")
-print(f"KL(p* || p_θ) ≈ {gap.mean():.2f} ± {gap.std() / math.sqrt(len(gap)):.2f} nats per story")
+kl_story = interval(gap)
+print(f"KL(p* || p_θ) ≈ {kl_story[0]:.2f} nats per story, 95 % bootstrap interval "
+      f"[{kl_story[1]:.2f}, {kl_story[2]:.2f}]")
 views.logprob_scatter_figure(lp_star, lp_model, true_stories)
 
+# %% tags=["claim"]
+assert kl_story[1] > 0, kl_story          # p_θ ≠ p*: the interval excludes 0
+if TARGET:
+    assert round(kl_story[0], 2) == 0.16 and kl_story[2] < 0.3, kl_story
+
 # %% [markdown]
-# The model is close to the truth but not equal to it: p_θ ≈ p\*, never p_θ = p\*. Generation
+# The model is close to the truth but not equal to it: p_θ ≈ p\*, never p_θ = p\*. The
+# 200 stories measure the gap at 0.16 nats per story, and its interval excludes 0. Generation
 # algorithms work with p_θ, and everything they do inherits its errors — chapter 03 shows how
 # sampling adapters try to cut the tokens where those errors hurt most.
 #
@@ -157,7 +181,14 @@ model_samples = decoding.sample(lm, PROMPT, n=200, seed=SEED, max_new_tokens=48)
 accepted = [g.finish_reason == "eos" and story.log_p_star(g.text) > -math.inf
             for g in model_samples]
 print(f"{sum(accepted)} of {len(accepted)} samples from p_θ are stories p* can produce")
+impossible = stats.accuracy([not a for a in accepted])
+print("share p* cannot produce:", impossible)
 print("some it cannot:", [g.text for g, a in zip(model_samples, accepted) if not a][:3])
+
+# %% tags=["claim"]
+assert impossible.low > 0, impossible     # "sometimes": more than never, beyond noise
+if TARGET:
+    assert (impossible.k, impossible.n) == (8, 200) and impossible.high < 0.1, impossible
 
 # %% [markdown]
 # ## Generators
@@ -183,6 +214,13 @@ print("sampling at τ = 0.5:", [decoding.sample(lm, PROMPT, adapters=tau_half, s
 # token from q_t(p_θ(· | y<t, x)) (eq. 13), so g(y | x) is the product of those adapted
 # probabilities. `workbench.measures.sequence_logprob` computes it. For a deterministic
 # generator, g puts all its mass on one output.
+#
+# **Look inside.** Here is the whole computation: the logits at every position of y (one
+# forward pass for a batch of outputs), the adapters q_t applied to them, a log-softmax, and
+# the sum of the log-probabilities of y's own tokens — eq. 11 without adapters, eq. 13 with.
+
+# %%
+show_source(sequence_logprob)
 
 # %%
 ys = [" The cat found the ball.", " The cat slept.", " A brave wizard sang happily."]
@@ -243,18 +281,21 @@ model_ids = [g.token_ids + [EOS] for g in model_samples if g.finish_reason == "e
 L_model = position_logits(lm, PROMPT, model_ids)     # s_θ at every position, computed once
 L_true = position_logits(lm, PROMPT, true_ids)
 lp_model_own = sequence_logprob(lm, PROMPT, model_ids, logits=L_model)
-rows = []
+rows, each = [], {}     # each[(goal, τ)]: the per-output values behind a row's mean
 for tau in TAUS:
     temp = [partial(adapters.temperature, tau=tau)]
+    each["kl_model", tau] = lp_model_own - sequence_logprob(lm, PROMPT, model_ids, temp,
+                                                            logits=L_model)
+    each["kl_target", tau] = lp_star - sequence_logprob(lm, PROMPT, true_ids, temp,
+                                                        logits=L_true)
     row = {"tau": tau, "label": f"τ = {tau}", "expected_p_star": None, "acceptable": None,
-           "kl_model": float(np.mean(lp_model_own - sequence_logprob(
-               lm, PROMPT, model_ids, temp, logits=L_model))),
-           "kl_target": float(np.mean(lp_star - sequence_logprob(
-               lm, PROMPT, true_ids, temp, logits=L_true)))}
+           "kl_model": float(np.mean(each["kl_model", tau])),
+           "kl_target": float(np.mean(each["kl_target", tau]))}
     if tau in SAMPLED:
         outs = decoding.sample(lm, PROMPT, adapters=temp, n=100, seed=SEED, max_new_tokens=48)
-        row["expected_p_star"] = float(np.mean(
-            [math.exp(story.log_p_star(g.text)) if acceptable(g) else 0.0 for g in outs]))
+        each["p_star", tau] = np.array(
+            [math.exp(story.log_p_star(g.text)) if acceptable(g) else 0.0 for g in outs])
+        row["expected_p_star"] = float(np.mean(each["p_star", tau]))
         row["acceptable"] = float(np.mean([acceptable(g) for g in outs]))
     rows.append(row)
 greedy_out = decoding.greedy(lm, PROMPT)
@@ -272,22 +313,83 @@ print(f"greedy: {greedy_out.text!r}   exact MAP: {map_out.text!r}   "
 views.goals_figure(rows)
 
 # %% [markdown]
+# Every number in that table is an average over a finite set of outputs — 100 samples per
+# temperature for goal 1, the 199 finished samples of p_θ for goal 2, the 200 stories of p\*
+# for goal 3 — so each has an uncertainty. The cell below gives the 95 % bootstrap intervals
+# of the numbers the reading below relies on. For goal 3 it also compares neighbouring
+# temperatures on the *same* 200 stories: the interval of the per-story difference.
+
+# %%
+def show(name, ci):
+    print(f"{name:34} {ci[0]:9.5f}  [{ci[1]:9.5f}, {ci[2]:9.5f}]")
+
+for tau in SAMPLED:
+    show(f"goal 1: E_g[p*(y)], τ = {tau}", interval(each["p_star", tau]))
+print(f"{'goal 1: greedy, exact MAP (exact)':34} {rows[-2]['expected_p_star']:9.5f}, "
+      f"{rows[-1]['expected_p_star']:9.5f}")
+for tau in (0.8, 0.9, 1.1, 1.2):
+    show(f"goal 2: KL(p_θ‖g), τ = {tau}", interval(each["kl_model", tau]))
+for tau in (0.9, 1.0, 1.1, 1.2):
+    show(f"goal 3: KL(p*‖g), τ = {tau}", interval(each["kl_target", tau]))
+goal3 = {other: interval(each["kl_target", 1.0] - each["kl_target", other])
+         for other in (0.9, 1.1, 1.2)}
+for other, ci in goal3.items():
+    show(f"goal 3: τ = 1.0 minus τ = {other}", ci)
+
+# %% tags=["claim"]
+kl_model = {r["tau"]: r["kl_model"] for r in rows if r["tau"] > 0}
+kl_target = {r["tau"]: r["kl_target"] for r in rows if r["tau"] > 0}
+assert abs(kl_model[1.0]) < 1e-9                           # goal 2 met exactly at τ = 1
+assert rows[-1]["label"] == "exact MAP" and map_out.optimal
+if TARGET:
+    # goal 1: colder samplers concentrate; exact MAP beats every sampler; greedy is worse than
+    # exact MAP and than sampling at τ = 0.3
+    e1 = {tau: interval(each["p_star", tau]) for tau in SAMPLED}
+    assert [round(e1[t][0], 6) for t in SAMPLED] == sorted((round(e1[t][0], 6) for t in SAMPLED),
+                                                           reverse=True), e1
+    assert e1[0.3][1] > e1[1.0][2] and e1[1.0][1] > 0, e1
+    assert map_out.text == story.mode()[0] and greedy_out.text != map_out.text
+    assert rows[-1]["expected_p_star"] > max(ci[2] for ci in e1.values())
+    assert rows[-2]["expected_p_star"] < e1[0.3][1]
+    # goal 2: every other temperature is resolved above 0 except τ = 0.9
+    assert len(model_ids) == 199 and len(true_ids) == 200
+    for tau in (t for t in kl_model if t != 1.0):
+        low = interval(each["kl_model", tau])[1]
+        assert (low > 0) == (tau != 0.9), (tau, kl_model[tau], low)
+    # goal 3: the minimum is at τ = 1.0, indistinguishable from 1.1, resolved below 0.9 and 1.2
+    assert min(kl_target, key=kl_target.get) == 1.0, kl_target
+    assert goal3[1.1][1] < 0 < goal3[1.1][2], goal3
+    assert goal3[0.9][2] < 0 and goal3[1.2][2] < 0, goal3
+    assert A(few) == 16 and A([greedy_out] * 16) == 1
+
+# %% [markdown]
 # What the three panels show:
 # - **Goal 1** rewards concentration. The colder the sampler, the more its outputs pile onto
-#   the most probable stories; the deterministic generators put all their mass on one story.
-#   Exact MAP finds the story with the highest p_θ, which here is also the one with the
-#   highest p\*; greedy decoding, only an approximation of MAP (chapter 02), does worse.
+#   the most probable stories: E_g[p\*(y)] falls at every step from τ = 0.3 to τ = 1.4 (some
+#   neighbouring intervals overlap, but the fall from τ = 0.3 to τ = 1.0 is resolved). The
+#   deterministic generators put all their mass on one story. Exact MAP finds the story with
+#   the highest p_θ, which here is also the one with the highest p\*, and beats every
+#   sampler; greedy decoding, only an approximation of MAP (chapter 02), does worse than
+#   exact MAP and even worse than sampling at τ = 0.3.
 # - **Goal 2** is met exactly at τ = 1: ancestral sampling *is* p_θ, so KL(p_θ ‖ g) = 0. Any
 #   other temperature moves away; a deterministic generator is infinitely far away, since it
-#   cannot produce the model's other outputs.
-# - **Goal 3** asks for p\*, not p_θ. Because p_θ ≠ p\*, the best temperature need not be
-#   exactly 1: the minimum of the curve is where temperature best compensates the model's
-#   errors. The deterministic generators are again infinitely far.
+#   cannot produce the model's other outputs (the figure draws ∞ at the top of its axis: it is
+#   not a value). The KL is positive for every τ ≠ 1 in theory; with 199 samples the estimate
+#   resolves it everywhere except at τ = 0.9, where 0.03 nats are within the noise.
+# - **Goal 3** asks for p\*, not p_θ. Because p_θ ≠ p\*, the best temperature *need not* be
+#   exactly 1: a temperature could compensate for the model's errors, for instance cool a
+#   model that spreads too much mass into its tail. Here that does not happen, or not
+#   measurably: the smallest KL(p\*‖g) is at τ = 1.0, and τ = 1.1 is indistinguishable from it
+#   (the per-story difference has an interval that contains 0), while τ = 0.9 and τ = 1.2 are
+#   resolved as worse. This model's errors are not of a kind one temperature can fix. The
+#   deterministic generators are again infinitely far.
 #
 # No generator wins all three: this is why the survey's question "why are sophisticated
 # generation algorithms needed at all?" has an answer — different users want different things,
-# and sampling once from p_θ serves only one of them. The next two chapters take the goals in
-# turn: MAP decoding (goal 1, chapter 02) and sampling with adapters (goals 2–3, chapter 03).
+# and sampling once from p_θ serves only one of them. A set of outputs makes the same point:
+# 16 samples of p_θ hold 16 distinct acceptable stories, A(S) = 16, and the greedy story 16
+# times has A(S) = 1. The next two chapters take the goals in turn: MAP decoding (goal 1,
+# chapter 02) and sampling with adapters (goals 2–3, chapter 03).
 
 # %% [markdown]
 # ## Exercises
@@ -368,3 +470,32 @@ with checks.exercise(3):
     checks.expect(kl[best_tau] == min(kl.values()), f"best_tau = {best_tau} is not where "
                   "KL(p*‖g) is smallest: read the column KL(p*‖g) of the table (or the rows' "
                   "\"kl_target\").")
+
+# %% [markdown]
+# ## Key takeaways
+#
+# - A language model is a softmax over logits at every step, and a sequence's probability is
+#   the product of its next-token probabilities (eq. 11): computable one token at a time.
+# - p_θ approximates the training distribution p\* and never equals it. TinyWorld measures the
+#   gap exactly: about 0.16 nats per story, and the model writes a few stories the world
+#   cannot (8 of 200).
+# - A **generator** g(y | x; p_θ, φ) is any procedure from prompts to outputs; for
+#   token-level samplers g(y | x) is the product of the adapted next-token probabilities
+#   (eq. 13), for deterministic ones it is a point mass.
+# - The user's goal is an acceptability A(S) over *sets* of outputs, normalised into a target
+#   q\* (eqs. 1–3). Maximisation, sampling from the model and sampling from a target are
+#   different goals: exact MAP wins the first, τ = 1 the second, and the third asks for p\*,
+#   which no temperature reaches here.
+# - Every number measured on samples comes with an interval; a difference inside it (τ = 1.0
+#   against 1.1) is not a finding.
+#
+# ## Further reading
+#
+# - Welleck et al. (2024), *From Decoding to Meta-Generation*: §2 (preliminaries), §2.1 (the
+#   user's goal, eqs. 1–2), §2.2 (the modeling problem, eq. 3; §2.2.1–2.2.3, eqs. 4–6), Table 1.
+# - Meister, Pimentel, Malagutti, Wilcox & Cotterell (2023), *On the Efficacy of Sampling
+#   Adapters* — the sampling-adapter view of eq. 13 (the survey's Meister et al., 2023a).
+# - Eikema & Aziz (2020), *Is MAP Decoding All You Need? The Inadequacy of the Mode in Neural
+#   Machine Translation* — why the most probable output and a good one differ (chapter 02).
+# - Holtzman, Buys, Du, Forbes & Choi (2020), *The Curious Case of Neural Text Degeneration* —
+#   the samples-versus-maximisation debate that motivates chapters 02 and 03.
