@@ -159,8 +159,9 @@ print(views.zoo_table())
 # - The **arithmetic** numbers are accuracies on the 312 problems of the test set (the next
 #   section), each a count of problems out of 312 with its own uncertainty. The card stores
 #   which problems greedy decoding got right, so its 95 % interval can be computed. The card
-#   also lists the targets the zoo was trained until it met: the claims of later chapters
-#   were, in part, built into TinyWorld on purpose.
+#   also lists the targets the zoo had to meet (acceptance thresholds set when it was built,
+#   checked again by `tests/test_zoo.py`): some claims of later chapters were built into
+#   TinyWorld on purpose.
 
 # %%
 card = json.loads((data_dir() / "models" / "tinyworld" / "metrics.json").read_text())
