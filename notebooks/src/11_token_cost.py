@@ -15,8 +15,13 @@
 #   one sampled less, at equal FLOPs (Wu et al., 2024), and two ways to spend fewer tokens for
 #   the same answer (§6.3).
 #
-# Runs in about 20 s on a 2-core CPU (the comparison is precomputed by
-# `scripts/sweep_compute.py`; a test re-runs a slice of it).
+# **Prerequisites**: chapter 07 (best-of-N, voting), chapter 08 (step-level search) and
+# chapter 09 (refinement), whose methods this chapter prices; chapter 10 for the verifier and
+# the PRM. **Student time**: 45–60 minutes with the exercises.
+#
+# Survey sections: §6.1 (Table 5), §6.2–6.4 (eq. 52). Runs in under a minute on a 2-core CPU
+# (50 s measured while the machine ran other builds; the comparison is precomputed by
+# `scripts/sweep_compute.py`, and a test re-runs a slice of it).
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
 # `TASK` any task of `workbench.tasks` (`"gsm8k"`, `"math"`, or your own file, see
@@ -41,13 +46,16 @@ import workbench as wb
 from workbench import adapters, budget, meta, scoring
 from workbench import reward_models as rm
 from workbench.paths import data_dir
-from widgets import compute
+from workbench.tinyworld import formats
+from widgets import checks, compute
+from widgets.source import show_source
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
 task = wb.tasks.load(TASK)
 fmt = task.format(lm)   # bare for TinyWorld's models; few-shot or the chat template for others
 TINYWORLD = task.name == "tinyworld-arithmetic"   # its verifier, PRM and one-operation lines
+CLAIMS = TINYWORLD and formats.speaks_tinyworld(lm)   # the prose's numbers are TinyWorld's
 if TINYWORLD:
     verifier, prm = wb.load("tinyworld-verifier"), wb.load("tinyworld-prm")
 else:   # TinyWorld's verifier and PRM know only its arithmetic: your model judges instead
@@ -59,13 +67,39 @@ print(prompt + "(correct answer:", problem.reference, ")")
 # %% [markdown]
 # ## Table 5: a budget you can compute before running
 #
-# With T_in prompt tokens and T output tokens per generator call, Table 5 predicts each
-# method's tokens: best-of-N costs T_in·N input and T·N output tokens, plus N·C_s external
-# tokens when a scoring model reads each candidate (C_s ≈ T_in + T for a model that re-reads
-# prompt and output); step-level beam search with N_b kept states, N_e expansions and S steps
-# of T_s tokens costs T_s·N_b·N_e·S output tokens and calls the scorer N_b·N_e·S times;
-# refinement with N_r rounds costs T·(1 + N_r) output tokens plus N_r·C_z for the feedback.
-# `budget.table5` is the table as a function. Move the sliders:
+# With $T_\text{in}$ prompt tokens and $T$ output tokens per generator call, Table 5 (§6.1)
+# predicts each method's tokens. Its rows, as formulas (input; output; external):
+#
+# $$\begin{array}{lccc}
+# \text{method} & \text{input} & \text{output} & \text{external} \\ \hline
+# \text{reranking (best-of-}N\text{, a scorer)} & T_\text{in} N & T N & N C_s \\
+# \text{best-of-}N\text{ (log-p), self-consistency} & T_\text{in} N & T N & 0 \\
+# \text{best-of-}N\text{ (LLM sequence scorer)} & T_\text{in} N & T N & N (T_\text{in} + T + 1) \\
+# \text{weighted self-consistency} & T_\text{in} N & T N & N C_s \\
+# \text{step-level beam (scorer)} & T_\text{in} N_b N_e S & T_s N_b N_e S & N_b N_e S\, C_s \\
+# \text{step-level DFS (scorer)} & T_\text{in} N_e S & T_s N_e S & N_e S\, C_s \\
+# \text{refinement (general)} & T_\text{in} (1 + N_r) & T (1 + N_r) & N_r C_z \\
+# \text{refinement (self-feedback)} & T_\text{in} + (2 T_\text{in} + T) N_r & T + 2 T N_r & 0
+# \end{array}$$
+#
+# $C_s$ is the tokens of one call of a scoring model ($C_s \approx T_\text{in} + T$ for a
+# model that re-reads prompt and output); step-level search keeps $N_b$ states, expands each
+# $N_e$ times, for $S$ steps of $T_s$ tokens ($T_s S \ge T$), and Table 5 charges every scorer
+# call a full sequence; refinement runs $N_r$ rounds, each getting $C_z$ tokens of feedback.
+# `budget.table5` is the table as a function; the rows are one dictionary:
+
+# %%
+import inspect
+_lines = inspect.getsource(budget).split("\n")
+_start = next(i for i, ln in enumerate(_lines) if ln.startswith("TABLE5 = {"))
+_end = next(i for i in range(_start, len(_lines)) if _lines[i].startswith("}"))
+from IPython.display import Markdown, display
+display(Markdown("`workbench.budget.TABLE5` (workbench/budget.py)\n\n```python\n"
+                 + "\n".join(_lines[_start:_end + 1]) + "\n```"))
+show_source(budget.table5)
+
+# %% [markdown]
+# Move the sliders:
 
 # %%
 compute.Table5Explorer(t_in=15, t=60)
@@ -83,6 +117,17 @@ sf = budget.table5("refinement (self-feedback)", T_in, T, n_r=3)
 b8 = budget.table5("best-of-n (log-p)", T_in, T, n=8)
 print(f"3 self-feedback refinements: {sf.output_tokens:.0f} output tokens = 7T;"
       f" best-of-8: {b8.output_tokens:.0f}")
+
+# %% [markdown]
+# Both worked examples come out as the survey states them: beam search with $N_b = 16$,
+# $N_e = 64$ generates exactly as many output tokens as best-of-1024 ($N_b N_e = N$) but calls
+# the scorer $S$ times as often, and three self-feedback refinements cost $7T$ output tokens,
+# fewer than best-of-8's $8T$.
+
+# %% tags=["claim"]
+assert beam.output_tokens == bon.output_tokens == 61440
+assert beam.external_tokens == S * bon.external_tokens
+assert sf.output_tokens == 7 * T < b8.output_tokens == 8 * T
 
 # %% [markdown]
 # ## The measured bill
@@ -134,9 +179,25 @@ compute.cost_figure([{"name": k, **r.cost.as_dict()} for k, r in runs.items()],
 # - sampling 8 in one batch takes about as many **forward passes** as one sample: the passes
 #   are as many as the longest sample has tokens. Step-level search and refinement are
 #   sequential — every step or round waits for the previous one;
-# - **computed** tokens are far below input + output: the prompt is computed once for the
-#   batch, and step-level search extends one KV cache instead of re-reading its prefix.
-#
+# - for sampling and search, **computed** tokens are below input + output: the N samples share
+#   one computed prompt (majority vote: computed = T_in + the output tokens), and step-level
+#   search, which bills its prompt and steps so far as input at every step, extends one KV
+#   cache instead of re-reading them — there computed tokens are a small fraction of the bill.
+
+# %% tags=["claim"]
+if CLAIMS:
+    vote, bo8, greedy_run = runs["majority vote N=8"].cost, runs["best-of-8 (verifier)"].cost, \
+        runs["greedy"].cost
+    assert (vote.input_tokens, vote.output_tokens) == (bo8.input_tokens, bo8.output_tokens)
+    assert vote.external_tokens == 0 < bo8.external_tokens
+    assert abs(vote.forward_passes - greedy_run.forward_passes) <= 0.1 * greedy_run.forward_passes
+    for name in ("beam 2x2 (PRM)", "refine (self-feedback)"):     # sequential: more passes
+        assert runs[name].cost.forward_passes > vote.forward_passes
+    assert vote.computed_tokens == len(lm.encode(prompt)) + vote.output_tokens
+    beam_c = runs["beam 2x2 (PRM)"].cost                             # "a small fraction"
+    assert beam_c.computed_tokens < 0.3 * (beam_c.input_tokens + beam_c.output_tokens)
+
+# %% [markdown]
 # ## Compute-matched comparison (§6.2–6.4)
 #
 # Comparing methods at their favourite settings says little: a method that spends ten times
@@ -163,7 +224,8 @@ compute.pareto_figure(rows, "total_tokens", title="Accuracy vs tokens billed per
 # **calculator** as feedback (chapter 09) — an exact external signal (§5.2) that re-checks
 # every step for a few tokens. The expensive search methods (step-level beam, REBASE, MCTS)
 # are all dominated: they buy their accuracy with many scorer tokens, as Kapoor et al. (2024)
-# and Wu et al. (2024) found for simple baselines against tree search (§6.4).
+# argue simple baselines often are against complex methods, and as Wu et al. (2024) found for
+# MCTS (§6.4) — though Wu et al. found their own tree search, REBASE, compute-optimal.
 #
 # Without an exact tool the answer to "which method is best?" depends on the budget:
 
@@ -204,6 +266,37 @@ for m, s in (("best_of_n (verifier)", "N=4"), ("stepwise_beam (PRM)", "Nb=2, Ne=
           f" {r['total_tokens']:6.0f}   external share {share:.2f}")
 
 # %% [markdown]
+# ## Compute-optimal inference, on the page (§6.4, eq. 52)
+#
+# Wu et al. (2024) pose the choice of model size $M$ (parameters), generated tokens $T$ and
+# meta-generator $g$ as a minimisation of the error $E$ at a fixed compute budget $C$:
+#
+# $$\big(M_\text{opt}(C), T_\text{opt}(C), g_\text{opt}\big) = \arg\min_{M, T, g
+#   \text{ s.t. } c(M, T, g) = C} E(M, T, g). \qquad (52)$$
+#
+# The compute $c(M, T, g)$ is counted in floating-point operations. A forward pass of a
+# decoder-only transformer costs about two FLOPs per parameter per token it processes (one
+# multiply and one add per weight), so
+#
+# $$c \approx 2\, M \cdot (\text{tokens computed}),$$
+#
+# and at equal compute a model with a $k$-th of the parameters can process about $k$ times as
+# many tokens: draw $k$ times as many samples of the same length. With the two models of this
+# zoo:
+
+# %%
+sizes_m = {name: json.loads((data_dir() / "models" / name / "metrics.json").read_text())[
+    "parameters"] for name in ("tinyworld", "tinyworld-draft")}
+ratio = sizes_m["tinyworld"] / sizes_m["tinyworld-draft"]
+print({k: f"{v / 1e6:.2f}M parameters" for k, v in sizes_m.items()})
+print(f"2 x M FLOPs per token: target {2 * sizes_m['tinyworld'] / 1e6:.1f} MFLOPs, draft "
+      f"{2 * sizes_m['tinyworld-draft'] / 1e6:.1f} MFLOPs; at equal compute the draft "
+      f"processes {ratio:.1f} x as many tokens")
+
+# %% tags=["claim"]
+assert 8 < ratio < 10      # "about a tenth" of the parameters: ~9 samples for one
+
+# %% [markdown]
 # ## Compute-optimal inference: a small model, more samples (§6.4, eq. 52)
 #
 # Eq. 52 chooses the model size M, the tokens T and the meta-generator g that minimise the
@@ -228,7 +321,7 @@ compute.pareto_figure(sizes, "target_flops", title="Draft vs target at equal FLO
 # Here the answer is clear-cut: the draft almost never solves these problems (2% greedy), and
 # its votes are never right, because voting converges to the answer the model believes most
 # (eq. 35) — no N rescues a model whose most likely answer is wrong. The target wins at every
-# FLOP budget. Wu et al. (2024) found the smaller model the better buy at most budgets, but
+# FLOP budget. Wu et al. (2024) found the smaller model often the better buy, but
 # their small models already solved a fair share of the problems: eq. 52's optimum depends
 # on where each model's accuracy curve starts, not only on its price per token.
 #
@@ -253,34 +346,165 @@ for m, s in (("majority_vote", "N=16"), ("adaptive_vote", "max 16, beta 0.95"),
 # often confidently right: our draft never agrees with itself, so every question is routed to
 # the target and the draft's tokens are spent for nothing — the cascade costs more than the
 # target's own majority vote over four samples.
-#
+
+# %% [markdown]
 # ## Exercises
 #
-# 1. With T_s·S = T, step-level beam search with N_b = 4 generates fewer output tokens than
-#    best-of-64 when N_b·N_e < N. Using `budget.table5`, find the largest N_e for which it is
-#    strictly cheaper. Store it in `max_expansions`.
-# 2. Which (method, setting) of the sweep is the most accurate within 500 tokens billed per
-#    problem? Store `"method setting"` in `best_500`.
-# 3. How many times the target's greedy FLOPs does majority voting with 64 draft samples cost?
-#    Store the ratio in `flops_ratio`.
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank).
+#
+# **Exercise 1** (implement it). Write Table 5's row for step-level beam search with a
+# scorer by hand: `beam_row(t_in, t, n_b, n_e, s, c_s)` returns the tuple
+# `(input, output, external)` of tokens, with $T_s = T / S$ tokens per step. Do not call
+# `budget`; the check compares your row with `budget.table5("step-level beam (scorer)", ...)`.
 
-# %%
-bon64 = budget.table5("best-of-n (log-p)", 15, 60, n=64).output_tokens
+# %% tags=["solution"]
+def beam_row(t_in, t, n_b, n_e, s, c_s):
+    ### BEGIN SOLUTION
+    calls = n_b * n_e * s
+    return t_in * calls, (t / s) * calls, calls * c_s
+    ### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(1):
+    for args in ((15, 60, 16, 64, 5, 75), (20, 90, 4, 2, 6, 222), (7, 30, 1, 3, 3, 40)):
+        mine = tuple(float(x) for x in beam_row(*args))
+        t_in_, t_, n_b_, n_e_, s_, c_s_ = args
+        ref = budget.table5("step-level beam (scorer)", t_in_, t_, n_b=n_b_, n_e=n_e_, s=s_,
+                            c_s=c_s_)
+        want = (ref.input_tokens, ref.output_tokens, ref.external_tokens)
+        checks.expect(not np.isclose(mine[1], t_ * n_b_ * n_e_ * s_), f"beam_row{args}: the "
+                      "output charges a whole solution T per expansion; each expansion "
+                      "generates one step, T_s = T / S tokens.")
+        checks.expect(not np.isclose(mine[2], n_b_ * n_e_ * c_s_) or s_ == 1, f"beam_row{args}: "
+                      "the scorer is called at every one of the S steps, not once per "
+                      "expansion overall.")
+        for label, m, w in zip(("input", "output", "external"), mine, want):
+            checks.expect(np.isclose(m, w), f"beam_row{args}: the {label} tokens are {m!r}, "
+                          "not Table 5's; count the generator calls (N_b · N_e per step, for S "
+                          "steps) and what each one reads, writes and costs the scorer.")
+
+# %% [markdown]
+# **Exercise 2** (reason with the table). With $T_s S = T$, step-level beam search generates
+# fewer output tokens than best-of-N when $N_b N_e < N$ (§6.1). For $T_\text{in} = 15$,
+# $T = 60$, $S = 5$ and $N_b = 4$: find the largest $N_e$ for which the beam generates
+# *strictly* fewer output tokens than best-of-64, and store it in `max_expansions`. Then store
+# in `external_ratio` how many times the beam's external tokens at that $N_e$ exceed
+# best-of-64's, with the same scorer ($C_s = T_\text{in} + T$).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+bon64 = budget.table5("reranking", 15, 60, n=64, c_s=75)
 max_expansions = max(e for e in range(1, 65) if budget.table5(
-    "step-level beam (log-p)", 15, 60, n_b=4, n_e=e, s=5).output_tokens < bon64)
-b = compute.best_at_budget(rows, 500)
-best_500 = f"{b['method']} {b['setting']}"
-flops_ratio = get("majority_vote (draft)", "N=64")["target_flops"] / get("greedy", "-")[
-    "target_flops"]
+    "step-level beam (scorer)", 15, 60, n_b=4, n_e=e, s=5, c_s=75).output_tokens
+    < bon64.output_tokens)
+external_ratio = budget.table5("step-level beam (scorer)", 15, 60, n_b=4, n_e=max_expansions,
+                               s=5, c_s=75).external_tokens / bon64.external_tokens
+### END SOLUTION
 
-# %%
-assert max_expansions == 15
-fits = [r for r in rows if r["total_tokens"] <= 500]
-assert max(r["accuracy"] for r in fits) == next(
-    r["accuracy"] for r in fits if f"{r['method']} {r['setting']}" == best_500)
-draft_64 = [r for r in sweep["rows"] if r["method"] == "majority_vote (draft)"
-            and r["setting"] == "N=64"]
-greedy = [r for r in sweep["rows"] if r["method"] == "greedy"]
-assert abs(flops_ratio - sum(r["target_flops"] for r in draft_64)
-           / sum(r["target_flops"] for r in greedy)) < 1e-9
-print("All three answers are right.")
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(max_expansions=max_expansions, external_ratio=external_ratio)
+    checks.expect(max_expansions != 16, f"max_expansions = {max_expansions!r}: with N_b · N_e "
+                  "= 64 the beam generates exactly as many output tokens as best-of-64; the "
+                  "exercise asks for strictly fewer.")
+    out = lambda e: budget.table5("step-level beam (scorer)", 15, 60, n_b=4, n_e=e, s=5,
+                                  c_s=75).output_tokens
+    bon_out = budget.table5("reranking", 15, 60, n=64, c_s=75).output_tokens
+    checks.expect(isinstance(max_expansions, (int, np.integer)) and out(max_expansions) < bon_out
+                  and out(max_expansions + 1) >= bon_out, f"max_expansions = "
+                  f"{max_expansions!r} is not the largest N_e whose output is below "
+                  "best-of-64's: compare T_s · N_b · N_e · S with T · N.")
+    ext = lambda e: budget.table5("step-level beam (scorer)", 15, 60, n_b=4, n_e=e, s=5,
+                                  c_s=75).external_tokens
+    want = ext(max_expansions) / budget.table5("reranking", 15, 60, n=64, c_s=75).external_tokens
+    checks.expect(not np.isclose(float(external_ratio), 1 / want), f"external_ratio = "
+                  f"{external_ratio!r} is upside down: the beam's external tokens divided by "
+                  "best-of-64's.")
+    checks.close("external_ratio", external_ratio, want, "the beam calls the scorer N_b · N_e "
+                 "times at each of S steps; best-of-64 calls it 64 times.", tol=1e-9)
+
+# %% [markdown]
+# **Exercise 3** (predict, then run). Before running anything: majority voting over 16
+# samples on the running problem — how many **input** tokens will it bill, and will it take
+# more **forward passes** than the 8 samples above? Store your predicted input tokens in
+# `predicted_input` as a formula of the prompt's length (`len(lm.encode(prompt))`). Then run
+# `meta.majority_vote(prompt, sampler, 16, answer_fn=fmt.answer, seed=SEED)` and store its
+# cost's `forward_passes` in `passes_16`. Is it about twice the 8 samples' passes?
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+predicted_input = 16 * len(lm.encode(prompt))
+passes_16 = meta.majority_vote(prompt, sampler, 16, answer_fn=fmt.answer,
+                               seed=SEED).cost.forward_passes
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(3):
+    checks.answered(predicted_input=predicted_input, passes_16=passes_16)
+    ref = meta.majority_vote(prompt, sampler, 16, answer_fn=fmt.answer, seed=SEED).cost
+    checks.expect(predicted_input != len(lm.encode(prompt)), f"predicted_input = "
+                  f"{predicted_input!r} is one prompt; Table 5 bills the prompt once per "
+                  "sample (T_in · N), even though it is computed once.")
+    checks.expect(predicted_input == ref.input_tokens, f"predicted_input = {predicted_input!r}"
+                  ", but the run billed a different number of input tokens: T_in · N.")
+    checks.expect(passes_16 != 2 * runs["majority vote N=8"].cost.forward_passes
+                  or passes_16 == ref.forward_passes, f"passes_16 = {passes_16!r} doubles the "
+                  "8 samples' passes; run the vote and read its cost.")
+    checks.expect(passes_16 == ref.forward_passes, f"passes_16 = {passes_16!r} is not the run's "
+                  "forward_passes: one batch advances all 16 samples together, so the passes "
+                  "follow the longest sample, not the number of samples.")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* eq. 52 asks for the model size, the tokens and the meta-generator that
+# minimise the error at a fixed compute budget. Sketch two accuracy-vs-FLOPs curves, one for a
+# small model sampled N times with majority voting and one for a model ten times larger. Under
+# what shape of the small model's curve is the small model the compute-optimal choice at some
+# budgets, and under what shape is it never? What does voting converge to as N grows (eq. 35
+# for weighted voting, its unweighted special case for plain voting)?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* At equal FLOPs the small model gets about ten times the samples. Its
+# voting curve rises with N only while more samples move the vote toward the right answer;
+# as N grows, voting converges to the answer the model puts most mass on (eq. 35 with v = 1:
+# the mode of the marginal over answers). If that answer is right on a good share of problems
+# — the small model already solves a fair fraction, and its errors are spread over many
+# different wrong answers — its curve climbs and can cross the large model's at low and middle
+# budgets, which is what Wu et al. (2024) often found. If its most likely answer is wrong on
+# most problems, no N helps: its curve saturates low and the large model is optimal at every
+# budget. So the optimum of eq. 52 depends on where each model's curve starts and where voting
+# saturates, not only on the price per token. Common misconception: "more samples always
+# beat a bigger model at equal compute".
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# ## Key takeaways
+#
+# - Table 5 turns a method and its settings into input, output and external tokens before
+#   anything runs; the survey's worked examples (beam 16 × 64 vs best-of-1024; 3 self-feedback
+#   rounds = 7T) come out of it exactly.
+# - The bill has more than generated tokens: the scorer's external tokens, and input tokens
+#   re-sent at every step, can dominate it. A machine's cost is different again: forward
+#   passes (latency) and computed tokens (what a KV cache and a shared prompt save).
+# - Compare methods **compute-matched**: accuracy against tokens (or FLOPs) spent, on the same
+#   problems; the best method is a function of the budget.
+# - Eq. 52 makes the choice of model size part of the question; FLOPs ≈ 2 · parameters ·
+#   tokens put models of different sizes on one axis. A small model is a good buy only if its
+#   voting curve climbs.
+# - Spending less (§6.3): stop sampling once the vote is decided, or route through a cheap
+#   model first, which pays only when the cheap model is often confidently right.
+#
+# ## Further reading
+#
+# - Survey §6.1 (Table 5), §6.2–6.4 (scaling the budget, minimising it, compute-optimal
+#   inference, eq. 52).
+# - Wu et al. (2024), *Inference scaling laws: an empirical analysis of compute-optimal
+#   inference for problem-solving with language models* (eq. 52, REBASE).
+# - Snell et al. (2024), *Scaling LLM test-time compute optimally can be more effective than
+#   scaling model parameters*.
+# - Kapoor et al. (2024), *AI agents that matter* (cost-controlled comparisons).
+# - Chen et al. (2023), *FrugalGPT* (cascades); Aggarwal et al. (2023), *Let's sample step by
+#   step: adaptive-consistency for efficient reasoning with LLMs*.
+# - Kaplan et al. (2020), *Scaling laws for neural language models* (the 2 · N FLOPs per
+#   token of a forward pass).
