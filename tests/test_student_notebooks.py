@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 student = load_script("student_notebooks")
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # the chapters whose exercises have solution regions (06-11 to follow)
-CONVERTED = ["00", "01", "02", "03", "04", "05", "10", "11", "12", "13"]
+CONVERTED = ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13"]
 
 
 def tags(cell):
