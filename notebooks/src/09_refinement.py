@@ -18,7 +18,10 @@
 #   helps little (Huang et al., 2024);
 # - what refinement costs (Table 5: T_in·(1+N_r) input, T·(1+N_r) output, N_r·C_z external).
 #
-# Runs in about 30 s on a 2-core CPU (the round-by-round sweep is precomputed by
+# **Survey sections**: §4.4 (refinement, eqs. 41–47), §6.1 (token budget, Table 5).
+# **Prerequisites**: chapters 01–03 (generators, sampling), 06 (tools and programs in a chain)
+# and 07 (verifiers). **Student time**: about 75 minutes (reading, the widget, four exercises).
+# Runs in about 60 s on a shared 2-core CPU (the round-by-round sweep is precomputed by
 # `scripts/sweep_refine.py`; a test re-runs a slice of it).
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
@@ -39,16 +42,18 @@ N_PROBLEMS = 5        # another task: its first N_PROBLEMS problems (the demo an
 SAMPLES = 2           # another task: first versions per problem in the measurement (pass@1)
 
 # %%
-import json
+import json, math, re
 import numpy as np
 from IPython.display import display
 import workbench as wb
-from workbench import adapters, meta
+from workbench import adapters, meta, stats
 from workbench import reward_models as rm
 from workbench.paths import data_dir
-from workbench.tinyworld import arithmetic as ar
+from workbench.tinyworld import arithmetic as ar, formats
+from widgets import checks
 from widgets import refinement as views
 from widgets.compute import pareto_figure
+from widgets.source import show_source
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
@@ -56,6 +61,7 @@ task = wb.tasks.load(TASK)
 fmt = task.format(lm)   # bare for TinyWorld's models; few-shot or the chat template for others
 TINYWORLD = task.name == "tinyworld-arithmetic"   # its calculator, checker, verifier, corrector
 CODE = task.name in ("humaneval", "mbpp")          # a reply is a program, run against unit tests
+SPEAKS = TINYWORLD and formats.speaks_tinyworld(lm)   # TinyWorld's own models: the claims below
 if TINYWORLD:
     verifier = wb.load("tinyworld-verifier")
 else:   # the model as its own judge: p(Yes) to "Is this solution correct?"
@@ -88,6 +94,30 @@ if not wrong:
 print(prompt + y0.text)
 
 # %% [markdown]
+# The demo problem and its first version y(0) were picked to have something to fix: one
+# wrong sample, followed through every source and refiner below. One problem shows how the
+# loop works, not how often it helps; the round-by-round sweep further down measures that.
+#
+# ## Refinement as a triple (g₀, h, g)
+#
+# A refinement algorithm (survey §4.4) is an initial generator $g_0$, an information source
+# $h$ and a refiner $g$:
+#
+# $$y^{(0)} \sim g_0(y \mid x), \qquad (41)$$
+#
+# $$z^{(t)} \sim h(z \mid x, y^{(<t)}, z^{(<t)}), \qquad (42)$$
+#
+# $$y^{(t)} \sim g(y \mid x, y^{(<t)}, z^{(\le t)}). \qquad (43)$$
+#
+# It alternates feedback and revision until a **stopping rule** fires. In `meta.refine` that
+# rule is: stop when h says the latest version is done, when the refiner returns the previous
+# version unchanged, or after `max_iterations` = $N_r$ refinements. Look inside — the whole
+# loop is the `for t` below:
+
+# %%
+show_source(meta.refine)
+
+# %% [markdown]
 # ## What each information source says about the same wrong solution
 #
 # An information source h(z | x, y) looks at the latest version and returns feedback z: done or
@@ -95,6 +125,10 @@ print(prompt + y0.text)
 # (when it has one). Five sources on TinyWorld's wrong solution above; on another task, those
 # that exist for it: the interpreter running the problem's own unit tests (a code task), the
 # answer key, and the model as its own judge (`rm.LLMJudge(lm)`, intrinsic: the same p_θ).
+#
+# Line numbers on this page count from 1, as the messages do. The package's
+# `Feedback.first_error` is a 0-based Python index into the version's lines (the refiner
+# slices `lines[:first_error]` with it), so the table prints `first_error + 1`.
 
 # %%
 if TINYWORLD:
@@ -110,9 +144,10 @@ else:
     sources["answer key (oracle)"] = meta.outcome_feedback(task)
     if judge is not None:
         sources["self-feedback (intrinsic)"] = meta.verifier_feedback(judge)
-for name, h in sources.items():
-    z = h(prompt, [y0.text], [])
-    print(f"{name:26s} done={str(z.done):5s} line={str(z.first_error):4s} fix={z.fix!r:14s} "
+said_by = {name: h(prompt, [y0.text], []) for name, h in sources.items()}
+for name, z in said_by.items():
+    line = "-" if z.first_error is None else z.first_error + 1     # 1-based, as the messages
+    print(f"{name:26s} done={str(z.done):5s} line {line!s:2s} fix={z.fix!r:16s} "
           f"{z.text!r}\n{'':26s} cost: {z.cost}")
 
 # %% [markdown]
@@ -124,6 +159,37 @@ for name, h in sources.items():
 # | answer key | the label itself (Welleck et al.'s z) | ✓ | – | – |
 # | self-feedback | no: the same p_θ redoes its operations | its own opinion | its own opinion | its own opinion |
 #
+# On this y(0), the printout matches the table: the calculator, the step checker and
+# self-feedback all flag line 3 (`1752+281=1033`), and only the calculator and self-feedback
+# give a correction; the answer key says "wrong" without saying where; and the verifier's
+# P(correct) is just above ½, so it *accepts* this wrong solution — a learned source's false
+# pass.
+
+# %% tags=["claim"]
+if SPEAKS:   # claims about TinyWorld's target and its sources on this y(0)
+    z = said_by
+    slip = [i for i, ln in enumerate(y0.text.split("\n")) if ln.startswith("1752+281=1033")]
+    assert not fmt.check(problem, y0.text) and slip == [2], (y0.text, slip)
+    for name in ("calculator (tool)", "step checker (exact)", "self-feedback (intrinsic)"):
+        assert z[name].first_error == slip[0] and not z[name].done, (name, z[name])
+    assert z["calculator (tool)"].fix == z["self-feedback (intrinsic)"].fix == "1752+281=2033"
+    assert z["step checker (exact)"].fix == ""
+    assert z["answer key (oracle)"].first_error is None and not z["answer key (oracle)"].done
+    p = z["verifier (learned)"].info["p_correct"]
+    assert z["verifier (learned)"].first_error is None and z["verifier (learned)"].done
+    assert 0.5 <= p < 0.6, p          # "just above 1/2": a false pass
+    print(f"line {slip[0] + 1} flagged by calculator, checker and self-feedback; "
+          f"verifier P(correct) = {p:.3f} on a wrong solution")
+
+# %% [markdown]
+# Look inside two sources: the calculator (environment feedback: it knows *where* and *how*)
+# and the answer key (it knows only *whether*). Note `Feedback(False, msg, i, ...)`: `i` is
+# the 0-based line index, `msg` says `line {i + 1}`.
+
+# %%
+show_source(meta.calculator_feedback, meta.outcome_feedback)
+
+# %% [markdown]
 # ## One refinement loop, version by version
 #
 # The refiner `regenerate_from_error` keeps the lines before the error h localised, appends the
@@ -149,9 +215,23 @@ print("stopped:", calc.info["stopped"], "| answer", said(problem, calc.text), "|
 views.RefinementView(calc)
 
 # %% [markdown]
-# The same first version with self-feedback: the model re-does each of its operations in a fresh
-# question `Q: a op b`, and flags the first line where it now disagrees with itself. (On another
-# task: the model judges its whole reply, and its p(Yes) below ½ sends it back with `meta.reask`.)
+# Look inside the refiner: the kept lines are `lines[:k]`, with `k` the 0-based index of the
+# flagged line, so the flagged line itself is the first one written again.
+
+# %%
+show_source(meta.regenerate_from_error)
+
+# %% [markdown]
+# ## Self-feedback (eq. 45)
+#
+# Self-feedback asks the same model for the feedback, through a feedback prompt:
+#
+# $$z^{(t)} \sim h_\theta\big(z \mid P_{\text{feedback}}(x, y^{(<t)}, z^{(<t)})\big). \qquad (45)$$
+#
+# Here the same first version with self-feedback: the model re-does each of its operations in
+# a fresh question `Q: a op b`, and flags the first line where it now disagrees with itself.
+# (On another task: the model judges its whole reply, and its p(Yes) below ½ sends it back with
+# `meta.reask`.)
 
 # %%
 self_h = meta.self_feedback(lm) if TINYWORLD else sources.get("self-feedback (intrinsic)")
@@ -166,19 +246,39 @@ else:
     display(views.refinement_figure(self_fb))
 
 # %% [markdown]
-# On TinyWorld, self-feedback finds the slips here: re-doing one operation in a fresh, short
-# question is easier for the model than doing it inside a long chain, so its second opinion is
-# sometimes right. But
-# every opinion comes from the same p_θ: where it agrees with its own mistake nothing changes,
-# and where it disagrees with a right step it breaks it. It also costs the most: the judge reads
-# and writes every operation again (Table 5's self-feedback row, T + 2T·N_r output tokens). Only
-# the sweep below can say which way the balance tips.
+# On this problem, both loops end with the right answer, and self-feedback found the slip:
+# re-doing one operation in a fresh, short question is easier for the model than doing it
+# inside a long chain, so its second opinion is sometimes right. But every opinion comes from
+# the same p_θ: where it agrees with its own mistake nothing changes, and where it disagrees
+# with a right step it breaks it. It also costs more: its judge writes every operation again,
+# so here its loop billed about twice the calculator loop's output tokens. One problem cannot
+# say which way the balance tips; the sweep below measures it.
 #
+# What a loop bills (Table 5; $N_r$ refinements, $C_z$ the tokens of one round of external
+# information):
+#
+# | algorithm | input | output | external |
+# |---|---|---|---|
+# | refinement (general) | $T_{\text{in}} \cdot (1 + N_r)$ | $T \cdot (1 + N_r)$ | $N_r \cdot C_z$ |
+# | refinement (self-feedback) | $T_{\text{in}} + (2T_{\text{in}} + T) \cdot N_r$ | $T + 2T \cdot N_r$ | – |
+
+# %% tags=["claim"]
+if SPEAKS and self_h is not None:   # claims about TinyWorld's target on this problem
+    assert fmt.check(problem, calc.text) and fmt.check(problem, self_fb.text), (
+        calc.answer, self_fb.answer)
+    ratio = self_fb.cost.output_tokens / calc.cost.output_tokens
+    assert 1.5 <= ratio <= 3.0, ratio      # "about twice" the calculator loop's output tokens
+    assert self_fb.cost.external_tokens == 0 < calc.cost.external_tokens
+    print(f"both right; output tokens: self-feedback {self_fb.cost.output_tokens}, calculator "
+          f"{calc.cost.output_tokens} (x{ratio:.2f})")
+
+# %% [markdown]
 # ## A learned refiner: the corrector
 #
 # Instead of re-sampling from the error, the refiner can be a model trained to rewrite a
-# solution, p(y' | x, y). `scripts/train_corrector.py` fine-tuned the target into
-# `tinyworld-corrector` with the self-corrective loop (Welleck et al., 2023): round 1 pairs each
+# solution, $p_\theta(y^{(t)} \mid x, y^{(t-1)}, z^{(t)})$. `scripts/train_corrector.py`
+# fine-tuned the target into `tinyworld-corrector` with the self-corrective loop (Welleck et
+# al., 2023): round 1 pairs each
 # wrong sample of the target with the most similar right sample of the same problem (and some
 # right samples with themselves, so that it learns to leave them alone); round 2 adds the
 # corrector's own corrections as new pairs. `meta.corrector(generator)` prompts it with
@@ -200,12 +300,31 @@ if TINYWORLD:
               f" | answer {r.answer} | cost: {r.cost}")
     learned = gated["answer key"]
     card = json.loads((data_dir() / "models" / "tinyworld-corrector" / "metrics.json").read_text())
-    print(f"held-out, one greedy correction of a temperature-1 sample ({card['problems']} "
-          f"problems): fixes {card['fixed_of_wrong']:.0%} of the wrong ones (a fresh sample "
-          f"instead: {card['resample_fixes_wrong']:.0%}), keeps {card['kept_of_correct']:.0%} of "
-          f"the right ones;\ncalled only where the answer key says wrong: accuracy "
-          f"{card['sample_accuracy']:.0%} -> {card['accuracy_correct_if_wrong_oracle']:.0%} (a "
-          f"fresh sample instead: {card['accuracy_resample_if_wrong_oracle']:.0%})")
+    n = card["problems"]
+    n_wrong = round(n * (1 - card["sample_accuracy"]))
+    count = lambda frac, of: round(frac * of)          # the card's fractions, back to counts
+    hits = lambda k, m: [True] * k + [False] * (m - k)
+    fix, fresh = count(card["fixed_of_wrong"], n_wrong), count(card["resample_fixes_wrong"], n_wrong)
+    kept = count(card["kept_of_correct"], n - n_wrong)
+    gate_ok = count(card["accuracy_correct_if_wrong_oracle"], n)
+    gate_fresh = count(card["accuracy_resample_if_wrong_oracle"], n)
+
+    def newcombe(k1, n1, k2, n2):
+        """95 % interval of p1 - p2 for two independent proportions (Newcombe's hybrid score
+        interval, from the two Wilson intervals): conservative for the same problems."""
+        a, b = stats.accuracy(hits(k1, n1)), stats.accuracy(hits(k2, n2))
+        p1, p2 = k1 / n1, k2 / n2
+        return (p1 - p2 - math.hypot(p1 - a.low, b.high - p2),
+                p1 - p2 + math.hypot(a.high - p1, p2 - b.low))
+
+    d_fix, d_gate = newcombe(fix, n_wrong, fresh, n_wrong), newcombe(gate_ok, n, gate_fresh, n)
+    print(f"held-out card ({n} problems), one greedy correction of a temperature-1 sample:\n"
+          f"  fixes {stats.accuracy(hits(fix, n_wrong))} of the wrong ones; a fresh sample "
+          f"instead {stats.accuracy(hits(fresh, n_wrong))}; difference [{d_fix[0]:+.3f}, "
+          f"{d_fix[1]:+.3f}]\n  keeps {stats.accuracy(hits(kept, n - n_wrong))} of the right ones\n"
+          f"  called only where the answer key says wrong: accuracy {card['sample_accuracy']:.3f} "
+          f"-> {gate_ok}/{n} = {gate_ok / n:.3f} (a fresh sample instead: {gate_fresh}/{n} = "
+          f"{gate_fresh / n:.3f}); difference [{d_gate[0]:+.3f}, {d_gate[1]:+.3f}]")
     display(views.refinement_figure(learned))
 else:
     print("tinyworld-corrector was trained on TinyWorld's arithmetic only; with a corrector of "
@@ -213,26 +332,59 @@ else:
           "meta.corrector(meta.LMGenerator(its_lm, greedy=True), task=task))")
 
 # %% [markdown]
-# On TinyWorld, with the verifier as the gate nothing happens: it gives y(0) P(correct) = 0.54,
-# just above its threshold, and lets it through — a learned gate's false pass. With the answer
-# key as the gate the corrector runs (figure): it rewrote the solution in another order and got past the
-# slip of y(0) (`1752+281=1033`), then made a new one in the last subtraction (855 instead of
-# 755), and its second try changed nothing.
+# On TinyWorld, with the verifier as the gate nothing happens: it gives y(0) P(correct) just
+# above its threshold of ½ and lets it through — the false pass seen above. With the answer
+# key as the gate the corrector runs (figure): it rewrote the solution in another order and got
+# past the slip of y(0) (`1752+281=1033`), then made a new one in the last subtraction (855
+# instead of 755), and its second try changed nothing.
 #
-# On average the corrector learned the target's typical slips: on held-out problems it turns
-# far more wrong samples into right ones than a fresh sample would (the self-corrective loop's claim, Welleck
-# et al., 2023). It is not an oracle, though: it also rewrites some right solutions into wrong
-# ones, so it is worth calling only where something says the solution is wrong. With the
-# answer key as that gate (printed above) it beats resampling clearly; in the sweep below the
-# gate is the learned verifier, which makes mistakes of its own.
-#
+# On average (the model card's held-out measurement, printed above) the corrector learned the
+# target's typical slips: it turns more wrong samples into right ones than a fresh sample
+# would (the self-corrective loop's claim, Welleck et al., 2023), and the interval of the
+# difference excludes 0. It is not an oracle, though: it also rewrites some right solutions
+# into wrong ones (it keeps clearly fewer than all of them), so it is worth calling only where
+# something says the solution is wrong. With the answer key as that gate it ends ahead of
+# resampling, but by a margin the card's totals cannot resolve (the interval is computed as if
+# the two were independent samples, which wastes the pairing; the card does not store
+# per-problem results). In the sweep below the gate is the learned verifier, which makes
+# mistakes of its own.
+
+# %% tags=["claim"]
+if SPEAKS:   # claims about TinyWorld's corrector: this y(0), and its model card
+    v_gate, k_gate = gated["verifier"], gated["answer key"]
+    assert v_gate.info["stopped"] == "feedback: done" and len(v_gate.candidates) == 1
+    assert k_gate.info["stopped"] == "no change" and len(k_gate.candidates) == 2
+    assert "1752+281=1033" not in k_gate.candidates[1].text
+    assert (str(k_gate.answer), str(problem.reference)) == ("855", "755"), k_gate.answer
+    for frac, k, m in ((card["fixed_of_wrong"], fix, n_wrong), (card["kept_of_correct"], kept,
+                       n - n_wrong), (card["accuracy_correct_if_wrong_oracle"], gate_ok, n)):
+        assert abs(frac - k / m) < 1e-3, (frac, k, m)          # the counts behind the card
+    assert d_fix[0] > 0, d_fix                                  # more fixes than a fresh sample
+    assert stats.accuracy(hits(kept, n - n_wrong)).high < 1     # breaks some right ones
+    assert d_gate[0] <= 0 < d_gate[1], d_gate                   # not resolved from totals alone
+    print(f"fixes minus a fresh sample's [{d_fix[0]:+.3f}, {d_fix[1]:+.3f}] excludes 0; gated "
+          f"minus resampling [{d_gate[0]:+.3f}, {d_gate[1]:+.3f}] contains 0")
+
+# %% [markdown]
 # ## Environment feedback: programs and an interpreter (eqs. 46–47)
 #
-# In the `Code:` format the model writes a straight-line Python program; a program is only ever
-# run in the sandbox (`workbench.tools.run_python`). At temperature 0.8 the target writes correct
-# programs for these problems, so we sample at 1.5 to get broken ones. The interpreter is the
-# environment: its error message (localised to a line by the traceback), or with a test the
-# wrong output, is the feedback z; the refiner regenerates from the failing line at 0.8.
+# When the feedback comes from an environment, the survey splits z into the environment's
+# observation $\tilde{z}$ (here: what the interpreter prints or the error it raises) and
+# optional feedback $\bar{z}$ generated about it:
+#
+# $$\bar{z}^{(t)} \sim h_\theta\big(\bar{z} \mid P_{\text{feedback}}(x, y^{(<t)},
+#   \tilde{z}^{(\le t)}, \bar{z}^{(<t)})\big), \qquad (46)$$
+#
+# $$y^{(t)} \sim g_\theta\big(y \mid P_{\text{refine}}(x, y^{(<t)}, \tilde{z}^{(\le t)},
+#   \bar{z}^{(\le t)})\big). \qquad (47)$$
+#
+# Here there is no $\bar{z}$: the observation itself is the feedback. In the `Code:` format the
+# model writes a straight-line Python program; a program is only ever run in the sandbox
+# (`workbench.tools.run_python`). At temperature 0.8 the target's programs for this problem
+# all print the right value (below), so we sample at 1.5 to get broken ones. The interpreter
+# is the environment: its error message (localised to a line by the traceback), or with a
+# test the wrong output, is the feedback z; the refiner regenerates from the failing line at
+# 0.8.
 #
 # On a code task (HumanEval, MBPP) the reply is the program and the test is the problem's own
 # unit tests, `meta.execution_feedback(task=task)`: the source of the loop above. Its message on
@@ -242,13 +394,17 @@ else:
 # %%
 if TINYWORLD:
     code_prompt = f"Code: {problem.question}\n"
+    run = meta.execution_feedback()                       # errors, and output != expected value
+    cool = sampler.generate(code_prompt, 8, seed=SEED)    # temperature 0.8
+    cool_ok = sum(run(code_prompt, [p.text], []).done for p in cool)
+    print(f"at temperature 0.8: {cool_ok} of {len(cool)} programs print the right value")
     hot = meta.LMGenerator(lm, stop=fmt.stop, adapters=[lambda x: adapters.temperature(x, 1.5)],
                            max_new_tokens=160)
     programs = hot.generate(code_prompt, 8, seed=SEED)
-    run = meta.execution_feedback()                       # errors, and output != expected value
     fb = [run(code_prompt, [p.text], []) for p in programs]
+    print("at temperature 1.5:")
     for z in fb:
-        print(z.text[:70])
+        print(" ", z.text[:70])
     bad = next(p for p, z in zip(programs, fb) if not z.done and z.first_error is not None)
     code = meta.refine(code_prompt, meta.as_generator(lambda p: bad), run, regen,
                        max_iterations=3, seed=SEED)
@@ -262,6 +418,13 @@ elif CODE:
 else:
     print(f"{task.name} has no program to run: set TASK = 'humaneval' or 'mbpp' (each problem's "
           f"unit tests, meta.execution_feedback(task=task))")
+
+# %% tags=["claim"]
+if SPEAKS:   # this problem, TinyWorld's target: programs at 0.8 are right, at 1.5 some are not
+    assert cool_ok == len(cool), cool_ok
+    assert sum(not z.done for z in fb) >= 1 and code.info["feedback"][-1]["done"], fb
+    print(f"0.8: {cool_ok}/{len(cool)} right; 1.5: {sum(not z.done for z in fb)} broken; "
+          "the interpreter loop ends accepted")
 
 # %% [markdown]
 # ## The claim: extrinsic feedback helps, intrinsic feedback helps little
@@ -345,41 +508,242 @@ else:
 #   about as many as it breaks: no new information, no net gain, for twice the calculator's
 #   tokens (Huang et al., 2024). Resampling without any feedback is just another sample.
 #
+# %% [markdown]
+# ## Key takeaways
+#
+# - Refinement is a triple $(g_0, h, g)$ (eqs. 41–43) with a stopping rule; what it can add
+#   is bounded by what the information source h knows that the generator does not.
+# - Sources differ in *whether*, *where* and *how*: a tool that re-does the work (calculator,
+#   interpreter) localises the error and can correct it; an exact checker localises it; an
+#   answer key or a verifier only says whether — and a learned verifier can be wrong.
+# - Self-feedback (eq. 45) draws its opinion from the same p_θ: it can catch slips that are
+#   easier to see in isolation, but it brings no new information and costs extra tokens
+#   (Table 5's self-feedback row).
+# - Count *fixed* and *broken* separately, on the same problems, and compare with a
+#   resampling baseline: a net change of a few problems can be noise.
+#
+# ## Further reading
+#
+# - Welleck et al. (2024), *From Decoding to Meta-Generation*, §4.4 (refinement, eqs. 41–47,
+#   "Does refinement work?") and §6.1 (Table 5).
+# - Welleck et al. (2023), *Generating sequences by learning to self-correct* (a learned
+#   corrector, trained by the self-corrective loop).
+# - Madaan et al. (2023), *Self-Refine: iterative refinement with self-feedback*; Shinn et al.
+#   (2023), *Reflexion: language agents with verbal reinforcement learning*.
+# - Chen et al. (2024), *Teaching large language models to self-debug* (Self-Debugging: an
+#   interpreter's feedback on code).
+# - Huang et al. (2024), *Large language models cannot self-correct reasoning yet*; Tyen et al.
+#   (2024), *LLMs cannot find reasoning errors, but can correct them given the error location*.
+# - Havrilla et al. (2024), *GLoRe: when, where, and how to improve LLM reasoning via global and
+#   local refinements* (a learned verifier as the gate, and its false positives).
+#
 # ## Exercises
 #
-# 1. Make the second step of the reference solution of TinyWorld's problem
-#    `ar.Problem("584*3+185+96-142*9")` wrong (add 1 to its result) and ask the calculator and
-#    the step checker for feedback. Store the line each localises in `calc_line` and `step_line`.
-# 2. The calculator only re-does the operation written on a line. For `ar.Problem("12+7*3-5")`,
-#    a first step `12+7=19, 19*3-5` computes correctly but breaks the order of operations. Does
-#    the calculator accept it? Does the step checker? Store `calc_done` and `step_done`.
-# 3. From the sweep, how many accuracy points did three rounds add to the first version with
-#    the calculator, and with self-feedback? Store `calc_gain` and `self_gain`.
+# Each exercise has a cell for your answer and, under it, a **check cell** that says whether
+# the answer is right or what to reconsider (the student notebooks of
+# `scripts/student_notebooks.py` have the answer cells blank). Exercises 1–3 use TinyWorld's
+# arithmetic tools whatever `TASK` is.
+#
+# **Exercise 1** (predict, then run). Take the reference solution of
+# `ar.Problem("584*3+185+96-142*9")` (`.solution()`) and make its **second step** wrong: add 1
+# to the result of the operation on that line. **Before running anything**, predict on which
+# line each source will say the first error is. Then ask the calculator
+# (`meta.calculator_feedback()`) and the step checker (`meta.step_feedback(arith)`) for
+# feedback, and store the line each localises in `calc_line` and `step_line`, **counting lines
+# from 1** as the messages do.
 
-# %%
-arith = wb.tasks.load("tinyworld-arithmetic")   # the tools of exercises 1-2 exist only here
+# %% tags=["solution"]
+arith = wb.tasks.load("tinyworld-arithmetic")   # the tools of exercises 1-3 exist only here
 hard = ar.Problem("584*3+185+96-142*9")
+### BEGIN SOLUTION
 lines = hard.solution().split("\n")
 head, tail = lines[1].split("=", 1)
-value, _, rest = tail.partition(",")
-lines[1] = f"{head}={int(value) + 1}" + (f",{rest}" if rest else "")
-wrong = "\n".join(lines)
-calc_line = meta.calculator_feedback()(hard.prompt(), [wrong], []).first_error
-step_line = meta.step_feedback(arith)(hard.prompt(), [wrong], []).first_error
+result, _, rest = tail.partition(",")
+lines[1] = f"{head}={int(result) + 1}" + (f",{rest}" if rest else "")
+broken = "\n".join(lines)
+calc_line = meta.calculator_feedback()(hard.prompt(), [broken], []).first_error + 1
+step_line = meta.step_feedback(arith)(hard.prompt(), [broken], []).first_error + 1
+### END SOLUTION
 
+# %% tags=["check"]
+with checks.exercise(1):
+    checks.answered(calc_line=calc_line, step_line=step_line)
+    ref = hard.solution().split("\n")
+    m = re.match(r"^(\d+[+\-*]\d+)=(-?\d+)(.*)$", ref[1])
+    bad = "\n".join(ref[:1] + [f"{m.group(1)}={int(m.group(2)) + 1}{m.group(3)}"] + ref[2:])
+    zc = meta.calculator_feedback()(hard.prompt(), [bad], [])
+    zs = meta.step_feedback(arith)(hard.prompt(), [bad], [])
+    for name, mine, z in (("calc_line", calc_line, zc), ("step_line", step_line, zs)):
+        checks.expect(isinstance(mine, (int, np.integer)), f"{name} = {mine!r}: store a line "
+                      "number (an int).")
+        checks.expect(mine != z.first_error, f"{name} = {mine!r} is Feedback.first_error, a "
+                      "0-based index; the exercise counts lines from 1, like the messages.")
+        checks.expect(mine == z.first_error + 1, f"{name} = {mine!r}: the second step of the "
+                      "solution is wrong and the steps before it are right; on which line, "
+                      "counting from 1, does the first wrong line sit?")
+    print("calculator:", zc.text, "| step checker:", zs.text)
+
+# %% [markdown]
+# **Exercise 2** (predict, then run). The calculator only re-does the operation written on a
+# line. For `ar.Problem("12+7*3-5")`, a first step `12+7=19, 19*3-5` computes correctly but
+# breaks the order of operations (`swapped` below). Predict, then check: does the calculator
+# accept the solution? Does the step checker? Store `calc_done` and `step_done` (the
+# feedback's `.done`), and in `step_flag` the line (counting from 1) the step checker flags,
+# or `None` if it flags none.
+
+# %% tags=["solution"]
 easy = ar.Problem("12+7*3-5")
 swapped = "12+7=19, 19*3-5\n19*3=57, 57-5\n57-5=52\nA: 52"
+### BEGIN SOLUTION
 calc_done = meta.calculator_feedback()(easy.prompt(), [swapped], []).done
-step_done = meta.step_feedback(arith)(easy.prompt(), [swapped], []).done
+z_step = meta.step_feedback(arith)(easy.prompt(), [swapped], [])
+step_done = z_step.done
+step_flag = None if z_step.first_error is None else z_step.first_error + 1
+### END SOLUTION
 
-acc = {(r["method"], r["round"]): r["accuracy"] for r in rows}
-calc_gain = acc["calculator (tool)", 3] - acc["calculator (tool)", 0]
-self_gain = acc["self-feedback (intrinsic)", 3] - acc["self-feedback (intrinsic)", 0]
+# %% tags=["check"]
+with checks.exercise(2):
+    checks.answered(calc_done=calc_done, step_done=step_done, step_flag=step_flag)
+    zc = meta.calculator_feedback()(easy.prompt(), [swapped], [])
+    zs = meta.step_feedback(arith)(easy.prompt(), [swapped], [])
+    checks.expect(bool(calc_done) == zc.done, f"calc_done = {calc_done!r}: the calculator "
+                  "re-does 12+7, 19*3 and 57-5 as written. Are those results right?")
+    checks.expect(bool(step_done) == zs.done, f"step_done = {step_done!r}: the step checker "
+                  "compares each step with what the expression allows next. Which operation "
+                  "must come first in 12+7*3-5?")
+    want = None if zs.first_error is None else zs.first_error + 1
+    checks.expect(step_flag != zs.first_error or want == zs.first_error, f"step_flag = "
+                  f"{step_flag!r} is the 0-based index; count lines from 1.")
+    checks.expect(step_flag == want, f"step_flag = {step_flag!r}: which is the first line "
+                  "that does an operation the order of operations does not allow yet?")
+    print("calculator:", zc.text, "| step checker:", zs.text)
 
-# %%
-assert calc_line == step_line == 1
-assert calc_done and not step_done
-per = lambda m, k: np.mean([r["correct"] for r in sweep["rows"] if (r["method"], r["round"]) == (m, k)])
-assert abs(calc_gain - (per("calculator (tool)", 3) - per("calculator (tool)", 0))) < 1e-12
-assert abs(self_gain - (per("self-feedback (intrinsic)", 3) - per("self-feedback (intrinsic)", 0))) < 1e-12
-print("All three answers are right.")
+# %% [markdown] tags=["solution"]
+# *Think about it:* the calculator is an exact tool, yet it accepts a wrong solution here.
+# What *kind* of error can a source that re-does each written operation never see, and which
+# source in the table above would you pair it with to cover that gap? What would that cost?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* The calculator checks *local* arithmetic: each written `a op b = c`. It
+# cannot see a wrong *choice* of operation (order of operations), a miscopied rest of the
+# expression, or a plan that solves the wrong problem: every line it checks is locally right.
+# The exact step checker sees these because it compares each step with the problem (it knows
+# the expression), not only with itself. In general, a tool's feedback covers exactly what the
+# tool verifies; a process check needs a model of the task. Pairing the calculator (where +
+# how for slips) with a step-level check (where for plan errors) costs one more feedback call
+# per round (a few external tokens here; a learned PRM would cost C_s per round and be
+# imperfect). Tyen et al. (2024) make the related point that models correct errors well once
+# told *where* they are.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 3** (implement it). Write the calculator's feedback, `my_calculator(prompt,
+# versions, feedbacks)`: look at the latest version (`versions[-1]`), line by line; on a line
+# of the form `a op b=c...` (`re.match(r"^\s*(\d+)([+\-*])(\d+)=(-?\d+)", line)`), re-do
+# `a op b` (Python's `eval` is fine on two integers and one operator). At the first line whose
+# written result `c` is wrong, return `meta.Feedback(False, message, i, fix)` with `i` the
+# **0-based** line index (what the refiner slices with) and `fix` the corrected operation
+# `"a op b=<right result>"`, e.g. `"1752+281=2033"`. If every operation checks out, return
+# `meta.Feedback(True, "every operation checks out")` (the package's version also checks the
+# answer line; leave that out).
+
+# %% tags=["solution"]
+def my_calculator(prompt, versions, feedbacks):
+    ### BEGIN SOLUTION
+    for i, line in enumerate(versions[-1].split("\n")):
+        m = re.match(r"^\s*(\d+)([+\-*])(\d+)=(-?\d+)", line)
+        if m is None:
+            continue
+        a, op, b, written = m.groups()
+        right = eval(f"{a}{op}{b}")
+        if str(right) != written:
+            return meta.Feedback(False, f"line {i + 1}: {a}{op}{b} is {right}, not {written}", i,
+                                 f"{a}{op}{b}={right}")
+    return meta.Feedback(True, "every operation checks out")
+    ### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(3):
+    def slip(text, k):   # the k-th operation line of text, its result off by one
+        out = text.split("\n")
+        m = re.match(r"^(\d+[+\-*]\d+)=(-?\d+)(.*)$", out[k])
+        out[k] = f"{m.group(1)}={int(m.group(2)) - 1}{m.group(3)}"
+        return "\n".join(out)
+    hard_ref = ar.Problem("584*3+185+96-142*9").solution()
+    easy_ref = ar.Problem("12+7*3-5").solution()
+    texts = [hard_ref, slip(hard_ref, 0), slip(hard_ref, 3), easy_ref, slip(easy_ref, 2),
+             "12+7=19, 19*3-5\n19*3=57, 57-5\n57-5=52\nA: 52"]
+    if TINYWORLD:
+        texts.append(y0.text)
+    for text in texts:
+        mine = my_calculator("Q: ...\n", [text], [])
+        ref = meta.calculator_feedback()("Q: ...\n", [text], [])
+        shown = text.replace("\n", " | ")
+        checks.expect(isinstance(mine, meta.Feedback), f"my_calculator returned "
+                      f"{type(mine).__name__}; return a meta.Feedback.")
+        checks.expect(mine.done == ref.done, f"on {shown!r} your feedback says done="
+                      f"{mine.done}: re-do every `a op b=c` line and compare with c.")
+        checks.expect(ref.first_error is None or mine.first_error != ref.first_error + 1,
+                      f"on {shown!r} first_error = {mine.first_error!r} counts from 1; "
+                      "Feedback.first_error is the 0-based index the refiner slices with.")
+        checks.expect(mine.first_error == ref.first_error, f"on {shown!r} first_error = "
+                      f"{mine.first_error!r}: the index of the first line whose written "
+                      "result is wrong (lines without an operation count too).")
+        checks.expect(mine.fix == ref.fix or ref.done, f"on {shown!r} fix = {mine.fix!r}: "
+                      "give the operation with its right result, `a op b=<value>`.")
+    print(f"your calculator agrees with meta.calculator_feedback on {len(texts)} versions")
+
+# %% [markdown]
+# **Exercise 4** (how big is noise?). In the sweep, the "no feedback (resample)" loop draws a
+# fresh solution every round from the *same* distribution, so its true accuracy is the same
+# in every round: any change from round 0 to the last round is noise. From `sweep["rows"]`,
+# compare that loop's last round with its round 0 problem by problem: store in
+# `resample_fixed` the problems wrong at round 0 and right at the last round, in
+# `resample_broken` the reverse, and in `resample_resolved` whether the paired 95 % interval
+# of (last − round 0) excludes 0 (`stats.paired`; `stats.hits_by(sweep["rows"], "method",
+# "round")` lists each loop's per-problem hits by round, in the same problem order).
+
+# %% tags=["solution"]
+### BEGIN SOLUTION
+by_round = stats.hits_by(sweep["rows"], "method", "round")
+last = max(r for m, r in by_round if m == "no feedback (resample)")
+d = stats.paired(by_round["no feedback (resample)", last], by_round["no feedback (resample)", 0])
+resample_fixed, resample_broken = d.a_only, d.b_only
+resample_resolved = d.low > 0 or d.high < 0
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(4):
+    checks.answered(resample_fixed=resample_fixed, resample_broken=resample_broken,
+                    resample_resolved=resample_resolved)
+    hits = stats.hits_by(sweep["rows"], "method", "round")
+    k = max(r for m, r in hits if m == "no feedback (resample)")
+    ref = stats.paired(hits["no feedback (resample)", k], hits["no feedback (resample)", 0])
+    checks.expect((resample_fixed, resample_broken) != (ref.b_only, ref.a_only) or
+                  ref.a_only == ref.b_only, "resample_fixed and resample_broken are swapped: "
+                  "fixed = wrong at round 0, right at the last round.")
+    checks.expect((resample_fixed, resample_broken) == (ref.a_only, ref.b_only),
+                  f"resample_fixed = {resample_fixed!r}, resample_broken = {resample_broken!r}: "
+                  f"compare round 0 with the last round ({k}) of the resample loop, problem by "
+                  "problem.")
+    checks.expect(isinstance(resample_resolved, (bool, np.bool_)), f"resample_resolved = "
+                  f"{resample_resolved!r}: store True or False.")
+    checks.expect(bool(resample_resolved) == (ref.low > 0 or ref.high < 0), f"resample_resolved "
+                  f"= {resample_resolved!r}: is 0 inside the interval (low, high) of "
+                  "stats.paired(last round, round 0)?")
+    print(f"{ref.n} problems: fixed {ref.a_only}, broken {ref.b_only}; last - first "
+          f"{ref.diff:+.3f} [{ref.low:+.3f}, {ref.high:+.3f}]")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* the resample loop moved by a few problems with nothing changed. Before you
+# trust "loop A fixes more than loop B" on this sweep, what would you want to see?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* The resample baseline is a built-in noise gauge: every round is another
+# draw from the same distribution, so its round-to-round moves show how much accuracy moves
+# by chance on this many problems. A claimed difference between two loops should (1) be
+# compared problem by problem (fixed vs broken, a paired interval or McNemar's test on the
+# discordant problems), (2) be larger than the resample loop's own swings, and (3) hold on
+# more problems or other seeds. Differences of one to three problems on a few dozen problems
+# are not evidence; large, consistent ones (many fixed, none broken) can be.
+# <!-- END SOLUTION -->
