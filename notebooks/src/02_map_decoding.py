@@ -9,10 +9,15 @@
 # - why the most probable output is **atypical**: the survey's coin example computed exactly,
 #   then TinyWorld's stories, where we know the true p\*;
 # - measured: as the beam widens towards exact MAP, outputs get **shorter**, more probable and
-#   less like the text the model was trained on; length normalisation pulls them back (§3.1).
+#   less like the text the model was trained on (on 7 of 8 prompts; the eighth is already the
+#   MAP output); length normalisation changes the objective and brings longer outputs back on
+#   most prompts (§3.1).
 #
 # Survey section: §3.1 (MAP decoding algorithms, pitfalls of MAP decoding). Runs in about
 # 30 s on a 2-core CPU.
+#
+# **Prerequisites:** chapter 01 (p_θ, p\*, generators, the three goals); logarithms and the
+# binomial distribution. **Student time:** 50–60 minutes (exercise 1 is done by hand first).
 
 # %%
 # SETUP
@@ -29,13 +34,16 @@ import random
 import numpy as np
 
 import workbench as wb
-from workbench import decoding
+from scipy.stats import binomtest
+
+from workbench import decoding, stats
 from workbench.measures import coin_flips, typical_set_mass
 from workbench.tinyworld import worlds
 from workbench.tinyworld.grammar import TokenGrammar
 from widgets import checks
 from widgets import token_level as views
 from widgets.beam_tree import BeamTree, beam_tree_figure
+from widgets.source import show_source
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
@@ -43,6 +51,7 @@ EOS = lm.eos_token_id
 story, review = worlds.story_grammar(), worlds.review_grammar()
 truths = {g.prompt: TokenGrammar(g, lm.tokenizer) for g in (story, review)}
 PROMPT = story.prompt
+TARGET = MODEL == "tinyworld"   # the claims about the model's outputs are about TinyWorld's target
 
 
 def log_p_theta(prompt, out):
@@ -98,6 +107,23 @@ for name, out in (("greedy", greedy), ("exact MAP", best)):
     print(f"{name:>9}: " + "  ".join(f"{t!r} {math.exp(lp):.2f} ({c:.2f})"
                                      for t, lp, c in walk(out)))
 
+# %% tags=["claim"]
+assert best.optimal and best.seq_logprob >= log_p_theta(PROMPT, greedy) - 1e-9
+if TARGET:
+    g_walk, m_walk = walk(greedy), walk(best)
+    split = next(i for i, (a, b) in enumerate(zip(g_walk, m_walk)) if a[0] != b[0])
+    assert g_walk[split][1] > m_walk[split][1]          # greedy wins the step where they part
+    assert len(g_walk) > len(m_walk) and g_walk[-1][2] < m_walk[-1][2] - 2   # ... and loses
+
+# %% [markdown]
+# **Look inside.** Greedy decoding is the token loop of `decoding.decode` with a chooser that
+# takes the argmax of eq. 8; sampling (chapter 03) is the same loop with another chooser. The
+# loop prefills the prompt once, then calls the model once per step on the KV cache
+# (`lm.advance`), and stops a row at the end-of-sequence token.
+
+# %%
+show_source(decoding.greedy, decoding.choose_greedy, decoding.decode)
+
 # %% [markdown]
 # ## Beam search
 #
@@ -121,6 +147,17 @@ print([(h.text, round(h.seq_logprob, 3)) for h in beams.hypotheses])
 beam_tree_figure(beams, lm.tokenizer)
 
 # %% [markdown]
+# **Look inside.** `decoding.beam_search` is long because it reproduces Hugging Face's
+# bookkeeping and stopping rules exactly (a test compares the two). The search itself is
+# four lines near the top of the loop: add each live beam's score to its next-token
+# log-probabilities (`acc = logp + run_scores[:, None]`), take the best 2K extensions over
+# all beams at once (`torch.topk(acc, K)`), move those that ended to the finished set with
+# score log p_θ(y | x) / |y|^α, and keep the best K that did not end.
+
+# %%
+show_source(decoding.beam_search)
+
+# %% [markdown]
 # ## Exact MAP search
 #
 # Sometimes the exact argmax can be found (Stahlberg & Byrne, 2019). `decoding.exact_map` is a
@@ -132,9 +169,27 @@ beam_tree_figure(beams, lm.tokenizer)
 # %%
 print(f"exact MAP after {PROMPT!r}: {best.text!r}, log p_θ = {best.seq_logprob:.3f}, "
       f"proven optimal: {best.optimal}, nodes expanded: {best.nodes_expanded}")
+widths = {}
 for k in (1, 2, 4, 8):
-    b = decoding.beam_search(lm, PROMPT, num_beams=k, length_penalty=0.0, max_new_tokens=24)
+    b = widths[k] = decoding.beam_search(lm, PROMPT, num_beams=k, length_penalty=0.0,
+                                         max_new_tokens=24)
     print(f"beam search, {k} beams: {b.text!r:36} log p_θ = {b.best.seq_logprob:.3f}")
+
+# %% tags=["claim"]
+assert all(b.best.seq_logprob <= best.seq_logprob + 1e-4 for b in widths.values())  # float32
+if TARGET:
+    assert widths[1].text == greedy.text and best.nodes_expanded < 100
+    assert all(widths[k].text == best.text for k in (2, 4, 8))
+
+# %% [markdown]
+# **Look inside.** The branch-and-bound is a recursive depth-first search over the token
+# tree: at each node it first scores "stop here" (the prefix + EOS, no forward pass needed),
+# then visits the children most probable first, and returns as soon as a child's prefix is
+# already no more probable than the best complete output found (`if total <= best["lp"]:
+# return`) — the children are sorted, so all the others are cut too.
+
+# %%
+show_source(decoding.exact_map)
 
 # %% [markdown]
 # The empty output is a candidate too. After a complete sentence, the grammar's single most
@@ -148,6 +203,15 @@ empty = decoding.exact_map(lm, done, max_new_tokens=24)
 print(f"exact MAP after {done!r}: {empty.text!r} (log p_θ = {empty.seq_logprob:.3f}, "
       f"p_θ = {math.exp(empty.seq_logprob):.2f})")
 print(f"p*(stop here) = {math.exp(log_p_star(done, empty)):.2f}")
+p_next = truths["Story:"].next_token_distribution(lm.encode(done))
+print("the most probable next tokens under p*:",
+      {("</s>" if t == EOS else lm.decode([t])): round(v, 3)
+       for t, v in sorted(p_next.items(), key=lambda kv: -kv[1])[:4]})
+
+# %% tags=["claim"]
+assert max(p_next, key=p_next.get) == EOS and abs(p_next[EOS] - 0.55) < 1e-9   # exact p*
+if TARGET:
+    assert empty.text == "" and empty.optimal and empty.finish_reason == "eos"
 
 # %% [markdown]
 # ## The mode is atypical: flipping a coin
@@ -176,10 +240,20 @@ print(f"most likely number of heads: {coin['likeliest_count']} "
 print(f"typical set, ε = 0.005 nats/flip: probability {typical_set_mass(100, 0.51, 0.005):.3f}")
 views.coin_figure(coin, eps=0.005)
 
+# %% tags=["claim"]
+# exact values: the binomial, the mode 100 heads, its distance from −H in standard deviations
+assert math.isclose(math.comb(100, 51), 9.89e28, rel_tol=1e-3)
+assert coin["mode_heads"] == 100 and math.isclose(coin["mode_logp"], 100 * math.log(0.51))
+gap_nats = coin["mode_logp"] + coin["entropy"]
+assert 1.9 < gap_nats < 2.0 and coin["logp_std"] < 0.25           # "about 2 nats", "a fraction"
+assert 9.5 < gap_nats / coin["logp_std"] < 10.0                     # "ten standard deviations"
+assert coin["likeliest_count"] == 51 and abs(typical_set_mass(100, 0.51, 0.005) - 0.988) < 5e-4
+
 # %% [markdown]
 # The mode's log-probability is only about 2 nats above a typical one, but the spread of
-# log p(y) over samples is a fraction of a nat: the mode sits ten standard deviations away from
-# where samples live. "Most probable" and "representative" are different things.
+# log p(y) over samples is a fraction of a nat (0.20): the mode sits almost ten standard
+# deviations (9.8) away from where samples live. "Most probable" and "representative" are
+# different things.
 #
 # ## The mode is atypical: TinyWorld's stories, exactly
 #
@@ -197,22 +271,36 @@ words = lambda t: len(t.replace(".", " .").split())
 print(f"mode of p*: {mode_text!r}, log p* = {mode_lp:.2f}, {words(mode_text)} words")
 print(f"entropy H(p*) = {H:.2f} nats; true stories: mean log p* = {lp_true.mean():.2f}, "
       f"mean length {np.mean([words(t) for t in true_stories]):.1f} words")
-print(f"share of true stories at least as probable as the mode: "
-      f"{np.mean(lp_true >= mode_lp - 1e-9):.4f}  (= p*(mode) = {math.exp(mode_lp):.4f})")
+as_probable = stats.accuracy(lp_true >= mode_lp - 1e-9)
+print(f"true stories at least as probable as the mode: {as_probable}; exact p*(mode) = "
+      f"{math.exp(mode_lp):.4f} (binomial test p = "
+      f"{binomtest(as_probable.k, as_probable.n, math.exp(mode_lp)).pvalue:.2f})")
+longer = stats.accuracy([words(t) > words(mode_text) for t in true_stories])
+print(f"true stories longer than the mode: {longer}; shorter: "
+      f"{sum(words(t) < words(mode_text) for t in true_stories)}")
 views.logprob_histogram_figure({"stories drawn from p*": lp_true}, {"mode of p*": mode_lp},
                                {"−H(p*)": -H}, xaxis_title="log p*(y)",
                                title="The most probable story is nothing like a typical one")
 
+# %% tags=["claim"]
+half = 1.96 * lp_true.std(ddof=1) / math.sqrt(len(lp_true))
+assert abs(lp_true.mean() + H) < half                       # samples agree with the exact −H
+assert {t for t, v in zip(true_stories, lp_true) if v >= mode_lp - 1e-9} == {mode_text}
+assert binomtest(as_probable.k, as_probable.n, math.exp(mode_lp)).pvalue > 0.01
+assert words(mode_text) == 4 and min(words(t) for t in true_stories) == 4
+assert longer.low > 0.88, longer
+
 # %% [markdown]
 # The mode, a four-word story, is more probable than every one of the 5000 true stories
-# except the copies of itself, and shorter than almost all of them. A writer who always
-# produced the mode would be "most probable" and obviously not a sample of this world.
+# except the copies of itself (drawn about as often as p\*(mode) says), and no true story is
+# shorter: nine in ten are longer. A writer who always produced the mode would be "most
+# probable" and obviously not a sample of this world.
 #
 # ## The model's MAP outputs among its own samples
 #
-# Now the trained model. We draw 200 samples from p_θ and compare their log-probabilities with
-# those of greedy decoding, beam search and exact MAP. The samples' mean −log p_θ estimates the
-# model's entropy.
+# Now the trained model. We draw 200 samples from p_θ and compare the log-probabilities of the
+# 199 that end within 48 tokens with those of greedy decoding, beam search and exact MAP. The
+# samples' mean −log p_θ estimates the model's entropy.
 
 # %%
 samples = decoding.sample(lm, PROMPT, n=200, seed=SEED, max_new_tokens=48)
@@ -221,10 +309,12 @@ lp_samples = np.array(lm.score(PROMPT, [s.token_ids + [EOS] for s in done_sample
 beam4 = decoding.beam_search(lm, PROMPT, num_beams=4, length_penalty=0.0, max_new_tokens=24)
 outputs = {"greedy": greedy, "beam search (4)": beam4.best, "exact MAP": best}
 lp_outputs = {k: log_p_theta(PROMPT, o) for k, o in outputs.items()}
+as_probable_as = {}
 for k, o in outputs.items():
-    share = np.mean(lp_samples >= lp_outputs[k] - 1e-4)  # equal sequences: equal up to float noise
+    share = as_probable_as[k] = stats.accuracy(   # equal sequences: equal up to float noise
+        lp_samples >= lp_outputs[k] - 1e-4)
     print(f"{k:>16}: {o.text!r:30} log p_θ = {lp_outputs[k]:6.2f}, log p* = "
-          f"{log_p_star(PROMPT, o):6.2f}; samples as probable: {share:.3f}")
+          f"{log_p_star(PROMPT, o):6.2f}; samples as probable: {share}")
 print(f"samples: mean log p_θ = {lp_samples.mean():.2f}, mean log p* of the grammatical ones "
       f"= {np.mean([v for v in (log_p_star(PROMPT, s) for s in done_samples) if v > -1e9]):.2f}")
 views.logprob_histogram_figure({"samples y ~ p_θ": lp_samples}, lp_outputs,
@@ -232,6 +322,16 @@ views.logprob_histogram_figure({"samples y ~ p_θ": lp_samples}, lp_outputs,
                                xaxis_title="log p_θ(y | x)",
                                title="MAP decoding's outputs sit at the far right of the "
                                      "model's samples")
+
+# %% tags=["claim"]
+if TARGET:   # the title: fewer than 15 % of samples reach greedy's log p_θ, fewer than 3 % MAP's
+    assert len(lp_samples) == 199 and as_probable_as["greedy"].high < 0.15
+    assert as_probable_as["exact MAP"].high < 0.03 and as_probable_as["exact MAP"].k == 1
+
+# %% [markdown]
+# Greedy's story is more probable than nine samples in ten, exact MAP's more probable than
+# every sample but the one that *is* the MAP story: both sit in the far right tail of what the
+# model itself writes.
 
 # %% [markdown]
 # ## Experiment: widening the beam
@@ -253,13 +353,14 @@ def measure(outs):
             "logp": np.mean([o.seq_logprob for o in outs]),
             "logp_star": np.mean([log_p_star(p, o) for p, o in zip(PROMPTS, outs)])}
 
-rows, best_by_width = [], {}
+rows, best_by_width, outs_by_width = [], {}, {}
 for alpha in (0.0, 1.0):
     for k in WIDTHS:
         outs = [decoding.beam_search(lm, p, num_beams=k, length_penalty=alpha,
                                      max_new_tokens=24).best for p in PROMPTS]
         rows.append({"num_beams": k, "length_penalty": alpha, **measure(outs)})
         best_by_width[(alpha, k)] = [o.text for o in outs]
+        outs_by_width[(alpha, k)] = outs
 maps = [decoding.exact_map(lm, p, max_new_tokens=24) for p in PROMPTS]
 map_row = measure(maps)
 print(f"{'beams':>5} {'α':>4} {'length':>7} {'log p_θ':>8} {'log p*':>7}")
@@ -270,6 +371,41 @@ print(f"{'MAP':>5} {'':4} {map_row['length']:7.2f} {map_row['logp']:8.3f} "
       f"{map_row['logp_star']:7.3f}")
 views.beam_width_figure(rows, map_row)
 
+# %% [markdown]
+# Eight prompts are few, so besides the means we count, prompt by prompt, how the widest beam's
+# output compares with greedy's (1 beam), and ask a sign test whether "shorter and more
+# probable under p\*" on that many prompts could be chance.
+
+# %%
+def per_prompt(alpha):
+    """Per prompt: (length, log p*) of the 1-beam and the 16-beam output."""
+    return [((one.length, log_p_star(p, one)), (wide.length, log_p_star(p, wide)))
+            for p, one, wide in zip(PROMPTS, outs_by_width[alpha, 1], outs_by_width[alpha, 16])]
+
+compare = {alpha: per_prompt(alpha) for alpha in (0.0, 1.0)}
+for alpha, pairs in compare.items():
+    better = sum(w[0] < g[0] and w[1] > g[1] for g, w in pairs)
+    worse = sum(w[0] > g[0] and w[1] < g[1] for g, w in pairs)
+    same = sum(w == g for g, w in pairs)
+    sign = binomtest(better, better + worse).pvalue if better + worse else 1.0
+    print(f"α = {alpha}: 16 beams vs greedy — shorter and more probable under p* on {better} "
+          f"prompts, longer and less probable on {worse}, the same output on {same} "
+          f"(sign test p = {sign:.3f})")
+
+# %% tags=["claim"]
+if TARGET:
+    by_k = {(r["length_penalty"], r["num_beams"]): r for r in rows}
+    lengths0 = [by_k[0.0, k]["length"] for k in WIDTHS]
+    logps0 = [by_k[0.0, k]["logp"] for k in WIDTHS]
+    assert lengths0 == sorted(lengths0, reverse=True) and logps0 == sorted(logps0)
+    assert best_by_width[(0.0, 4)] == [m.text for m in maps] and lengths0[-1] < lengths0[0] - 1
+    g0 = compare[0.0]
+    assert sum(w[0] < g[0] and w[1] > g[1] for g, w in g0) == 7 and sum(w == g for g, w in g0) == 1
+    assert binomtest(7, 7).pvalue < 0.05
+    lengths1 = [by_k[1.0, k]["length"] for k in WIDTHS]
+    assert lengths1[1] < lengths1[0] < lengths1[-1]            # a dip, then longer than greedy
+    assert sum(w[0] > g[0] and w[1] < g[1] for g, w in compare[1.0]) == 5
+
 # %%
 print(f"{'prompt':24} {'greedy (1 beam)':34} {'16 beams, α = 0':26} {'exact MAP':20}")
 for p, g, w, m in zip(PROMPTS, best_by_width[(0.0, 1)], best_by_width[(0.0, 16)], maps):
@@ -278,18 +414,31 @@ for p, g, w, m in zip(PROMPTS, best_by_width[(0.0, 1)], best_by_width[(0.0, 16)]
 # %% [markdown]
 # What the experiment shows:
 # - With the MAP objective (α = 0), widening the beam raises log p_θ — that is its job — and
-#   the outputs get **shorter**: the extra probability is bought by stopping early. By a
-#   handful of beams the search has found the exact MAP output on these prompts.
-# - Those outputs are also more probable under the truth p\*: in this world the model's mode and
-#   the true mode agree. What they are not is *typical*: a story drawn from p\* has log p\*
-#   around −21, the MAP stories sit near −5. MAP decoding is a fine answer to "the single most
-#   likely story" and a poor one to "a story like the ones this world tells".
+#   the outputs get **shorter**: the extra probability is bought by stopping early. By four
+#   beams the search has found the exact MAP output on all eight prompts. Prompt by prompt,
+#   the widest beam's output is shorter than greedy's on 7 of the 8 (on the eighth greedy
+#   already finds the MAP output); 7 of 7 in the same direction has a sign-test p-value of
+#   0.016, so the direction is not luck, though eight prompts say nothing about its size in
+#   general.
+# - Those outputs are also more probable under the truth p\*: after `"Story:"` the model's mode
+#   is the true mode (chapter 01). What they are not is *typical*: a story drawn from p\* has
+#   log p\* around −21, the MAP stories sit near −5. MAP decoding is a fine answer to "the
+#   single most likely story" and a poor one to "a story like the ones this world tells".
 # - **Length normalisation** (α = 1) ranks by log-probability per token, so longer outputs
-#   survive: the curve bends the other way. It is a heuristic — it changes the objective
-#   rather than fixing the search.
+#   survive. The mean length first dips a little (2 and 4 beams), then at 8 and 16 beams
+#   rises above greedy's: five story prompts get longer, less probable outputs, while the two
+#   review prompts still get the short MAP review. It is a heuristic — it changes the
+#   objective rather than fixing the search.
 #
-# In machine translation the same shift is what turns wide beams from better to worse
-# (Koehn & Knowles, 2017): the reference translation is a typical output, not the mode.
+# Koehn & Knowles (2017) found that in machine translation wide beams *degrade* outputs by
+# favouring short ones. TinyWorld reproduces the shortening, not the degradation: here the
+# shorter outputs are more probable under the truth too. Why the mode is a bad output in
+# translation is debated; the survey (§3.1, "pitfalls of MAP decoding") lists several
+# explanations of this *inadequacy of the mode* (Eikema, 2024): the most probable outputs
+# gather so little probability that small estimation errors make the mode arbitrary (Eikema &
+# Aziz, 2020; Stahlberg et al., 2022), or MAP outputs fall outside the typical set of the
+# model's distribution (Meister et al., 2023b) — the mechanism this chapter shows in
+# isolation.
 
 # %% [markdown]
 # ## Exercises
@@ -389,3 +538,32 @@ with checks.exercise(3):
     checks.expect(first_width == want, f"with first_width = {first_width!r} beams, at least one "
                   "prompt's output differs from exact MAP's: compare best_by_width[(0.0, k)] "
                   "with [m.text for m in maps], prompt by prompt (the table above).")
+
+# %% [markdown]
+# ## Key takeaways
+#
+# - MAP decoding asks for the single most probable output (eq. 7). Greedy decoding (eq. 8)
+#   maximises one token at a time and can lose the sequence; beam search keeps K prefixes;
+#   branch-and-bound finds and proves the exact argmax when the model is small enough.
+# - The most probable output is **atypical**: a coin's 100 heads sit almost ten standard
+#   deviations from where samples live, TinyWorld's MAP story is shorter and far more probable
+#   than the world's stories, and the MAP outputs of the model sit in the far tail of its own
+#   samples. Even the empty output can be the mode.
+# - Wider beams find more probable, shorter outputs (7 of 8 prompts here); length
+#   normalisation is a heuristic that changes the objective.
+# - Eight prompts support a direction (a sign test), not a size: say how many cases a
+#   finding rests on.
+#
+# ## Further reading
+#
+# - Welleck et al. (2024), *From Decoding to Meta-Generation*: §3.1 (MAP decoding algorithms,
+#   eqs. 7–10; pitfalls of MAP decoding; the unreasonable effectiveness of approximate MAP).
+# - Koehn & Knowles (2017), *Six Challenges for Neural Machine Translation* — the beam problem.
+# - Stahlberg & Byrne (2019), *On NMT Search Errors and Model Errors: Cat Got Your Tongue?* —
+#   exact search, and the empty translation as the mode.
+# - Murray & Chiang (2018), *Correcting Length Bias in Neural Machine Translation*.
+# - Eikema & Aziz (2020), *Is MAP Decoding All You Need? The Inadequacy of the Mode in Neural
+#   Machine Translation*; Meister, Cotterell & Vieira (2020), *If Beam Search is the Answer,
+#   What was the Question?*
+# - Dieleman (2020), *Musings on typicality* (blog post) — the coin example; MacKay (2003),
+#   *Information Theory, Inference, and Learning Algorithms*, ch. 4 — the typical set.
