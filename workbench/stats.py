@@ -102,3 +102,28 @@ def paired(a, b, confidence: float = 0.95, n_resamples: int = 10_000, seed: int 
     p = 1.0 if a_only + b_only == 0 else float(
         _stats.binomtest(a_only, a_only + b_only, 0.5).pvalue)
     return Paired(float(d.mean()), low, high, a_only, b_only, p, int(d.size), confidence)
+
+
+def hits_by(rows, *fields, correct: str = "correct", problem: str = "id") -> dict:
+    """Per-problem results of a sweep, grouped: ``{(row[f] for f in fields): [correct, ...]}``
+    (a plain value instead of a tuple for one field), every group listed in the same problem
+    order, so two groups can go straight into `paired`.  Every group must cover the same
+    problems once each; a sweep with a gap raises instead of pairing the wrong problems."""
+    if not fields:
+        raise ValueError("fields: name at least one field to group the rows by")
+    groups: dict = {}
+    for r in rows:
+        key = tuple(r[f] for f in fields)
+        groups.setdefault(key if len(fields) > 1 else key[0], {})
+        g = groups[key if len(fields) > 1 else key[0]]
+        if r[problem] in g:
+            raise ValueError(f"rows: problem {r[problem]!r} appears twice in group {key}")
+        g[r[problem]] = bool(r[correct])
+    if not groups:
+        raise ValueError("rows must not be empty")
+    order = list(next(iter(groups.values())))
+    for key, g in groups.items():
+        if set(g) != set(order):
+            raise ValueError(f"rows: group {key} covers {len(g)} problems, not the same "
+                             f"{len(order)} as the first group")
+    return {key: [g[p] for p in order] for key, g in groups.items()}
