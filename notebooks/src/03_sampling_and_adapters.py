@@ -11,11 +11,15 @@
 #   min-p, typical, ε, η, Mirostat;
 # - measured: temperature τ → 0 **is** greedy decoding and τ → ∞ approaches the **uniform**
 #   distribution; truncation removes the mass the model puts where the truth puts none, at the
-#   price of some mass the truth needs; and across adapters and settings, **diversity trades
-#   against coherence** (§3.2).
+#   price — for most truncations — of some mass the truth needs; and within every adapter
+#   family, **diversity trades against coherence** (§3.2).
 #
 # Survey sections: §3.2 (sampling and adapters), §3.3 (token-level sampling adapters,
 # Table 2). Runs in about 45 s on a 2-core CPU.
+#
+# **Prerequisites:** chapters 01–02; entropy, total variation and a confidence interval.
+# **Student time:** 50–60 minutes (the explorer and exercise 4, writing top-p, take the
+# longest).
 
 # %%
 # SETUP
@@ -32,15 +36,17 @@ from functools import partial
 
 import numpy as np
 import torch
+from scipy.stats import bootstrap, chisquare
 
 import workbench as wb
-from workbench import adapters, decoding
+from workbench import adapters, decoding, stats
 from workbench.measures import distinct_n, position_logits
 from workbench.tinyworld import worlds
 from workbench.tinyworld.grammar import TokenGrammar
 from widgets import checks
 from widgets import distribution as dist_views
 from widgets import token_level as views
+from widgets.source import show_source
 
 wb.seed_everything(SEED)
 lm = wb.load(MODEL)
@@ -48,6 +54,7 @@ EOS = lm.eos_token_id
 story = worlds.story_grammar()
 truth = TokenGrammar(story, lm.tokenizer)
 PROMPT = story.prompt
+TARGET = MODEL == "tinyworld"   # the claims about the model's numbers are about TinyWorld's target
 print(lm)
 
 # %% [markdown]
@@ -72,10 +79,30 @@ tv = 0.5 * np.abs(freq - p).sum()
 noise = 0.5 * np.sqrt(2 / np.pi) * np.sqrt(p * (1 - p) / len(draws)).sum()  # E|N(0, σ²)| sums
 print(f"total variation between the 4000 draws and p_θ: {tv:.3f} "
       f"(sampling noise alone gives about {noise:.3f})")
+expected = p * len(draws)                  # a χ² test; tokens expected < 5 times share one bin
+big = expected >= 5
+observed = freq * len(draws)
+fit = chisquare(np.append(observed[big], observed[~big].sum()),
+                np.append(expected[big], expected[~big].sum()))
+print(f"χ² goodness of fit over {big.sum() + 1} bins: p = {fit.pvalue:.2f}")
 ids = dist_views.shown_tokens(p, top=15)
 fig = views.frequency_figure(dist_views.token_labels(lm.tokenizer, ids), p[ids], freq[ids],
                              title=f"4000 draws after {prefix!r} against p_θ")
 fig
+
+# %% tags=["claim"]
+assert fit.pvalue > 0.01, fit          # the draws are consistent with p_θ (a statistical test)
+assert tv < 2 * noise, (tv, noise)     # and their distance is of the size noise alone gives
+
+# %% [markdown]
+# The distance is what sampling noise alone produces, and a χ² test finds no departure from
+# p_θ: the sampler draws from the model's distribution.
+#
+# **Look inside.** `decoding.sample` is the token loop of chapter 02 (`decoding.decode`) with
+# a chooser that draws from the softmax of the (adapted) logits with a seeded generator:
+
+# %%
+show_source(decoding.sample, decoding.choose_sample)
 
 # %% [markdown]
 # ## Sampling adapters
@@ -110,6 +137,12 @@ for i in (0, 8, 12, 16, 24):
 print(f"log |V| = {math.log(len(logits)):.3f}")
 views.temperature_figure(TAUS, entropy, p_top, tv_uniform, math.log(len(logits)))
 
+# %% tags=["claim"]
+# the two limits of eq. 14, computed exactly on one next-token distribution
+assert entropy[0] < 1e-3 and p_top[0] > 0.999                      # τ → 0: greedy
+assert tv_uniform[-1] < 0.02 and math.log(len(logits)) - entropy[-1] < 0.01   # τ → ∞: uniform
+assert all(a >= b for a, b in zip(p_top, p_top[1:]))                # q(greedy token) falls
+
 # %% [markdown]
 # And at the level of whole outputs: 8 samples at τ = 0.01 are all the greedy story, while at
 # τ = 100 the model is ignored and tokens come out nearly uniformly — not even words.
@@ -124,6 +157,14 @@ print("τ = 0.01, 8 × :", {s.text for s in cold})
 print("τ = 100       :", repr(hot[0].text))
 hot_tokens = [t for s in hot for t in s.token_ids]
 print(f"τ = 100: {len(set(hot_tokens))} distinct tokens among {len(hot_tokens)} drawn")
+V = len(logits)   # under the uniform distribution: E[distinct among n] = V (1 − (1 − 1/V)^n)
+print(f"uniform over {V} tokens would give {V * (1 - (1 - 1 / V) ** len(hot_tokens)):.1f} "
+      "distinct on average")
+
+# %% tags=["claim"]
+assert {s.text for s in cold} == {decoding.greedy(lm, PROMPT).text}
+if TARGET:
+    assert abs(len(set(hot_tokens)) - V * (1 - (1 - 1 / V) ** len(hot_tokens))) < 3
 
 # %% [markdown]
 # ## The adapters of Table 2
@@ -134,13 +175,21 @@ print(f"τ = 100: {len(set(hot_tokens))} distinct tokens among {len(hot_tokens)}
 # |---|---|---|
 # | `top_k(k)` | ... with the k largest probabilities | truncation (top-k) |
 # | `top_p(p)` | ... of the smallest set with mass ≥ p (nucleus) | truncation (cumulative prob.) |
-# | `min_p(p)` | ... with probability ≥ p · max probability | truncation (probability) |
+# | `min_p(p)` | ... with probability ≥ p · max probability | not in Table 2 (Nguyen et al., 2024): a threshold relative to the top token |
 # | `typical(mass)` | ... whose surprise −log p is closest to the entropy, up to `mass` | truncation (entropy) |
 # | `epsilon(eps)` | ... with probability ≥ ε | truncation (probability) |
 # | `eta(eps)` | ... with probability ≥ min(ε, √ε·e^(−H)) | truncation (prob. and entropy) |
 # | `Mirostat(tau)` | ... with surprise ≤ μ, where μ adapts so the average surprise is τ bits | adaptive truncation |
 # | `bat(eps)` | ... with probability ≥ ε, or that a linear program proves the truth must give mass | truncation (linear program) |
 #
+# **Look inside.** An adapter is a few lines: temperature divides the logits (eq. 14); top-k
+# and min-p set the logits of the removed tokens to −∞. (Top-p is exercise 4: write it, then
+# compare with the package's version shown after the exercise.)
+
+# %%
+show_source(adapters.temperature, adapters.top_k, adapters.min_p)
+
+# %% [markdown]
 # The explorer shows one next-token distribution after a story prefix: grey bars (✕) are the
 # tokens the adapters removed, orange bars the distribution q that is actually sampled, and the
 # green diamonds the **true** p\* of TinyWorld. Tick adapters, move the sliders, edit the
@@ -160,7 +209,7 @@ ids = dist_views.shown_tokens(p_row, p_star, 20)
 labels = dist_views.token_labels(lm.tokenizer, ids)
 SETTINGS = {"temperature": 0.7, "top_k": 10, "top_p": 0.9, "min_p": 0.1, "typical": 0.9,
             "epsilon": 0.01, "eta": 0.01}
-print(f"after {prefix!r}: p_θ puts {p_row[p_star == 0].sum():.3f} of its mass on tokens p* "
+print(f"after {prefix!r}: p_θ puts {p_row[p_star == 0].sum():.4f} of its mass on tokens p* "
       "forbids")
 print(f"{'adapter':22} {'kept':>5} {'p_θ mass kept':>14} {'p* mass kept':>13}")
 for name, value in SETTINGS.items():
@@ -199,20 +248,52 @@ FAMILIES = {"ancestral": lambda v: [],
             "eta": lambda v: [partial(adapters.eta, eps=v)],
             "mirostat": lambda v: [adapters.Mirostat(tau=v)]}
 forbidden = P_STAR == 0
-print(f"{len(L)} positions along {len(stories)} true stories")
-print(f"{'adapter':18} {'error mass':>10} {'truth lost':>10}")
+starts = np.cumsum([0] + [len(c) for c in conts])[:-1]
+
+
+def story_interval(per_position, n_resamples=2000):
+    """The mean over all positions, with a 95 % bootstrap interval that resamples whole
+    stories (positions of one story are not independent)."""
+    sums, sizes = np.add.reduceat(per_position, starts), np.diff(np.append(starts, len(L)))
+    pick = np.random.default_rng(SEED).integers(0, len(sums), (n_resamples, len(sums)))
+    boot = sums[pick].sum(1) / sizes[pick].sum(1)
+    return float(per_position.mean()), *np.percentile(boot, [2.5, 97.5])
+
+
+print(f"{len(L)} positions along {len(stories)} true stories; 95 % intervals over stories")
+print(f"{'adapter':18} {'error mass':>28} {'truth lost':>28}")
+tail, lost_at = {}, {}
 for name, value in [("ancestral", None)] + list(SETTINGS.items()):
     q = torch.softmax(decoding.apply_adapters(L, FAMILIES[name](value)).double(), -1)
-    err = float((q * forbidden).sum(-1).mean())       # q's mass on tokens p* forbids
-    lost = float((P_STAR * (q == 0)).sum(-1).mean())  # p*'s mass on tokens q removed
+    err = (q * forbidden).sum(-1).numpy()         # q's mass on tokens p* forbids
+    lost = (P_STAR * (q == 0)).sum(-1).numpy()    # p*'s mass on tokens q removed
     label = name if value is None else f"{name}({value})"
-    print(f"{label:18} {err:10.4f} {lost:10.4f}")
+    tail[name], lost_at[name] = (story_interval(err), story_interval(lost)), lost
+    print(f"{label:18} " + "  ".join(f"{m:.5f} [{lo:.5f}, {hi:.5f}]" for m, lo, hi in tail[name]))
+
+# %% tags=["claim"]
+if TARGET:
+    anc_err = tail["ancestral"][0]
+    assert anc_err[1] > 0 and tail["ancestral"][1][0] == 0         # error mass, no truth lost
+    for name in ("top_k", "top_p", "min_p", "typical", "epsilon", "eta"):
+        assert tail[name][0][0] <= 0.1 * anc_err[0], name           # ≥ 90 % of the error mass cut
+    for name in ("top_k", "top_p", "min_p", "typical"):
+        assert tail[name][1][1] > 0.03, name                         # 4-11 % of the truth lost
+    assert 0 < tail["epsilon"][1][1] and tail["epsilon"][1][2] < 0.01
+    assert tail["eta"][0][0] == 0 and tail["eta"][1][2] < 0.001     # η: almost none lost,
+    assert (lost_at["eta"] > 0).sum() == 1                          # at a single position
+    assert tail["temperature"][1][0] == 0 and tail["temperature"][0][1] > 0
 
 # %% [markdown]
-# Every truncation cuts most of the error mass — and every one of them also cuts some of the
-# truth. Temperature below 1 moves mass away from the tail without removing anything, so it
-# loses none of the truth but keeps some error mass. This is the diversity–coherence trade-off
-# at the level of one token; next, at the level of whole stories.
+# Every truncation cuts at least 90 % of the error mass (ancestral sampling puts 0.4 % of its
+# mass on tokens the world forbids). What they pay for it differs. Top-k, top-p, min-p and
+# typical sampling at these settings also remove 4–11 % of the truth's own mass; ε(0.01)
+# removes 0.4 %; and η(0.01) almost none — 0.004 %, a single position of 789 — while cutting
+# all the measured error mass: at this setting η keeps the truth and drops the error, better
+# than the others on both counts. Temperature below 1 moves mass away from the tail without
+# removing anything, so it loses none of the truth but keeps some error mass. This is the
+# diversity–coherence trade-off at the level of one token (and a reminder that a setting can
+# sit at a better point of it than another); next, at the level of whole stories.
 #
 # ## Experiment: diversity against coherence
 #
@@ -226,49 +307,122 @@ for name, value in [("ancestral", None)] + list(SETTINGS.items()):
 
 # %%
 SWEEP = {"temperature": [0.5, 0.7, 1.0, 1.3, 1.6], "top_k": [3, 10, 30, 100],
-         "top_p": [0.5, 0.8, 0.9, 0.95], "min_p": [0.3, 0.1, 0.05, 0.02],
-         "typical": [0.3, 0.6, 0.9, 0.95], "epsilon": [0.05, 0.01, 0.003, 0.001],
-         "eta": [0.05, 0.01, 0.003, 0.001], "mirostat": [1.5, 2.5, 3.5, 4.5]}
+         "top_p": [0.5, 0.8, 0.9, 0.95], "min_p": [0.3, 0.2, 0.1, 0.05],
+         "typical": [0.3, 0.6, 0.9, 0.95], "epsilon": [0.1, 0.05, 0.02, 0.01],
+         "eta": [0.5, 0.3, 0.1, 0.03], "mirostat": [1.0, 1.5, 2.0, 2.5]}
 N = 64
 
+
+def diversity(seqs):
+    """distinct-2 across the stories, and the half-width of its 95 % interval from a
+    jackknife (leave one story out; resampling with replacement would duplicate stories)."""
+    d = distinct_n(seqs, 2)
+    loo = np.array([distinct_n(seqs[:i] + seqs[i + 1:], 2) for i in range(len(seqs))])
+    return d, 1.96 * math.sqrt((len(seqs) - 1) / len(seqs) * ((loo - loo.mean()) ** 2).sum())
+
+
+def mean_interval(values):
+    """(mean, low, high): a seeded 95 % bootstrap interval of the mean."""
+    values = np.asarray(values, dtype=float)
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0]), float(values[0])
+    ci = bootstrap((values,), np.mean, method="percentile", n_resamples=2000,
+                   random_state=np.random.default_rng(SEED)).confidence_interval
+    return float(values.mean()), float(ci.low), float(ci.high)
+
+
 def coherence(outputs):
-    """(token ids, finished) pairs -> the share of acceptable stories, and the mean exact
-    log p* of the acceptable ones, per story and per token (the end of the story included)."""
+    """(token ids, finished) pairs -> the share of acceptable stories (with its Wilson
+    interval), and the mean exact log p* of the acceptable ones, per story and per token (the
+    end of the story included; with its bootstrap interval)."""
     lps = [(story.log_p_star(lm.decode(ids)) if done else -math.inf, len(ids) + 1)
            for ids, done in outputs]
     ok = [(v, n) for v, n in lps if v > -math.inf]
-    return {"acceptable": len(ok) / len(lps),
-            "logp_star": float(np.mean([v for v, _ in ok])) if ok else float("nan"),
-            "logp_star_token": float(np.mean([v / n for v, n in ok])) if ok else float("nan")}
+    per_token = mean_interval([v / n for v, n in ok])
+    return {"acceptable": len(ok) / len(lps), "acceptable_ci": stats.accuracy(
+                [v > -math.inf for v, _ in lps]),
+            "logp_star": float(np.mean([v for v, _ in ok])),
+            "logp_star_token": per_token[0], "logp_star_token_ci": per_token[1:]}
+
 
 points = []
 for family, values in SWEEP.items():
     for v in values:
         outs = decoding.sample(lm, PROMPT, adapters=FAMILIES[family](v), n=N, seed=SEED,
                                max_new_tokens=48)
-        points.append({"family": family, "label": f"{family}({v})",
-                       "diversity": distinct_n([o.token_ids for o in outs], 2),
+        d, pm = diversity([o.token_ids for o in outs])
+        points.append({"family": family, "label": f"{family}({v})", "diversity": d,
+                       "diversity_pm": pm, "length": np.mean([len(o.token_ids) for o in outs]),
                        **coherence([(o.token_ids, o.finish_reason == "eos") for o in outs])})
 ref_ids = [lm.encode(story.sample(rng), bos=False) for _ in range(N)]
-reference = {"label": "p* (the world)", "diversity": distinct_n(ref_ids, 2),
+d, pm = diversity(ref_ids)
+reference = {"label": "p* (the world)", "diversity": d, "diversity_pm": pm,
+             "length": np.mean([len(ids) for ids in ref_ids]),
              **coherence([(ids, True) for ids in ref_ids])}
-print(f"{'setting':16} {'distinct-2':>10} {'acceptable':>10} {'log p*':>7} {'per token':>9}")
+print(f"{'setting':16} {'distinct-2 (95 %)':>17} {'tokens':>6} {'acceptable (95 %)':>21} "
+      f"{'log p*':>7} {'per token (95 %)':>23}")
 for r in points + [reference]:
-    print(f"{r['label']:16} {r['diversity']:10.3f} {r['acceptable']:10.3f} "
-          f"{r['logp_star']:7.2f} {r['logp_star_token']:9.3f}")
-views.tradeoff_figure(points, reference)
+    a, (lo, hi) = r["acceptable_ci"], r["logp_star_token_ci"]
+    print(f"{r['label']:16} {r['diversity']:9.3f} ± {r['diversity_pm']:.3f} {r['length']:6.1f} "
+          f"{r['acceptable']:5.3f} [{a.low:.3f}, {a.high:.3f}] {r['logp_star']:7.2f} "
+          f"{r['logp_star_token']:7.3f} [{lo:.3f}, {hi:.3f}]")
+fig = views.tradeoff_figure(points, reference)
+for trace in fig.data:           # error bars: the 95 % interval of distinct-2
+    same = [r for r in points + [reference] if r["label"] in (trace.text or ())
+            or (trace.name == reference["label"] and r is reference)]
+    trace.error_y = dict(type="data", array=[r["diversity_pm"] for r in same], thickness=1,
+                         width=3)
+fig
+
+# %% tags=["claim"]
+by_label = {r["label"]: r for r in points}
+ends = {fam: (by_label[f"{fam}({vals[0]})"], by_label[f"{fam}({vals[-1]})"])
+        for fam, vals in SWEEP.items()}   # (most truncating or coldest, least)
+if TARGET:
+    for fam, (cut, free) in ends.items():
+        # across each family's range: diversity rises beyond its interval ...
+        gap = free["diversity"] - cut["diversity"]
+        assert gap > math.hypot(cut["diversity_pm"], free["diversity_pm"]), fam
+        # ... and the stories get less probable per token (typical sampling: not so)
+        lower = cut["logp_star_token_ci"][0] > free["logp_star_token_ci"][1]
+        assert lower == (fam != "typical"), fam
+    typ = ends["typical"]
+    assert typ[0]["logp_star_token"] < typ[1]["logp_star_token"]
+    t05, t07, t10, t16 = (by_label[f"temperature({v})"] for v in (0.5, 0.7, 1.0, 1.6))
+    assert t16["acceptable_ci"].high < 0.5 and t05["acceptable_ci"].k == N
+    assert abs(t07["diversity"] - t10["diversity"]) < math.hypot(t07["diversity_pm"],
+                                                                 t10["diversity_pm"])
+    assert t07["diversity"] > t10["diversity"] and t10["length"] > t07["length"]
+    assert all(r["acceptable"] >= 0.95 for r in points if r["family"] != "temperature")
+    above = [r for r in points if r["logp_star_token"] > reference["logp_star_token_ci"][1]]
+    assert len(above) > 2 * len(points) / 3, len(above)
 
 # %% [markdown]
-# How to read it: each line is one adapter family, each point one setting; moving along a line
-# trades one goal for the other.
-# - **More truncation or a lower temperature** (left to right on both panels): nearly every
-#   story is acceptable and probable, but the stories repeat each other — diversity falls.
-# - **Less truncation or a higher temperature**: more distinct bigrams, but more ungrammatical
-#   stories, and the acceptable ones are less probable — the incoherence of ancestral sampling.
-# - The families mostly trace the **same frontier**; which point lies closest to the star is
-#   the practical question. The survey's reading of the literature is the same: Shi et al.
-#   (2024a) "find no definitive best method", and which adapter to use "remains an open
-#   question".
+# How to read it: each line is one adapter family, each point one setting, from the most
+# truncating (or the coldest) to the least; the bars are 95 % intervals of distinct-2.
+# - **Across each family's range the trade-off holds.** From its most to its least
+#   truncating setting every family gains diversity beyond the noise, and — except typical
+#   sampling — its acceptable stories get less probable per token under p\*. (The cell above
+#   checks all eight.)
+# - **Coherence is lost in two ways.** Above τ = 1 stories stop being grammatical (72 %
+#   acceptable at τ = 1.3, 33 % at τ = 1.6). With the truncations nearly every story stays
+#   acceptable (95 % or more at every setting): what falls is how probable the stories are.
+# - **Between neighbouring settings the data are noisy.** τ = 0.7 scores a higher distinct-2
+#   than τ = 1.0 (0.489 against 0.438), a difference inside the intervals; 64 stories cannot
+#   order them. Distinct-2 also depends on length: longer stories repeat the same function
+#   bigrams (`". The"`) and lower the ratio, and the τ = 1.0 stories are longer. A diversity
+#   number should come with the outputs' lengths.
+# - **Typical sampling is the exception on the right panel.** At mass 0.3 it keeps the tokens
+#   whose surprise is closest to the entropy, not the most probable ones, so its stories are
+#   not more probable per token than at mass 0.95 — if anything less (−1.65 against −1.59,
+#   the intervals overlap) — by design: it aims at typical text, not probable text.
+# - **The star is p\* itself.** On the right panel it sits left of most settings: the world's
+#   own stories are less probable per token than what truncation writes. That is chapter 02's
+#   lesson again — read that panel as "how much of the tail was cut", not as "how good".
+#
+# Which point lies closest to the star is the practical question, and the survey's reading of
+# the literature is that there is no general answer: Shi et al. (2024a) "find no definitive
+# best method", and which adapter to use "remains an open question".
 #
 # Two adapters of Table 2 need more than the model's logits and are elsewhere: contrastive
 # decoding and DExperts use other models (chapter 04). Basis-aware truncation (`adapters.bat`)
@@ -399,3 +553,42 @@ with checks.exercise(4):
                       "reaches p, the token that takes it past p included.")
         checks.expect(torch.equal(mine[kept], x[kept]), "my_top_p changes the logits it keeps; "
                       "a truncation adapter only sets the others to -inf.")
+
+# %% [markdown]
+# **Look inside** (once your `my_top_p` passes): the package's nucleus truncation sorts the
+# logits in *ascending* order and removes a token while the mass up to and including it is at
+# most 1 − p, which keeps the token that crosses the threshold; `min_tokens_to_keep` guards
+# against removing everything. Compare it with yours.
+
+# %%
+show_source(adapters.top_p)
+
+
+# %% [markdown]
+# ## Key takeaways
+#
+# - Ancestral sampling (eq. 12) draws exactly from p_θ — checked here with a χ² test.
+# - A sampling adapter q_t (eq. 13) reshapes each next-token distribution: temperature
+#   (eq. 14) interpolates between greedy (τ → 0) and uniform (τ → ∞); truncations keep a
+#   subset of tokens and renormalise.
+# - The model's errors live in its tail: truncation removes most of the mass the truth
+#   forbids, and most truncations also remove some of the truth (η at 0.01 almost none).
+# - Across each family's range, diversity trades against coherence; between neighbouring
+#   settings, 64 stories often cannot tell the difference, and distinct-n is confounded with
+#   length. Which adapter to use remains an open question.
+#
+# ## Further reading
+#
+# - Welleck et al. (2024), *From Decoding to Meta-Generation*: §3.2 (ancestral sampling and the
+#   diversity–coherence trade-off, eqs. 11–12), §3.3 (sampling adapters, eqs. 13–14, Table 2).
+# - Holtzman, Buys, Du, Forbes & Choi (2020), *The Curious Case of Neural Text Degeneration* —
+#   nucleus (top-p) sampling. Fan, Lewis & Dauphin (2018), *Hierarchical Neural Story
+#   Generation* — top-k sampling.
+# - Hewitt, Manning & Liang (2022), *Truncation Sampling as Language Model Desmoothing* — ε- and
+#   η-sampling, and the tail errors this chapter measures.
+# - Meister, Pimentel, Wiher & Cotterell (2023), *Locally Typical Sampling*; Basu, Ramachandran,
+#   Keskar & Varshney (2021), *Mirostat*; Nguyen et al. (2024), *Turning Up the Heat: Min-p
+#   Sampling for Creative and Coherent LLM Outputs*.
+# - Meister, Pimentel, Malagutti, Wilcox & Cotterell (2023), *On the Efficacy of Sampling
+#   Adapters*; Shi et al. (2024), *A Thorough Examination of Decoding Methods in the Era of
+#   LLMs* — no definitive best method.
