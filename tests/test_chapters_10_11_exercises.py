@@ -81,11 +81,13 @@ def test_chapter_11_table5_exercises_pass_and_fail_with_a_message():
 def ns_10() -> dict:
     from workbench import scoring
     from workbench.tinyworld import evaluate as ev
-    cands = [SimpleNamespace(logprob=lp) for lp in (-1.0, -0.5, -3.0, -0.2)]
+    cands = [SimpleNamespace(logprob=lp, text=f"solution {i}")
+             for i, lp in enumerate((-1.0, -0.5, -3.0, -0.2))]
     scores = [0.95, 0.90, 0.99, 0.40]
     joint = [scoring.joint_log_score(c.logprob, v) for c, v in zip(cands, scores)]
+    best = int(np.argmax(joint))
     picks = {"verifier": SimpleNamespace(scores=scores, candidates=cands),
-             "verifier x p_theta": SimpleNamespace(chosen=int(np.argmax(joint)))}
+             "verifier x p_theta": SimpleNamespace(chosen=best, text=cands[best].text)}
     return {"checks": checks, "np": np, "ev": ev, "scoring": scoring, "picks": picks,
             "flags": [True, False, True, False], "SEED": 0}
 
