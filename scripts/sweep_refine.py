@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import sweep_compute as sc  # noqa: E402
-from sweep_search import tasks as hard_tasks  # noqa: E402
+from sweep_search import PROBLEMS, tasks as hard_tasks  # noqa: E402
 from workbench import meta, stats  # noqa: E402
 from workbench.budget import Cost  # noqa: E402
 from workbench.tasks import load as load_task  # noqa: E402
@@ -111,7 +111,7 @@ def summarize(rows) -> list:
 def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False) -> dict:
     tasks, M = hard_tasks(n_problems), sc.Models()
     data = sc.start(out, {"problems": [t["id"] for t in tasks], "seed": seed, "rounds": ROUNDS,
-                          "temperature": sc.TEMPERATURE, "problem_set": sc.PROBLEMS,
+                          "temperature": sc.TEMPERATURE, "problem_set": PROBLEMS,
                           "corrector": M.corrector is not None}, only, redo)
     done = {(r["method"], r["id"]) for r in data["rows"]}
     t0 = time.time()

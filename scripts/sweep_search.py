@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import sweep_compute as sc  # noqa: E402
 from workbench import meta  # noqa: E402
 from workbench.tasks import load as load_task  # noqa: E402
-from workbench.tinyworld.tasks import problem_seed  # noqa: E402
+from workbench.tinyworld.tasks import problem_seed, problem_set  # noqa: E402
 
 ARITH = load_task("tinyworld-arithmetic")
 
@@ -52,9 +52,12 @@ def methods(M) -> dict:
     return out
 
 
+PROBLEMS = "hard"      # the problem set (workbench.tinyworld.tasks.PROBLEM_SETS)
+
+
 def tasks(n: int = 104) -> list:
-    """The first ``n`` problems of the compute sweep's problem set."""
-    return sc.subset(n)
+    """The first ``n`` problems of the problem set ``PROBLEMS``."""
+    return problem_set(PROBLEMS)[:n]
 
 
 def shared_rows(seed: int, compute: Path = sc.OUT) -> dict:
@@ -64,7 +67,7 @@ def shared_rows(seed: int, compute: Path = sc.OUT) -> dict:
     stored = sc.load(compute)
     config = stored["config"]
     if (config.get("seed"), config.get("temperature"), config.get("problem_set")) != (
-            seed, sc.TEMPERATURE, sc.PROBLEMS):
+            seed, sc.TEMPERATURE, PROBLEMS):
         return {}
     return {(r["method"], r["setting"], r["id"]): r for r in stored["rows"]
             if r["setting"] in SHARED.get(r["method"], ())}
@@ -73,7 +76,7 @@ def shared_rows(seed: int, compute: Path = sc.OUT) -> dict:
 def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False) -> dict:
     todo_tasks, M = tasks(n_problems), sc.Models()
     data = sc.start(out, {"problems": [t["id"] for t in todo_tasks], "seed": seed,
-                          "temperature": sc.TEMPERATURE, "problem_set": sc.PROBLEMS,
+                          "temperature": sc.TEMPERATURE, "problem_set": PROBLEMS,
                           "parameters": M.params}, only, redo)
     done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
     copied = shared_rows(seed, Path(out).parent / sc.OUT.name)
