@@ -79,6 +79,14 @@ def curves(pool, boots: int = 200) -> dict:
     return out
 
 
+def full_pool_hits(pool) -> dict:
+    """Each selector's decision with the whole pool (N = the pool size), problem by problem:
+    ``{name: [right?, ...]}`` in pool order, for paired comparisons (`workbench.stats.paired`)."""
+    return {name: [bool(scaling.choose(method, r["answers"], r[key or "verifier"], r["correct"]))
+                   for r in pool]
+            for name, (method, key) in SELECTORS.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--problems", type=int, default=None, help="the first N of the set")
@@ -97,6 +105,7 @@ def main():
                        "seed": SEED, "problem_set": PROBLEMS,
                        "seconds": round(time.time() - t0, 1)},
               "curves": curves(pool),
+              "full_pool": full_pool_hits(pool),
               "pool": [{k: r[k] for k in ("id", "answer", "answers", "correct", "lengths",
                                           "verifier", "prm", "logp_mean", "joint")}
                        for r in pool]}

@@ -26,6 +26,8 @@ def stored():
 def test_curves_follow_from_the_pool(stored):
     mod, data = stored
     assert mod.curves(data["pool"]) == data["curves"]
+    assert mod.full_pool_hits(data["pool"]) == data["full_pool"]
+    assert {len(h) for h in data["full_pool"].values()} == {len(data["pool"])}
     assert len(data["pool"]) == data["meta"]["problems"]
 
 
