@@ -185,7 +185,7 @@ def throughput_figure(rows, height: int = 340) -> go.Figure:
     (rows of `efficiency.throughput`)."""
     from plotly.subplots import make_subplots
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.update_layout(height=height, title="Batching: more sequences per step, nearly the same step time")
+    fig.update_layout(height=height, title="Batching: more sequences per step; the step grows more slowly than the batch")
     b = [r["batch"] for r in rows]
     fig.add_trace(go.Bar(x=[str(x) for x in b], y=[r["tokens_per_second"] for r in rows],
                          name="tokens / s", marker_color=NEUTRAL), secondary_y=False)

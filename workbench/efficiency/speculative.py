@@ -155,7 +155,8 @@ class ModelDrafter:
 
 
 class PromptLookupDrafter:
-    """Drafts by copying (prompt lookup decoding; Yang et al. 2023): find the latest earlier
+    """Drafts by copying (prompt lookup decoding, Saxena 2023; copying spans of the input is
+    the idea of Yang et al. 2023, "Inference with Reference"): find the latest earlier
     occurrence of the last n tokens (n = max_ngram down to min_ngram) in prompt + output and
     propose the k tokens that followed it.  No model, no forward passes."""
 
