@@ -15,10 +15,10 @@
 #   each next to its rule and its source code;
 # - what they **cost** (Table 5: T_s·N_b·N_e·S output tokens, N_b·N_e·S scorer calls) and what a
 #   KV cache shared along the tree saves (§7.3, chapter 13);
-# - the claim, measured on harder TinyWorld problems: for the same number of generated tokens,
-#   search guided by a process reward model beats greedy decoding and the parallel methods of
-#   chapter 07 at a small budget — and why a wider search against the same imperfect value
-#   stops paying off (as Snell et al., 2024 found).
+# - the claim, measured on 104 harder TinyWorld problems with paired tests: for the same number
+#   of generated tokens, search guided by a process reward model beats majority voting at a
+#   small budget — and, at a larger one, a wider search against the same imperfect value stops
+#   paying off (as Snell et al., 2024 describe), while an exact value keeps paying.
 #
 # **Survey sections**: §4.3 (step-level search, Table 4), §6.1 (token budget, Table 5).
 # **Prerequisites**: chapters 01–03 (generators, greedy decoding, sampling) and 07 (best-of-N,
@@ -324,38 +324,85 @@ print(f"calls {beam.cost.calls} <= {3 * 3 * levels}; states scored {scored} <= c
 # %% [markdown]
 # ## The claim: search guided by a process reward model, at equal compute
 #
-# `scripts/sweep_search.py` ran each method on 24 harder held-out TinyWorld problems (4 or 5
-# operations, 2- or 3-digit numbers: 6 from each cell) with the same seed per problem: greedy decoding; majority
-# vote and best-of-N with the verifier (N = 4, 16); stepwise beam and REBASE guided by the PRM
-# with N_b·N_e = 4 and 16; and the beam guided by the exact checker, a ceiling.
+# `scripts/sweep_search.py` ran each method on the 104 problems of the `hard` set (3–6
+# operations on 2- or 3-digit numbers; chapter 00 lists the sets) with the same seed per problem:
+# greedy decoding; majority vote and best-of-N with the verifier (N = 4, 16); stepwise beam and
+# REBASE guided by the PRM with N_b·N_e = 4 and 16; and the beam guided by the exact checker, a
+# ceiling. Accuracies carry 95 % Wilson intervals, and methods are compared on the same problems
+# (`stats.paired`: bootstrap interval and McNemar's test).
 
 # %%
 sweep = json.loads((data_dir() / "results" / "step_search.json").read_text())
 rows = sweep["summary"]
-print(f"{len(sweep['config']['problems'])} problems")
+hits = stats.hits_by(sweep["rows"], "method", "setting")
+print(f"{len(sweep['config']['problems'])} problems (the '{sweep['config']['problem_set']}' set), "
+      "accuracy with its 95 % Wilson interval")
 for r in sorted(rows, key=lambda r: (r["method"], r["output_tokens"])):
-    print(f"{r['method']:30s} {r['setting']:11s} accuracy {r['accuracy']:.3f}  "
-          f"generated {r['output_tokens']:6.0f}  all tokens {r['total_tokens']:6.0f}")
-pareto_figure(rows, "output_tokens", title="TinyWorld: accuracy vs generated tokens per problem")
+    print(f"{r['method']:30s} {r['setting']:11s} {stats.accuracy(hits[r['method'], r['setting']])}"
+          f"  generated {r['output_tokens']:5.0f}  all tokens {r['total_tokens']:6.0f}")
+COMPARE = {
+    "PRM beam (4) - majority vote (N=4)": (("stepwise_beam (PRM)", "Nb=2, Ne=2"), ("majority_vote", "N=4")),
+    "PRM beam (16) - majority vote (N=16)": (("stepwise_beam (PRM)", "Nb=4, Ne=4"), ("majority_vote", "N=16")),
+    "REBASE (16) - majority vote (N=16)": (("rebase (PRM)", "width=16"), ("majority_vote", "N=16")),
+    "best-of-16 (verifier) - majority vote (N=16)": (("best_of_n (verifier)", "N=16"), ("majority_vote", "N=16")),
+    "PRM beam (16) - PRM beam (4)": (("stepwise_beam (PRM)", "Nb=4, Ne=4"), ("stepwise_beam (PRM)", "Nb=2, Ne=2")),
+    "oracle beam (4) - PRM beam (4)": (("stepwise_beam (oracle value)", "Nb=2, Ne=2"), ("stepwise_beam (PRM)", "Nb=2, Ne=2")),
+    "oracle beam (16) - PRM beam (16)": (("stepwise_beam (oracle value)", "Nb=4, Ne=4"), ("stepwise_beam (PRM)", "Nb=4, Ne=4")),
+    "majority vote (N=4) - greedy": (("majority_vote", "N=4"), ("greedy", "-")),
+}
+diffs = {name: stats.paired(hits[a], hits[b]) for name, (a, b) in COMPARE.items()}
+print()
+for name, d in diffs.items():
+    print(f"{name:46s} {d}{'' if d.resolved else '   (not resolved)'}")
+pareto_figure(rows, "output_tokens", title=f"TinyWorld, {len(sweep['config']['problems'])} "
+              "problems: accuracy (95 % Wilson interval) vs generated tokens per problem")
 
 # %% [markdown]
-# What TinyWorld's sweep shows (24 problems: differences under about 10 points are within noise):
-# - At about 400 generated tokens (four samples' worth) every method is at or above greedy
-#   (0.50): voting and REBASE 0.54, best-of-4 with the verifier 0.58, and the PRM-guided beam
-#   (N_b·N_e = 4) 0.63 — a small edge for step-level search at a small budget, within noise.
-# - At sixteen samples' worth **majority voting**, best-of-16 with the verifier and REBASE
-#   all reach 0.67, while the wider PRM-guided beam falls to 0.58: with more candidates, a
-#   search guided by a learned value finds more solutions that fool it — the
-#   over-optimisation of an imperfect value that Snell et al. (2024) saw with search against a
-#   PRM (chapter 10 shows the same for best-of-N).
-# - The **exact checker** as value reaches 0.75 and 0.83 with the same generation budgets:
-#   step-level search pays off in proportion to the quality of its value function. TinyWorld's
-#   PRM (step AUROC 0.87) is not good enough for a wide search to beat voting on these hard
-#   problems; on the easier mix of chapter 11's sweep the same searches draw level with voting
-#   (REBASE 0.83, the beam 0.77, voting 0.81 at sixteen samples' worth).
+# What TinyWorld's sweep shows (104 problems; the cell below checks every number quoted here):
+# - **At a small budget, search guided by the PRM beats voting, resolved.** At about 400
+#   generated tokens (four samples' worth) majority voting solves 54 problems (it is *below*
+#   greedy decoding's 62 there, not resolved: four votes often tie), the PRM-guided beam
+#   (N_b·N_e = 4) 70 and REBASE 77: +15 and +22 points over voting on the same problems, and
+#   REBASE +14 over greedy.
+# - **At sixteen samples' worth the advantage is gone.** Majority voting climbs to 74; REBASE
+#   stays at 77 (+3 over voting, not resolved), the wider PRM-guided beam reaches 66 (−8, not
+#   resolved), and best-of-16 with the verifier 64 — resolved *below* voting. Widening the
+#   search against the same learned value buys nothing the data can see (beam 70 → 66, REBASE
+#   77 → 77): the pattern Snell et al. (2024) describe, where search against an imperfect PRM
+#   stops paying off as the budget grows, though 104 problems cannot tell "stops paying" from
+#   "gets worse".
+# - **The value function is the ceiling.** The same beam guided by the exact checker solves 86
+#   and 95 problems at the same generation budgets: +15 and +28 points over the PRM-guided beam,
+#   both resolved. Step-level search pays off in proportion to the quality of its value.
 #
 # Counting every billed token — inputs and the scorer's external tokens too — moves the step-level
 # methods to the right: the PRM reads the whole partial solution at every step.
+
+# %% tags=["claim"]
+# the claims are about the committed sweep (TinyWorld's), whatever MODEL and TASK are
+right = {k: sum(h) for k, h in hits.items()}
+want = {("greedy", "-"): 62, ("majority_vote", "N=4"): 54, ("majority_vote", "N=16"): 74,
+        ("stepwise_beam (PRM)", "Nb=2, Ne=2"): 70, ("stepwise_beam (PRM)", "Nb=4, Ne=4"): 66,
+        ("rebase (PRM)", "width=4"): 77, ("rebase (PRM)", "width=16"): 77,
+        ("best_of_n (verifier)", "N=16"): 64, ("stepwise_beam (oracle value)", "Nb=2, Ne=2"): 86,
+        ("stepwise_beam (oracle value)", "Nb=4, Ne=4"): 95}
+assert len(sweep["config"]["problems"]) == 104 and {k: right[k] for k in want} == want, right
+small = {k: r["output_tokens"] for k, r in ((k, next(r for r in rows if (r["method"], r["setting"]) == k))
+                                              for k in want) if k[1] in ("N=4", "Nb=2, Ne=2", "width=4")}
+assert all(380 < t < 430 for t in small.values()), small              # "about 400 generated"
+assert not diffs["majority vote (N=4) - greedy"].resolved
+assert diffs["PRM beam (4) - majority vote (N=4)"].resolved
+rebase4 = ("rebase (PRM)", "width=4")
+for other in (("majority_vote", "N=4"), ("greedy", "-")):
+    assert stats.paired(hits[rebase4], hits[other]).resolved, other
+for name in ("PRM beam (16) - majority vote (N=16)", "REBASE (16) - majority vote (N=16)",
+             "PRM beam (16) - PRM beam (4)"):
+    assert not diffs[name].resolved, name
+assert diffs["best-of-16 (verifier) - majority vote (N=16)"].resolved
+assert diffs["best-of-16 (verifier) - majority vote (N=16)"].high < 0
+for name in ("oracle beam (4) - PRM beam (4)", "oracle beam (16) - PRM beam (16)"):
+    assert diffs[name].resolved and diffs[name].low > 0, name
+print("The claims hold.")
 
 # %%
 pareto_figure(rows, "total_tokens",
