@@ -16,7 +16,7 @@
 # **Prerequisites:** Python, and probability at the level of "a distribution, a
 # log-probability, an expectation". No GPU and no internet.
 # **Student time:** about 30 minutes (reading, running every cell, the three exercises). The
-# notebook itself runs in about 20 s on a 2-core CPU.
+# notebook itself runs in about 25 s on a 2-core CPU.
 
 # %%
 # SETUP
