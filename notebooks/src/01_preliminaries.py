@@ -14,7 +14,7 @@
 # - the **three goals** of generation — maximisation, sampling from the model, sampling from a
 #   target (§2.2.1–2.2.3) — and, measured, why no single generator is best at all three.
 #
-# Survey sections: §2 (Preliminaries), §2.1, §2.2. Runs in about 30 s on a 2-core CPU.
+# Survey sections: §2 (Preliminaries), §2.1, §2.2. Runs in about 40 s on a 2-core CPU.
 #
 # **Prerequisites:** chapter 00; the softmax, the chain rule of probability, logarithms, an
 # expectation, and the KL divergence KL(p ‖ q) = E_p[log p − log q] (its definition is enough).
