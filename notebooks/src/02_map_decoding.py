@@ -14,7 +14,7 @@
 #   most prompts (§3.1).
 #
 # Survey section: §3.1 (MAP decoding algorithms, pitfalls of MAP decoding). Runs in about
-# 30 s on a 2-core CPU.
+# 40 s on a 2-core CPU.
 #
 # **Prerequisites:** chapter 01 (p_θ, p\*, generators, the three goals); logarithms and the
 # binomial distribution. **Student time:** 50–60 minutes (exercise 1 is done by hand first).
