@@ -15,7 +15,7 @@
 #   family, **diversity trades against coherence** (§3.2).
 #
 # Survey sections: §3.2 (sampling and adapters), §3.3 (token-level sampling adapters,
-# Table 2). Runs in about 45 s on a 2-core CPU.
+# Table 2). Runs in about 70 s on a 2-core CPU.
 #
 # **Prerequisites:** chapters 01–02; entropy, total variation and a confidence interval.
 # **Student time:** 50–60 minutes (the explorer and exercise 4, writing top-p, take the
