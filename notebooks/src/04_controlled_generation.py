@@ -19,7 +19,7 @@
 #   forward passes and scorer calls.
 #
 # Survey sections: §3.4 (controlled generation), §5.1 (generation with several models).
-# Runs in about 30 s on a 2-core CPU (the full trade-off sweep is precomputed by
+# Runs in about 35 s on a 2-core CPU (the full trade-off sweep is precomputed by
 # `scripts/sweep_control.py`; this notebook re-runs two points of it).
 #
 # **Prerequisites:** chapters 01 and 03 (p_θ, p\*, sampling adapters); Bayes' rule and the
