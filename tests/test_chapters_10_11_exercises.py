@@ -45,6 +45,27 @@ def failure(source: str, ns: dict) -> str:
     return str(err.value)
 
 
+def mistake_says(make_ns, wrong: str, check: str) -> str:
+    """The message of a check cell run after a likely wrong answer."""
+    ns = make_ns()
+    run(wrong, ns)
+    return failure(check, ns)
+
+
+def solution_passes_and_blank_fails(chapter: str, n: int, make_ns) -> str:
+    """Run exercise ``n``'s solution and check cell (they pass), then its blank student cell and
+    the check (it fails); the failure's message."""
+    sol, blank = exercises(chapter), exercises(chapter, blank=True)
+    ns = make_ns()
+    run(sol[n][0], ns)
+    run(sol[n][1], ns)
+    ns = make_ns()
+    run(blank[n][0], ns)
+    message = failure(blank[n][1], ns)
+    assert message.startswith(f"Exercise {n}:")
+    return message
+
+
 # -- chapter 11: Table 5 by hand (needs only workbench.budget) ------------------------------
 
 def ns_11() -> dict:
@@ -53,27 +74,19 @@ def ns_11() -> dict:
 
 
 def test_chapter_11_table5_exercises_pass_and_fail_with_a_message():
-    sol, blank = exercises("11_token_cost"), exercises("11_token_cost", blank=True)
+    sol = exercises("11_token_cost")
     for n in (1, 2):
-        ns = ns_11()
-        run(sol[n][0], ns)
-        run(sol[n][1], ns)                       # the solution passes
-        ns = ns_11()
-        run(blank[n][0], ns)
-        message = failure(blank[n][1], ns)       # the blank fails, and says why
-        assert message.startswith(f"Exercise {n}:")
+        message = solution_passes_and_blank_fails("11_token_cost", n, ns_11)
         assert ("NotImplementedError" in message) if n == 1 else ("(blank)" in message)
     # likely mistakes: a whole solution per expansion; N_b N_e = N (not strictly fewer)
-    ns = ns_11()
-    run("def beam_row(t_in, t, n_b, n_e, s, c_s):\n"
-        "    return t_in * n_b * n_e * s, t * n_b * n_e * s, n_b * n_e * s * c_s\n", ns)
-    assert "T_s = T / S" in failure(sol[1][1], ns)
-    ns = ns_11()
-    run("max_expansions, external_ratio = 16, 5.0", ns)
-    assert "strictly fewer" in failure(sol[2][1], ns)
-    ns = ns_11()
-    run("max_expansions, external_ratio = 15, 4800 / 22500", ns)
-    assert "upside down" in failure(sol[2][1], ns)
+    assert "T_s = T / S" in mistake_says(ns_11, "def beam_row(t_in, t, n_b, n_e, s, c_s):\n"
+        "    return t_in * n_b * n_e * s, t * n_b * n_e * s, n_b * n_e * s * c_s\n", sol[1][1])
+    assert "strictly fewer" in mistake_says(
+        ns_11, "max_expansions, external_ratio = 16, 5.0",
+        sol[2][1])
+    assert "upside down" in mistake_says(
+        ns_11, "max_expansions, external_ratio = 15, 4800 / 22500",
+        sol[2][1])
 
 
 # -- chapter 10: AUROC and the p_theta * v choice by hand (stub chapter objects) ------------
@@ -93,37 +106,26 @@ def ns_10() -> dict:
 
 
 def test_chapter_10_auroc_and_joint_exercises_pass_and_fail_with_a_message():
-    sol, blank = exercises("10_external_information"), exercises("10_external_information",
-                                                                 blank=True)
+    sol = exercises("10_external_information")
     for n in (2, 3):
-        ns = ns_10()
-        run(sol[n][0], ns)
-        run(sol[n][1], ns)
-        ns = ns_10()
-        run(blank[n][0], ns)
-        message = failure(blank[n][1], ns)
-        assert message.startswith(f"Exercise {n}:")
+        message = solution_passes_and_blank_fails("10_external_information", n, ns_10)
         assert "(blank)" in message or "NotImplementedError" in message, message
     # AUROC counted the wrong way round; ties as wins
-    ns = ns_10()
-    run("def auroc(s, y):\n"
+    assert "1 minus the AUROC" in mistake_says(ns_10, "def auroc(s, y):\n"
         "    pos = [a for a, l in zip(s, y) if l]; neg = [a for a, l in zip(s, y) if not l]\n"
         "    return sum(b > a for a in pos for b in neg) / (len(pos) * len(neg))\n"
-        "running_auroc = auroc(picks['verifier'].scores, flags)\n", ns)
-    assert "1 minus the AUROC" in failure(sol[2][1], ns)
-    ns = ns_10()
-    run("def auroc(s, y):\n"
+        "running_auroc = auroc(picks['verifier'].scores, flags)\n", sol[2][1])
+    assert "tie as 1/2" in mistake_says(ns_10, "def auroc(s, y):\n"
         "    pos = [a for a, l in zip(s, y) if l]; neg = [a for a, l in zip(s, y) if not l]\n"
         "    return sum(a >= b for a in pos for b in neg) / (len(pos) * len(neg))\n"
-        "running_auroc = auroc(picks['verifier'].scores, flags)\n", ns)
-    assert "tie as 1/2" in failure(sol[2][1], ns)
+        "running_auroc = auroc(picks['verifier'].scores, flags)\n", sol[2][1])
     # the verifier's argmax; v added instead of log v
-    ns = ns_10()
-    run("def joint_choice(lps, ps):\n    return int(np.argmax(ps))\n", ns)
-    assert "verifier's favourite" in failure(sol[3][1], ns)
-    ns = ns_10()
-    run("def joint_choice(lps, ps):\n    return int(np.argmax(np.add(lps, ps)))\n", ns)
-    assert "logarithm" in failure(sol[3][1], ns)
+    assert "verifier's favourite" in mistake_says(
+        ns_10, "def joint_choice(lps, ps):\n    return int(np.argmax(ps))\n",
+        sol[3][1])
+    assert "logarithm" in mistake_says(
+        ns_10, "def joint_choice(lps, ps):\n    return int(np.argmax(np.add(lps, ps)))\n",
+        sol[3][1])
 
 
 def test_chapters_10_and_11_have_claims_checks_and_open_questions():
