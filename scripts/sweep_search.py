@@ -8,9 +8,9 @@ step-level beam search and REBASE guided by the process reward model (the verifi
 solutions) with N_b * N_e = 4 and 16 expansions per step, plus the beam guided by the exact step
 checker (a ceiling, not a method), on the problems and with the settings of
 ``scripts/sweep_compute.py`` (the ``hard`` set; problem ``arith-NNN`` uses seed
-``seed * 100_003 + NNN`` in every method).  The methods both sweeps run are taken from
-``data/results/compute_sweep.json`` where it holds the same problem and seed (they are the same
-computation), so only the rest is computed here.  Per-problem rows (correctness, Table 5 cost)
+``seed * 100_003 + NNN`` in every method).  The methods both sweeps run are taken from the
+compute sweep's results file beside ``--out`` when it ran the same problem set, seed and
+temperature (they are the same computation), so only the rest is computed here.  Per-problem rows (correctness, Table 5 cost)
 and the summary go to ``data/results/step_search.json``; ``tests/test_sweep_search.py`` re-runs
 a slice.
 """
@@ -92,7 +92,8 @@ def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False) 
                 row = copied.get(key) or sc.run_one(fn, t, problem_seed(t, seed), M)
                 data["rows"].append({**row, "method": name, "setting": setting,
                                      "n_ops": t["n_ops"], "digits": t["digits"]})
-                sc.save(data, out)
+                if key not in copied:
+                    sc.save(data, out)       # a computed row is kept as soon as it is done
     return sc.save(data, out, sc.summarize, t0)
 
 

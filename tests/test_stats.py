@@ -76,3 +76,20 @@ def test_hits_by_groups_in_one_problem_order_and_refuses_gaps():
         stats.hits_by(rows + rows[:1], "method")
     with pytest.raises(ValueError, match="fields"):
         stats.hits_by(rows)
+
+
+def test_mean_interval_is_scipys_seeded_bootstrap_and_refuses_bad_values():
+    from scipy.stats import bootstrap
+    x = np.random.default_rng(3).normal(size=40)
+    got = stats.mean_interval(x, seed=7)
+    kw = {"rng" if "rng" in __import__("inspect").signature(bootstrap).parameters
+          else "random_state": np.random.default_rng(7)}
+    ref = bootstrap((x,), np.mean, method="percentile", n_resamples=2000, **kw).confidence_interval
+    assert (got.low, got.high) == (pytest.approx(ref.low), pytest.approx(ref.high))
+    mean, low, high = got
+    assert low < mean < high and mean == pytest.approx(x.mean())
+    assert tuple(stats.mean_interval([2.0, 2.0])) == (2.0, 2.0, 2.0)
+    with pytest.raises(ValueError, match="values"):
+        stats.mean_interval([])
+    with pytest.raises(ValueError, match="values"):
+        stats.mean_interval([1.0, float("nan")])

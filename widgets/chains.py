@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import NEUTRAL, PALETTE, figure
+from .style import NEUTRAL, PALETTE, error_bars, figure
 
 
 def chains_figure(results: dict, intervals: dict | None = None, title: str = "") -> go.Figure:
@@ -19,9 +19,7 @@ def chains_figure(results: dict, intervals: dict | None = None, title: str = "")
         missing = [k for k in names if k not in intervals]
         if missing:
             raise ValueError(f"intervals has no interval for {missing}")
-        error = dict(type="data", symmetric=False,
-                     array=[intervals[k][1] - a for k, a in zip(names, acc)],
-                     arrayminus=[a - intervals[k][0] for k, a in zip(names, acc)])
+        error = error_bars(acc, [intervals[k][0] for k in names], [intervals[k][1] for k in names])
     fig.add_bar(x=names, y=acc, marker_color=PALETTE[0], error_y=error,
                 showlegend=False, row=1, col=1)
     fig.add_bar(x=names, y=[results[k][1] for k in names], marker_color=PALETTE[1],

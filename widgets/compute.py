@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .style import MUTED, PALETTE, figure
+from .style import MUTED, PALETTE, error_bars, figure
 
 LABELS = {"output_tokens": "generated tokens per problem",
           "total_tokens": "input + output + external tokens per problem",
@@ -35,9 +35,8 @@ def pareto_figure(rows, x: str = "output_tokens", title: str | None = None,
         pts = sorted((r for r in rows if r["method"] == m), key=lambda r: r[x])
         bars = None
         if all("low" in r and "high" in r for r in pts):
-            bars = dict(type="data", symmetric=False, thickness=1, width=3,
-                        array=[r["high"] - r["accuracy"] for r in pts],
-                        arrayminus=[r["accuracy"] - r["low"] for r in pts])
+            bars = dict(error_bars([r["accuracy"] for r in pts], [r["low"] for r in pts],
+                                   [r["high"] for r in pts]), thickness=1, width=3)
         fig.add_trace(go.Scatter(
             x=[r[x] for r in pts], y=[r["accuracy"] for r in pts], mode="lines+markers",
             name=m, line=dict(color=PALETTE[k % len(PALETTE)]), error_y=bars,

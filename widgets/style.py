@@ -44,3 +44,10 @@ def figure(title: str | None = None, height: int = 360, **layout) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(title=title, height=height, **layout)
     return fig
+
+
+def error_bars(values, lows, highs) -> dict:
+    """Plotly ``error_y`` for asymmetric intervals [low, high] around ``values``."""
+    return dict(type="data", symmetric=False,
+                array=[h - v for v, h in zip(values, highs)],
+                arrayminus=[v - lo for v, lo in zip(values, lows)])

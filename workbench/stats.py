@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats as _stats
@@ -104,6 +105,33 @@ def paired(a, b, confidence: float = 0.95, n_resamples: int = 10_000, seed: int 
     return Paired(float(d.mean()), low, high, a_only, b_only, p, int(d.size), confidence)
 
 
+class MeanInterval(NamedTuple):
+    """(mean, low, high): a tuple, so it unpacks and indexes as one."""
+    mean: float
+    low: float
+    high: float
+
+    def __str__(self):
+        return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def mean_interval(values, confidence: float = 0.95, n_resamples: int = 2000,
+                  seed: int = 0) -> MeanInterval:
+    """The mean of real-valued per-item results with a seeded bootstrap percentile interval
+    (`scipy.stats.bootstrap`); constant values give a zero-width interval.  For a paired
+    difference of two methods, pass the per-item differences."""
+    _check_confidence(confidence)
+    x = np.asarray(list(values), dtype=float)
+    if x.ndim != 1 or x.size == 0 or not np.isfinite(x).all():
+        raise ValueError("values must be a non-empty sequence of finite numbers")
+    if np.all(x == x[0]):
+        return MeanInterval(float(x[0]), float(x[0]), float(x[0]))
+    ci = _stats.bootstrap((x,), np.mean, confidence_level=confidence, method="percentile",
+                          n_resamples=n_resamples,
+                          **{_SEED: np.random.default_rng(seed)}).confidence_interval
+    return MeanInterval(float(x.mean()), float(ci.low), float(ci.high))
+
+
 def hits_by(rows, *fields, correct: str = "correct", problem: str = "id") -> dict:
     """Per-problem results of a sweep, grouped: ``{(row[f] for f in fields): [correct, ...]}``
     (a plain value instead of a tuple for one field), every group listed in the same problem
@@ -113,9 +141,8 @@ def hits_by(rows, *fields, correct: str = "correct", problem: str = "id") -> dic
         raise ValueError("fields: name at least one field to group the rows by")
     groups: dict = {}
     for r in rows:
-        key = tuple(r[f] for f in fields)
-        groups.setdefault(key if len(fields) > 1 else key[0], {})
-        g = groups[key if len(fields) > 1 else key[0]]
+        key = tuple(r[f] for f in fields) if len(fields) > 1 else r[fields[0]]
+        g = groups.setdefault(key, {})
         if r[problem] in g:
             raise ValueError(f"rows: problem {r[problem]!r} appears twice in group {key}")
         g[r[problem]] = bool(r[correct])

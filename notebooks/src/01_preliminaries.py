@@ -37,8 +37,6 @@ import numpy as np
 import torch
 
 import workbench as wb
-from scipy.stats import bootstrap
-
 from workbench import adapters, decoding, stats
 from workbench.measures import position_logits, sequence_logprob
 from workbench.tinyworld import worlds
@@ -58,12 +56,9 @@ TARGET = MODEL == "tinyworld"             # the claims about the model's numbers
 print(lm)
 
 
-def interval(values, confidence=0.95):
-    """The mean of ``values`` with a seeded bootstrap percentile interval: (mean, low, high)."""
-    values = np.asarray(values, dtype=float)
-    ci = bootstrap((values,), np.mean, confidence_level=confidence, method="percentile",
-                   n_resamples=2000, random_state=np.random.default_rng(SEED)).confidence_interval
-    return float(values.mean()), float(ci.low), float(ci.high)
+def interval(values):
+    """The mean of ``values`` with a seeded 95 % bootstrap percentile interval: (mean, low, high)."""
+    return stats.mean_interval(values, seed=SEED)
 
 # %% [markdown]
 # ## A language model is a product of next-token distributions

@@ -36,7 +36,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from scipy.stats import bootstrap, chisquare
+from scipy.stats import chisquare
 
 import workbench as wb
 from workbench import adapters, decoding, stats
@@ -323,12 +323,7 @@ def diversity(seqs):
 
 def mean_interval(values):
     """(mean, low, high): a seeded 95 % bootstrap interval of the mean."""
-    values = np.asarray(values, dtype=float)
-    if np.all(values == values[0]):
-        return float(values[0]), float(values[0]), float(values[0])
-    ci = bootstrap((values,), np.mean, method="percentile", n_resamples=2000,
-                   random_state=np.random.default_rng(SEED)).confidence_interval
-    return float(values.mean()), float(ci.low), float(ci.high)
+    return stats.mean_interval(values, seed=SEED)
 
 
 def coherence(outputs):
