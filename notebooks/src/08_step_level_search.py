@@ -24,7 +24,8 @@
 # **Prerequisites**: chapters 01–03 (generators, greedy decoding, sampling) and 07 (best-of-N,
 # voting, verifiers). **Student time**: about 75 minutes (reading, the widget, three exercises
 # and two questions).
-# Runs in about 90 s on a shared 2-core CPU (the compute-matched sweep is precomputed by
+# Runs in about 50 s on a 2-core CPU (46 s under nbval on an idle machine, about 90 s while
+# other jobs shared it; the compute-matched sweep is precomputed by
 # `scripts/sweep_search.py`; a test re-runs a slice of it).
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and

@@ -34,8 +34,8 @@
 # and the calculator sections' conclusions only.
 #
 # Survey sections: §4.2.1 (best-of-N, eqs. 28–30), §4.2.2 (weighted voting, eq. 34), §5.1–5.2,
-# §6.1 (Table 5). Runs in 2–5 minutes on a 2-core CPU (236–282 s measured while the machine
-# ran other builds; most of it is the live calculator experiment). The selector sweep is
+# §6.1 (Table 5). Runs in about 2½ minutes on a 2-core CPU (146 s under nbval on an idle
+# machine, 236–282 s while it ran other builds; most of it is the live calculator experiment). The selector sweep is
 # precomputed by `scripts/sweep_external.py`; a test re-runs a slice of it.
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
