@@ -54,7 +54,7 @@ def test_chapter_runs_on_a_foreign_model_and_gsm8k(chapter, gsm8k_model, monkeyp
         assert set(ns["results"]) == {"direct answer", "chain-of-thought"}   # others: TinyWorld
         assert "The answer is" not in cot.info["thought"] and ns["fmt"].marker == "The answer is "
         assert cot.text.startswith(cot.info["thought"] + "The answer is ")
-        assert ns["direct_answer"](ns["problem"]).text.startswith("The answer is ")
+        assert ns["runs"]["direct answer"](ns["problem"]).text.startswith("The answer is ")
         assert list(ns["diffs"]) == ["chain-of-thought - direct answer"]   # paired, same problems
         assert ns["diffs"]["chain-of-thought - direct answer"].n == len(ns["problems"]) == 30
     if chapter == "09_refinement":   # the answer key graded each version with GSM8K's reader
@@ -81,7 +81,8 @@ def test_chapter_runs_on_a_foreign_model_and_gsm8k(chapter, gsm8k_model, monkeyp
         w = ns["runs_t5"]["weighted self-consistency"]     # voted with GSM8K's reader
         assert w.info["answers"] == [task.extract(task.cut(c.text)) for c in w.candidates]
         assert all(a is None or isinstance(a, str) for a in w.info["answers"])
-        assert ns["calc_tokens"] is None and ns["blindest_slip"] is None and "slips" not in ns
+        assert ns["rows"] == [] and ns["hits"] == {} and "calc_gain" not in ns  # [CALC]: TinyWorld's
+        assert "slips" not in ns   # the slip test needs TinyWorld's verifier
     if chapter == "11_token_cost":   # voting with GSM8K's reader; refinement by the judge
         runs = ns["runs"]
         v = runs["majority vote N=8"]

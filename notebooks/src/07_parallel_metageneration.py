@@ -388,7 +388,7 @@ for name, (cost, out, n) in costs.items():
     assert (cost.input_tokens, cost.output_tokens) == (t_in * n, out), name
     assert cost.computed_tokens < cost.input_tokens + cost.output_tokens, name   # shared prompt
 assert costs["majority vote"][0].external_tokens == 0
-if TINYWORLD:   # TinyWorld's verifier: C_s = 2 (T_in + T_i + 1)
+if TINYWORLD and SPEAKS:   # TinyWorld's verifier, counting in its own tokens: C_s = 2 (T_in + T_i + 1)
     for name in ("best-of-N (verifier)", "best-of-N (p_θ·v)", "weighted vote"):
         cost, out, n = costs[name]
         assert cost.external_tokens == 2 * (t_in * n + out + n), name

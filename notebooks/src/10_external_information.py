@@ -858,13 +858,16 @@ with checks.exercise(1):
 # counting half (the formula of "Measuring a judge the way it is used"). Then store in
 # `running_auroc` your function's value for the verifier on the running problem's 12 samples
 # (`picks["verifier"].scores`, with the labels `flags`). Is it a within-problem or a pooled
-# AUROC?
+# AUROC? (When the samples are all right or all wrong there is no pair, and the AUROC is
+# undefined: return `nan`, as `evaluate.auroc` does.)
 
 # %% tags=["solution"]
 def auroc(scores, labels):
     ### BEGIN SOLUTION
     pos = [s for s, y in zip(scores, labels) if y]
     neg = [s for s, y in zip(scores, labels) if not y]
+    if not pos or not neg:
+        return float("nan")
     wins = sum((a > b) + 0.5 * (a == b) for a in pos for b in neg)
     return wins / (len(pos) * len(neg))
     ### END SOLUTION
@@ -888,8 +891,16 @@ with checks.exercise(2):
         checks.expect(np.isclose(mine, ref), f"auroc({s}, {y}) = {mine!r} is not right: compare "
                       "every right score with every wrong score, count a win as 1 and a tie as "
                       "1/2, and divide by the number of pairs.")
-    checks.close("running_auroc", running_auroc, ev.auroc(picks["verifier"].scores, flags),
-                 "call your auroc on picks['verifier'].scores with the labels flags.")
+    one_class = auroc([0.2, 0.9], [True, True])
+    checks.expect(one_class != one_class, f"auroc([0.2, 0.9], [True, True]) = {one_class!r}: "
+                  "with no wrong solution there is no pair to compare; return nan.")
+    want = ev.auroc(picks["verifier"].scores, flags)
+    checks.expect(np.isnan(want) == np.isnan(float(running_auroc)), f"running_auroc = "
+                  f"{running_auroc!r}: call your auroc on picks['verifier'].scores with the "
+                  "labels flags.")
+    if not np.isnan(want):   # nan when this model's 12 samples are all right or all wrong
+        checks.close("running_auroc", running_auroc, want,
+                     "call your auroc on picks['verifier'].scores with the labels flags.")
 
 # %% [markdown]
 # **Exercise 3** (implement it). Write `joint_choice(logprobs, probs)`: given each candidate's
