@@ -53,6 +53,25 @@ def deprecations_from_our_code_are_errors():
     warnings.showwarning = shown
 
 
+@pytest.fixture(autouse=True)
+def events_have_their_documented_fields():
+    """Every event of a documented kind that any trace records during a test has exactly the
+    fields `workbench.trace.EVENTS` gives that kind (tests may emit kinds of their own)."""
+    import importlib
+    trace = importlib.import_module("workbench.trace")
+    bad, record = [], trace.Trace._record
+
+    def checked(self, kind, fields):
+        if kind in trace.EVENTS:
+            bad.extend(trace.problems({"kind": kind, **fields}))
+        record(self, kind, fields)
+
+    trace.Trace._record = checked
+    yield
+    trace.Trace._record = record
+    assert not bad, f"events off their schema (workbench.trace.EVENTS): {sorted(set(bad))}"
+
+
 def load_script(name: str):
     """A module of ``scripts/`` (sweeps, notebook builder, exporter), imported by file path."""
     import importlib.util

@@ -140,9 +140,12 @@ def test_tree_records_every_candidate(toys):
     for step in range(1, steps):
         assert sum(n.status == "kept" for n in r.tree if n.step == step) == 3
     kinds = t.kinds()
-    assert kinds["select"] == steps and kinds["prune"] == steps and kinds["finish"] >= 3
-    assert kinds["expand"] >= steps
-    assert {e["node"] for e in t.of("expand")} <= {n.id for n in r.tree if n.status == "kept"}
+    assert kinds["beam_step"] == steps and kinds["beam_done"] == 1
+    kept = {n for e in t.of("beam_step") for n in e["kept"]}
+    assert kept == {n.id for n in r.tree[1:] if n.status == "kept"}   # the root aside
+    assert kinds["beam_finish"] >= 3
+    assert kinds["beam_expand"] >= steps
+    assert {e["node"] for e in t.of("beam_expand")} <= {n.id for n in r.tree if n.status == "kept"}
 
 
 def test_beam_search_uses_the_kv_cache(sharp_lm):
@@ -237,7 +240,7 @@ def test_exact_map_on_an_untrained_model_is_the_empty_sequence(tiny_lm):
     first = tiny_lm.next_logprobs("Story:")[0]
     assert r.seq_logprob == pytest.approx(float(first[tiny_lm.eos_token_id]), abs=1e-5)
     assert r.nodes_expanded == int((first > first[tiny_lm.eos_token_id]).sum())
-    assert t.kinds()["expand"] == r.nodes_expanded
+    assert t.kinds()["map_expand"] == r.nodes_expanded
 
 
 def test_beam_search_equals_hf_on_the_embedded_model():

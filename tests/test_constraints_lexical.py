@@ -61,7 +61,7 @@ def test_lexical_beam_search_returns_satisfying_hypotheses(tiny_lm):
     assert [h.score for h in r.hypotheses] == sorted((h.score for h in r.hypotheses),
                                                     reverse=True)
     assert r.cost.forward_passes == r.info["steps"] and r.cost.input_tokens > 0
-    assert t.of("select", "lexical_beam_search")
+    assert t.of("lexical_select", "lexical_beam_search")
     # plain sampling from the same model essentially never writes both words
     plain = [sample(tiny_lm, "Story:", seed=s, max_new_tokens=20).text for s in range(5)]
     assert not any(all(satisfied(p, CLAUSES)) for p in plain)

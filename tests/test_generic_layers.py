@@ -65,3 +65,25 @@ def test_importing_the_generic_layers_loads_no_tinyworld():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True, env={"HF_HUB_OFFLINE": "1", "PATH": ""})
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_no_module_imports_itself_back():
+    """No import cycle between the package's modules, counting imports inside functions (a
+    package's ``__init__`` re-exports aside): e.g. constraints.generate -> healing, never back."""
+    name = lambda p: ".".join(p.relative_to(ROOT).with_suffix("").parts)  # noqa: E731
+    mods = {name(p): p for p in PKG.rglob("*.py") if p.name != "__init__.py"}
+    graph = {m: {n for n in imported(p) if n in mods and n != m} for m, p in mods.items()}
+    done, cycles = set(), []
+
+    def visit(m, path):
+        for n in graph[m]:
+            if n in path:
+                cycles.append(path[path.index(n):] + [n])
+            elif n not in done:
+                visit(n, path + [n])
+        done.add(m)
+
+    for m in sorted(graph):
+        if m not in done:
+            visit(m, [m])
+    assert cycles == []

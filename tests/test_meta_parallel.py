@@ -207,3 +207,14 @@ def test_oracle_scorer_reads_the_question():
     s = scoring.oracle(ARITH)
     outs = [meta.TextOutput("7*3=21, 12+21\n12+21=33\nA: 33"), meta.TextOutput("A: 30")]
     assert s("Q: 12+7*3\n", outs)[0] == [1.0, 0.0]
+
+
+def test_one_vote_counter_with_one_tie_rule():
+    """`meta.plurality` is the vote of majority_vote (and of TinyWorld's evaluations): the
+    largest count, ties to the answer seen first, None not voting."""
+    from workbench.tinyworld.evaluate import majority
+    for answers in ([3, 5, 5, 3], [5, 3, 3, 5], [None, None, 7], [None], [2, 2, 9]):
+        gen = scripted([f"A: {a}" if a is not None else "no answer" for a in answers])
+        want = meta.majority_vote("Q\n", gen, len(answers)).answer
+        assert meta.plurality(answers) == majority(answers) == want
+    assert meta.plurality([4, 8, 8], [0.9, 0.3, 0.3]) == 4

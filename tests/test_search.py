@@ -110,11 +110,11 @@ def test_events_describe_the_whole_tree():
     with wb.trace() as t:
         r = meta.tree_of_thought(PROMPT, TextStepper(noisy_solver(0.5)), meta.oracle_value(ARITH),
                                  breadth=2, expansions=3, threshold=0.5, seed=1)
-    expanded = {c for e in r.history if e["kind"] == "expand" for c in e["children"]}
+    expanded = {c for e in r.events if e["kind"] == "expand" for c in e["children"]}
     assert expanded == set(range(1, len(r.tree)))
-    assert {e["node"] for e in r.history if e["kind"] == "prune"} == \
+    assert {e["node"] for e in r.events if e["kind"] == "prune"} == \
         {n.id for n in r.tree if n.status == "pruned"}
-    assert [e["kind"] for e in t.events] == [e["kind"] for e in r.history]
+    assert [e["kind"] for e in t.events] == [e["kind"] for e in r.events]
     assert all(e.get("source") == "tree_of_thought" for e in t.events)
     assert all(n.value >= 0.5 for n in r.tree[1:] if n.status != "pruned")
 
@@ -134,10 +134,10 @@ class LateOracle(meta.Value):
 def test_tot_dfs_backtracks_past_wrong_steps():
     r = meta.tree_of_thought(PROMPT, TextStepper(noisy_solver(0.5)), LateOracle(),
                              search="dfs", expansions=3, threshold=0.5, seed=0)
-    kinds = [e["kind"] for e in r.history]
+    kinds = [e["kind"] for e in r.events]
     assert "backtrack" in kinds and "prune" in kinds
     assert r.answer == ar.Problem("12+7*3-5*2").answer
-    for e in r.history:
+    for e in r.events:
         if e["kind"] == "backtrack":   # from a dead end to a state that has a child left to try
             assert r.tree[e["next"]].parent == e["to"]
             assert all(r.tree[c].status == "pruned" for c in r.tree[e["node"]].children)
@@ -152,9 +152,9 @@ def test_tot_dfs_without_a_good_child_gives_up():
 def test_best_first_pops_in_value_order():
     r = meta.best_first(PROMPT, TextStepper(noisy_solver(0.3)), HashValue(), expansions=2,
                         max_expansions=6, seed=0)
-    popped = [e["nodes"][0] for e in r.history if e["kind"] == "select"]
+    popped = [e["nodes"][0] for e in r.events if e["kind"] == "select"]
     # each popped node was the best of those generated and not yet popped at that moment
-    created = {c: e["it"] for e in r.history if e["kind"] == "expand" for c in e["children"]}
+    created = {c: e["it"] for e in r.events if e["kind"] == "expand" for c in e["children"]}
     for k, nid in enumerate(popped[1:], 1):
         waiting = [c for c, it in created.items() if it < k and c not in popped[:k]]
         assert r.tree[nid].value == max(r.tree[c].value for c in waiting)
@@ -179,7 +179,7 @@ def test_rebase_allocates_by_softmax_and_finishes_width_solutions():
                     temperature=0.1, seed=2, dedupe=False)
     finished = [n for n in r.tree if n.terminal]
     assert len(finished) == 6
-    for e in r.history:
+    for e in r.events:
         if e["kind"] == "select":
             vals = [r.tree[n].value for n in e["nodes"]]
             assert sum(e["alloc"]) == 6 - len([n for n in finished if created(r, n.id) < e["it"]])
@@ -191,14 +191,14 @@ def test_rebase_allocates_by_softmax_and_finishes_width_solutions():
 
 
 def created(r, nid):
-    return next(e["it"] for e in r.history if e["kind"] == "expand" and nid in e["children"])
+    return next(e["it"] for e in r.events if e["kind"] == "expand" and nid in e["children"])
 
 
 @pytest.mark.parametrize("aggregate", ["mean", "max"])
 def test_mcts_visits_and_backups_add_up(aggregate):
     r = meta.mcts(PROMPT, TextStepper(noisy_solver(0.4)), HashValue(), iterations=12, width=2,
                   aggregate=aggregate, seed=0)
-    tree, backups = r.tree, [e for e in r.history if e["kind"] == "backup"]
+    tree, backups = r.tree, [e for e in r.events if e["kind"] == "backup"]
     assert tree[0].visits == len(backups) == 12
     for n in tree:
         ended = sum(e["nodes"][-1] == n.id for e in backups)
@@ -207,7 +207,7 @@ def test_mcts_visits_and_backups_add_up(aggregate):
         if seen:
             want = sum(seen) / len(seen) if aggregate == "mean" else max(seen)
             assert n.reward == pytest.approx(want)
-    rollouts = [e for e in r.history if e["kind"] == "rollout"]
+    rollouts = [e for e in r.events if e["kind"] == "rollout"]
     assert rollouts and all(ro["text"].split("\n")[-1].startswith("A:") for ro in rollouts)
     best = max([ro["reward"] for ro in rollouts] + [n.value for n in tree if n.terminal])
     assert max(s for s in r.scores) == best == r.scores[r.chosen]
@@ -216,14 +216,14 @@ def test_mcts_visits_and_backups_add_up(aggregate):
 def test_mcts_uct_selects_unvisited_children_first():
     r = meta.mcts(PROMPT, TextStepper(noisy_solver(0.5)), HashValue(), iterations=6, width=3,
                   c_uct=0.0, rollout=False, dedupe=False, seed=5)
-    paths = [e["nodes"] for e in r.history if e["kind"] == "backup"]
+    paths = [e["nodes"] for e in r.events if e["kind"] == "backup"]
     first = r.tree[0].children
     assert len(first) == 3
     # the root's children are each visited once, best prior first, before any is revisited
     order = [p[1] for p in paths[:3]]
     assert order == sorted(first, key=lambda c: -r.tree[c].value)
     # then, with c_uct = 0, the child with the best mean reward is exploited
-    q = {c: [e["reward"] for e in r.history if e["kind"] == "backup" and e["nodes"][1] == c
+    q = {c: [e["reward"] for e in r.events if e["kind"] == "backup" and e["nodes"][1] == c
              and e["it"] < 3][0] for c in first}
     assert paths[3][1] == max(first, key=lambda c: q[c])
 

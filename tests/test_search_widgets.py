@@ -42,13 +42,13 @@ def test_replay_ends_in_the_final_tree(results, name):
 
 def test_replay_shows_pruning_and_selection_as_they_happen(results):
     r = results["beam"]
-    first_prune = next(e for e in r.history if e["kind"] == "prune")
+    first_prune = next(e for e in r.events if e["kind"] == "prune")
     before = {n["id"]: n for n in search_tree.tree_at(r, first_prune["it"] - 1)} \
         if first_prune["it"] else {}
     after = {n["id"]: n for n in search_tree.tree_at(r, first_prune["it"])}
     assert after[first_prune["node"]]["status"] == "pruned"
     assert first_prune["node"] not in before or before[first_prune["node"]]["status"] != "pruned"
-    sel = next(e for e in r.history if e["kind"] == "select")
+    sel = next(e for e in r.events if e["kind"] == "select")
     marked = [n["id"] for n in search_tree.tree_at(r, sel["it"]) if n["selected"]]
     assert marked == sorted(sel["nodes"])
 
@@ -73,7 +73,7 @@ def test_layout_centres_parents():
 def test_search_tree_view(results):
     view = search_tree.SearchTreeView(results["dfs"])
     assert isinstance(view.figure, go.FigureWidget)
-    back = next(e for e in results["dfs"].history if e["kind"] == "backtrack")
+    back = next(e for e in results["dfs"].events if e["kind"] == "backtrack")
     view.slider.value = back["it"]
     assert "backtrack from node" in view.events.value
 

@@ -25,14 +25,18 @@ def test_trace_collects_json_serialisable_events(tiny_lm):
 
 
 def test_nested_traces_and_sources():
+    """An event reaches every open trace (a widget that opens its own hides nothing from the
+    user's); each trace tags it with the innermost source opened while it was recording."""
     with wb.trace() as outer:
         with source("meta"):
             emit("a")
             with wb.trace() as inner:
                 with source("inner"):
                     emit("b")
-    assert [e["kind"] for e in outer.events] == ["a"]
-    assert inner.events[0]["source"] == "inner"
+    assert [e["kind"] for e in outer.events] == ["a", "b"]
+    assert [e["kind"] for e in inner.events] == ["b"]
+    assert [e["source"] for e in outer.events] == ["meta", "inner"]
+    assert inner.events[0]["source"] == "inner" and inner.events[0]["i"] == 0
 
 
 def test_instrumentation_switch_and_max_events():

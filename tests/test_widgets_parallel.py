@@ -37,8 +37,8 @@ def test_rejection_figure_from_trace():
         meta.rejection_sample("", gen, meta.filter_target(lambda x: x == "yes"), 0.0,
                               num_samples=3, max_proposals=200, seed=0)
     fig = views.rejection_figure(t.events, 0.0)
-    n = len(t.of("accept")) + len(t.of("reject"))
-    assert len(fig.data[0].x) == n and fig.data[2].y[-1] == len(t.of("accept")) / n
+    n = len(t.of("propose_accept")) + len(t.of("propose_reject"))
+    assert len(fig.data[0].x) == n and fig.data[2].y[-1] == len(t.of("propose_accept")) / n
 
 
 def test_scaling_and_kl_figures():

@@ -2,18 +2,47 @@
 with its token and cumulative log-probability; pruned branches greyed, finished hypotheses
 marked (the returned ones ranked); width, length-penalty and early-stopping controls re-run it.
 
-`tree_layout` and `beam_tree_figure` are pure functions of a `BeamSearchResult`.
+`tree_layout` and `beam_tree_figure` are pure functions of a `BeamSearchResult`, or of the
+events of a trace that recorded the search (live or loaded with `workbench.trace.load`).
 """
 from __future__ import annotations
 
 import plotly.graph_objects as go
 
 from workbench import decoding
+from workbench.trace import as_events, last_run
 
 from .distribution import token_labels
 from .style import GOOD, MUTED, NEUTRAL, figure
 
 STATUS_COLOR = {"kept": NEUTRAL, "pruned": MUTED, "finished": GOOD}
+
+
+def beam_run(run, tokenizer=None) -> dict:
+    """A beam search's ``tree`` (`decoding.Node` objects), ``params`` and best hypothesis
+    (``text``, ``score``): the result's, or rebuilt from the ``beam_step``, ``beam_finish`` and
+    ``beam_done`` events of a trace (the text decoded with ``tokenizer``, else token ids)."""
+    if hasattr(run, "tree"):
+        return {"tree": run.tree, "params": run.params, "text": run.best.text,
+                "score": run.best.score}
+    events = last_run(as_events(run), ("beam_step", "beam_finish", "beam_done"), "beam_done")
+    tree = [decoding.Node(0, None, None, 0.0, 0.0, 0)]
+    for e in (e for e in events if e["kind"] == "beam_step"):
+        for n, p, tok, lp, cum in zip(e["nodes"], e["parents"], e["tokens"], e["logprobs"],
+                                      e["cum_logprobs"]):
+            tree.append(decoding.Node(n, p, tok, lp, cum, e["t"] + 1,
+                                      "kept" if n in e["kept"] else "pruned"))
+    for e in (e for e in events if e["kind"] == "beam_finish"):
+        tree[e["node"]].status, tree[e["node"]].score = "finished", e["score"]
+        tree[e["node"]].reason = e["reason"]
+    done = next(e for e in events if e["kind"] == "beam_done")
+    for rank, n in enumerate(done["returned"]):
+        tree[n].rank = rank
+    best = tree[done["returned"][0]]
+    tokens = [tree[i].token for i in decoding.tree_path(tree, best.id)[1:]]
+    tokens = tokens[:-1] if best.reason == "eos" else tokens
+    return {"tree": tree, "params": done["params"], "score": best.score,
+            "text": tokenizer.decode(tokens) if tokenizer is not None else str(tokens)}
 
 
 def tree_layout(tree: list) -> dict:
@@ -42,12 +71,13 @@ def beam_tree_figure(result, tokenizer=None, title: str | None = None) -> go.Fig
     """Nodes at (step, leaf order), coloured by status; finished hypotheses as stars (the
     returned ones labelled #1, #2, ...) or open circles (finished but beaten); edges greyed
     into pruned nodes."""
-    tree = result.tree
+    run = beam_run(result, tokenizer)
+    tree = run["tree"]
     pos = tree_layout(tree)
     toks = [n.token for n in tree[1:]]
     labels = ["(prompt)"] + (token_labels(tokenizer, toks) if tokenizer is not None
                              else [str(t) for t in toks])
-    fig = figure(title or _title(result), height=max(320, 14 * len(pos) // 2 + 120),
+    fig = figure(title or _title(run), height=max(320, 14 * len(pos) // 2 + 120),
                  xaxis=dict(title="step (generated tokens)", dtick=1, zeroline=False),
                  yaxis=dict(visible=False), showlegend=True,
                  legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
@@ -85,12 +115,11 @@ def _hover(n, label):
     return s + f"<br>{n.status}"
 
 
-def _title(result) -> str:
-    p = result.params
-    best = result.best
+def _title(run) -> str:
+    p = run["params"]
     return (f"Beam search, {p['num_beams']} beams, length penalty {p['length_penalty']}, "
-            f"early_stopping={p['early_stopping']}: {len(result.tree) - 1} candidates in "
-            f"{p['steps']} steps; best {best.text!r} (score {best.score:.3f})")
+            f"early_stopping={p['early_stopping']}: {len(run['tree']) - 1} candidates in "
+            f"{p['steps']} steps; best {run['text']!r} (score {run['score']:.3f})")
 
 
 class BeamTree:

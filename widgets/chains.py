@@ -5,6 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from workbench.trace import as_events
+
 from .style import NEUTRAL, PALETTE, error_bars, figure
 
 
@@ -32,7 +34,7 @@ def chains_figure(results: dict, intervals: dict | None = None, title: str = "")
 
 def stages_figure(events: list) -> go.Figure:
     """One box per ``stage`` event: the prompt it saw (hover) and what it produced."""
-    stages = [e for e in events if e["kind"] == "stage"]
+    stages = [e for e in as_events(events) if e["kind"] == "stage"]
     fig = figure(f"A chain of {len(stages)} generator calls", height=120 + 40 * len(stages),
                  xaxis=dict(visible=False, range=[0, 1]),
                  yaxis=dict(visible=False, range=[-len(stages), 1]))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from workbench.trace import as_events
+
 from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
 
 
@@ -28,7 +30,7 @@ def constrained_steps(events, tokenizer=None) -> list:
     token ids).  Only events with a step index ``t`` from ``generate`` are read.
     """
     steps = []
-    for e in events:
+    for e in as_events(events):
         if e.get("source") != "constrained" or "t" not in e or e["kind"] not in ("mask",
                                                                                  "forced"):
             continue
@@ -136,25 +138,40 @@ def conditional_figure(labels, sampled: dict, exact: dict | None = None,
 
 
 class ConstrainedView:
-    """Run a constrained generation and step through its masks (slider -> allowed tokens)."""
+    """Run a constrained generation and step through its masks (slider -> allowed tokens);
+    `ConstrainedView.replay(trace)` opens a recorded run instead, without the model."""
 
     def __init__(self, lm, prompt: str, constraint, seed: int = 0, max_new_tokens: int = 64,
                  **kwargs):
-        import ipywidgets as w
-
         import workbench as wb
         from workbench.constraints import generate
         with wb.trace() as t:
             self.result = generate(lm, prompt, constraint, seed=seed,
                                    max_new_tokens=max_new_tokens, **kwargs)
-        self.steps = constrained_steps(t.events, lm.tokenizer)
+        self._show_steps(constrained_steps(t.events, lm.tokenizer),
+                         f"<b>{self.result.text!r}</b><br>{self.result.cost} · passes saved by "
+                         f"fast-forward: {self.result.info['passes_saved']}")
+
+    @classmethod
+    def replay(cls, trace, tokenizer=None):
+        """The view of a run recorded in ``trace`` (live, or loaded with `workbench.trace.load`,
+        whose tokenizer shows the tokens)."""
+        view = cls.__new__(cls)
+        view.result = None
+        steps = constrained_steps(trace, tokenizer or getattr(trace, "tokenizer", None))
+        text = "".join(s.get("text", "") for s in steps)
+        view._show_steps(steps, f"<b>{text!r}</b><br>{len(steps)} steps, "
+                                f"{sum(s['forced'] for s in steps)} forced (replayed from a trace)")
+        return view
+
+    def _show_steps(self, steps, summary: str):
+        import ipywidgets as w
+        self.steps = steps
         self.figure = go.FigureWidget(mask_figure(self.steps))
         self.slider = w.IntSlider(min=0, max=max(len(self.steps) - 1, 0), description="step")
         self.detail = w.HTML()
         self.slider.observe(lambda change: self._update(), names="value")
-        summary = w.HTML(f"<b>{self.result.text!r}</b><br>{self.result.cost} · passes saved by "
-                         f"fast-forward: {self.result.info['passes_saved']}")
-        self.widget = w.VBox([summary, self.figure, self.slider, self.detail])
+        self.widget = w.VBox([w.HTML(summary), self.figure, self.slider, self.detail])
         self._update()
 
     def _update(self):
@@ -164,8 +181,9 @@ class ConstrainedView:
         s = self.steps[self.slider.value]
         allowed = " ".join(f"<code>{_show(a)}</code>" for a in s.get("allowed_text", []))
         kind = "forced (no forward pass)" if s["forced"] else "chosen by the model"
+        shown = _show(s.get("text", str(s["token"])))
         self.detail.value = (f"state {s['state']}: {s['n_allowed']} allowed; "
-                             f"<code>{_show(s['text'])}</code> {kind}<br>{allowed}")
+                             f"<code>{shown}</code> {kind}<br>{allowed}")
         with self.figure.batch_update():
             self.figure.layout.shapes = [dict(type="line", x0=s["t"], x1=s["t"], y0=0, y1=1,
                                               yref="paper", line=dict(color=BAD, dash="dot"))]

@@ -1,5 +1,6 @@
 """Views of parallel meta-generators (survey §4.2): votes, best-of-N, rejection sampling, and
-scaling curves.  Every ``*_figure`` is a pure function of a result; `VotingExplorer` re-runs
+scaling curves.  Every ``*_figure`` is a pure function of a result or of the events of a trace
+that recorded the run (live or loaded with `workbench.trace.load`); `VotingExplorer` re-runs
 the algorithm as its controls move."""
 from __future__ import annotations
 
@@ -8,19 +9,41 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from workbench.trace import as_events, last_run
+
 from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
+
+
+def selection(run) -> dict:
+    """What a parallel meta-generator chose: ``texts`` of the candidates, their ``scores`` (or
+    None), ``votes`` (answer -> weight, or None), the ``chosen`` index and its ``answer``;
+    from the result, or from a trace's ``candidate``, ``vote`` and ``choose`` events."""
+    if hasattr(run, "candidates"):
+        return {"texts": [c.text for c in run.candidates], "scores": run.scores,
+                "votes": run.votes, "chosen": run.chosen, "answer": run.answer}
+    events = last_run(as_events(run), ("candidate", "vote", "choose"), "choose")
+    cands = [e for e in events if e["kind"] == "candidate"]
+    pick = next((e for e in events if e["kind"] == "choose"), {"index": None})
+    scores = [c["score"] for c in cands]
+    votes = {e["answer"]: e["weight"] for e in events if e["kind"] == "vote"}
+    answer = pick.get("answer", cands[pick["index"]]["answer"] if pick["index"] is not None
+                      else None)
+    return {"texts": [c["text"] for c in cands],
+            "scores": None if all(s is None for s in scores) else scores,
+            "votes": votes or None, "chosen": pick["index"], "answer": answer}
 
 
 def vote_figure(result, correct=None, title=None) -> go.Figure:
     """Voting histogram: each answer's count (or summed weight), the winner, the right answer."""
-    votes = result.votes or {}
+    run = selection(result)
+    votes, winner = run["votes"] or {}, run["answer"]
     answers = list(votes)
-    colors = [GOOD if a == correct else (BAD if a == result.answer else NEUTRAL) for a in answers]
-    fig = figure(title or f"{len(result.candidates)} candidates -> answer {result.answer}"
+    colors = [GOOD if a == correct else (BAD if a == winner else NEUTRAL) for a in answers]
+    fig = figure(title or f"{len(run['texts'])} candidates -> answer {winner}"
                  + ("" if correct is None else f" (correct: {correct})"), height=320,
-                 xaxis_title="answer", yaxis_title="votes" if result.scores is None else "weight")
+                 xaxis_title="answer", yaxis_title="votes" if run["scores"] is None else "weight")
     fig.add_bar(x=[str(a) for a in answers], y=[votes[a] for a in answers], marker_color=colors,
-                text=["winner" if a == result.answer else "" for a in answers],
+                text=["winner" if a == winner else "" for a in answers],
                 textposition="outside", hovertemplate="answer %{x}: %{y:.2f}<extra></extra>")
     fig.update_xaxes(type="category")
     return fig
@@ -28,15 +51,16 @@ def vote_figure(result, correct=None, title=None) -> go.Figure:
 
 def best_of_n_figure(result, correct_flags=None, title=None) -> go.Figure:
     """Each candidate's score, the chosen one outlined; green/red when correctness is known."""
-    scores = result.scores or []
+    run = selection(result)
+    scores = run["scores"] or []
     x = list(range(len(scores)))
     colors = [NEUTRAL if correct_flags is None else (GOOD if c else BAD) for c in
               (correct_flags or [None] * len(scores))]
-    widths = [3 if i == result.chosen else 0 for i in x]
-    fig = figure(title or f"Best-of-{len(scores)}: candidate {result.chosen} is chosen",
+    widths = [3 if i == run["chosen"] else 0 for i in x]
+    fig = figure(title or f"Best-of-{len(scores)}: candidate {run['chosen']} is chosen",
                  height=320, xaxis_title="candidate", yaxis_title="score v(y)")
     fig.add_bar(x=x, y=scores, marker=dict(color=colors, line=dict(width=widths, color=FONT)),
-                hovertext=[c.text[-60:] for c in result.candidates], hoverinfo="text+y")
+                hovertext=[t[-60:] for t in run["texts"]], hoverinfo="text+y")
     return fig
 
 
@@ -46,10 +70,10 @@ FONT = "#555555"
 def rejection_figure(events, log_M: float, title=None) -> go.Figure:
     """Rejection sampling: every proposal's acceptance probability q~(y)/(M g(y)) against its
     uniform draw u; accepted below the diagonal of chance, with the running acceptance rate."""
-    props = [e for e in events if e["kind"] in ("accept", "reject")]
+    props = [e for e in as_events(events) if e["kind"] in ("propose_accept", "propose_reject")]
     ratio = [min(1.0, math.exp(e["log_ratio"])) if isinstance(e["log_ratio"], (int, float))
              else 0.0 for e in props]
-    acc = [e["kind"] == "accept" for e in props]
+    acc = [e["kind"] == "propose_accept" for e in props]
     running = np.cumsum(acc) / np.arange(1, len(acc) + 1) if acc else []
     fig = figure(title or f"Rejection sampling with M = {math.exp(log_M):.3g}: "
                  f"{sum(acc)} of {len(acc)} accepted", height=340,

@@ -7,6 +7,9 @@ what changed.
 * `refinement_figure(result)` draws the timeline: one column per version, one row per line,
   coloured by change, the flagged line in red, the feedback under each column.
 * `RefinementView` steps through the versions with a slider and shows them side by side.
+
+Each takes the result, or a trace that recorded the run (live or loaded with
+`workbench.trace.load`): its ``version`` and ``feedback`` events hold the same history.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ import difflib
 import html
 
 import plotly.graph_objects as go
+
+from workbench.trace import as_events, last_run
 
 from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
 
@@ -38,11 +43,27 @@ def line_changes(before: str | None, after: str) -> list:
     return out
 
 
+def history(run) -> dict:
+    """A refinement run's ``versions`` (the texts y(0), y(1), ...), ``feedback`` (dicts),
+    ``stopped`` and ``answer``: from the result, or from the events of a trace that recorded
+    it."""
+    if "versions" in getattr(run, "info", {}):
+        return {"versions": run.info["versions"], "feedback": run.info["feedback"],
+                "stopped": run.info["stopped"], "answer": run.answer}
+    events = last_run(as_events(run), ("version", "feedback", "stop"), "stop")
+    stop = next((e for e in events if e["kind"] == "stop"), {})
+    return {"versions": [e["text"] for e in events if e["kind"] == "version"],
+            "feedback": [{k: e[k] for k in ("done", "text", "first_error", "fix")}
+                         for e in events if e["kind"] == "feedback"],
+            "stopped": stop.get("reason"), "answer": stop.get("answer")}
+
+
 def refinement_rows(result) -> list:
     """One dict per version: ``t``, ``text``, ``lines``, ``changes`` (per line),
     ``removed`` (lines of the previous version that are gone), ``feedback`` (the dict h gave
     on this version, or None for the last), ``flagged`` (the localised line) and ``done``."""
-    versions, notes = result.info["versions"], result.info["feedback"]
+    run = history(result)
+    versions, notes = run["versions"], run["feedback"]
     rows = []
     for t, text in enumerate(versions):
         prev = versions[t - 1] if t else None
@@ -83,9 +104,9 @@ def refinement_figure(result, height: int | None = None) -> go.Figure:
             hover[i][r["t"]] = f"version {r['t']}, line {i + 1} ({s}): {html.escape(ln)}"
     n = len(STATUS)
     scale = [x for i, c in enumerate(STATUS.values()) for x in ([i / n, c], [(i + 1) / n, c])]
-    stop = result.info["stopped"]
-    fig = figure(f"Refinement: {len(rows) - 1} refinement(s), stopped ({stop}); answer "
-                 f"{result.answer}", height=height or 170 + 34 * n_lines)
+    run = history(result)
+    fig = figure(f"Refinement: {len(rows) - 1} refinement(s), stopped ({run['stopped']}); answer "
+                 f"{run['answer']}", height=height or 170 + 34 * n_lines)
     labels = [f"y({r['t']})<br><sub>{html.escape((r['feedback'] or {}).get('text', '')[:38])}"
               f"</sub>" for r in rows]
     fig.add_trace(go.Heatmap(z=z, x=labels, y=[f"line {i + 1}" for i in range(n_lines)],

@@ -1,10 +1,12 @@
 """Views of step-level search (survey §4.3): the search tree, replayed iteration by iteration.
 
-* `tree_at(result, iteration)` replays a `SearchResult`'s history (stepwise beam, tree of
-  thoughts, best-first, REBASE, MCTS) up to an iteration: which nodes exist, their values, visit
-  counts and mean rewards, which were pruned, and which were selected in that iteration.
+* `tree_at(search, iteration)` replays a search's events (stepwise beam, tree of thoughts,
+  best-first, REBASE, MCTS) up to an iteration: which nodes exist, their values, visit counts
+  and mean rewards, which were pruned, and which were selected in that iteration.  ``search`` is
+  a `SearchResult`, its ``trace``, a trace loaded with `workbench.trace.load`, or their events:
+  the view needs the events only, never the model.
 * `tree_layout(nodes)` places the tree (leaves side by side, parents centred over children);
-  `search_tree_figure(result, iteration)` draws it; `SearchTreeView` adds a play button and an
+  `search_tree_figure(search, iteration)` draws it; `SearchTreeView` adds a play button and an
   iteration slider, and shows the events of the iteration and the chosen solution.
 """
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import html
 
 import plotly.graph_objects as go
+
+from workbench.trace import as_events, last_run
 
 from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
 
@@ -23,12 +27,21 @@ def _show(text: str) -> str:
     return text.replace("\n", "↵")
 
 
-def iterations(result) -> list:
-    """The iteration indices that appear in the result's history, in order."""
-    return sorted({e["it"] for e in result.history})
+KINDS = ("expand", "score", "select", "prune", "backtrack", "rollout", "backup", "done")
 
 
-def tree_at(result, iteration: int | None = None) -> list:
+def search_events(search) -> list:
+    """The events of one search: a result's own, a trace's, or a list of events (of a trace
+    that recorded several searches, the last one)."""
+    return last_run(as_events(search), KINDS, "done")
+
+
+def iterations(search) -> list:
+    """The iteration indices that appear in the search's events, in order."""
+    return sorted({e["it"] for e in search_events(search)})
+
+
+def tree_at(search, iteration: int | None = None) -> list:
     """The tree as it stood at the end of ``iteration`` (None: the end of the search).
 
     One dict per node that exists by then: ``id``, ``parent``, ``depth``, ``step``,
@@ -36,20 +49,23 @@ def tree_at(result, iteration: int | None = None) -> list:
     chosen at the end), ``selected`` (selected in this iteration), ``rollouts`` (texts and
     rewards of the rollouts run from it so far).
     """
-    last = iterations(result)[-1] if result.history else 0
+    events = search_events(search)
+    its = sorted({e["it"] for e in events})
+    last = its[-1] if its else 0
     it = last if iteration is None else iteration
     final = iteration is None or it >= last
-    tree = result.tree
-    nodes = {0: _fresh(tree[0], "root")}
-    for e in result.history:
+    nodes = {0: _fresh(0, None, 0, "", False, "root")}
+    for e in events:
         if e["it"] > it:
             break
         kind = e["kind"]
         if kind == "expand":
+            parent = nodes[e["node"]]
             if e["node"] != 0:
-                nodes[e["node"]]["status"] = "expanded"
-            for c in e["children"]:
-                nodes[c] = _fresh(tree[c], "terminal" if tree[c].terminal else "frontier")
+                parent["status"] = "expanded"
+            for c, step, term in zip(e["children"], e["steps"], e["terminal"]):
+                nodes[c] = _fresh(c, e["node"], parent["depth"] + 1, step, term,
+                                  "terminal" if term else "frontier")
         elif kind == "score":
             nodes[e["node"]]["value"] = e["value"]
         elif kind == "prune":
@@ -62,17 +78,30 @@ def tree_at(result, iteration: int | None = None) -> list:
         elif kind == "select" and e["it"] == it:
             for n in e["nodes"]:
                 nodes[n]["selected"] = True
-    if final:
-        for n in nodes.values():
-            if tree[n["id"]].status == "chosen":
-                n["status"] = "chosen"
+    done = next((e for e in events if e["kind"] == "done"), None)
+    if final and done is not None:
+        node = done["node"]
+        while node is not None:
+            nodes[node]["status"] = "chosen"
+            node = nodes[node]["parent"]
     return [nodes[k] for k in sorted(nodes)]
 
 
-def _fresh(node, status):
-    return {"id": node.id, "parent": node.parent, "depth": node.depth, "step": node.step,
-            "terminal": node.terminal, "value": None, "visits": 0, "reward": None,
-            "status": status, "selected": False, "rollouts": []}
+def _fresh(id, parent, depth, step, terminal, status):
+    return {"id": id, "parent": parent, "depth": depth, "step": step, "terminal": terminal,
+            "value": None, "visits": 0, "reward": None, "status": status, "selected": False,
+            "rollouts": []}
+
+
+def summary(search) -> dict:
+    """Method, answer, chosen text and stop reason of a search (from its ``done`` event)."""
+    events = search_events(search)
+    done = next((e for e in events if e["kind"] == "done"), {})
+    method = (search.info.get("method") if hasattr(search, "info")
+              else next((e.get("source") for e in events if e.get("source")), None))
+    return {"method": method, "answer": done.get("answer"), "text": done.get("text"),
+            "stopped": done.get("stopped"), "nodes": 1 + sum(len(e["children"]) for e in events
+                                                             if e["kind"] == "expand")}
 
 
 def tree_layout(nodes) -> dict:
@@ -111,16 +140,16 @@ def _hover(n) -> str:
     return "<br>".join(parts)
 
 
-def search_tree_figure(result, iteration: int | None = None, height: int = 460) -> go.Figure:
+def search_tree_figure(search, iteration: int | None = None, height: int = 460) -> go.Figure:
     """The search tree at ``iteration``: nodes coloured by status (sized by visits when the
     search counts them), values as labels, nodes selected in the iteration ringed."""
-    nodes = tree_at(result, iteration)
+    nodes = tree_at(search, iteration)
     pos = tree_layout(nodes)
     by_id = {n["id"]: n for n in nodes}
-    info = result.info
-    title = (f"{info.get('method')}: {len(nodes)} nodes"
+    about = summary(search)
+    title = (f"{about['method']}: {len(nodes)} nodes"
              + (f", iteration {iteration}" if iteration is not None else ", final tree")
-             + (f" - answer {result.answer}" if iteration is None else ""))
+             + (f" - answer {about['answer']}" if iteration is None else ""))
     fig = figure(title, height=height)
     ex, ey = [], []
     for n in nodes:
@@ -158,12 +187,12 @@ def search_tree_figure(result, iteration: int | None = None, height: int = 460) 
     return fig
 
 
-def iteration_events(result, iteration: int) -> list:
-    """The history events of one iteration (for the view's text pane)."""
-    return [e for e in result.history if e["it"] == iteration]
+def iteration_events(search, iteration: int) -> list:
+    """The events of one iteration (for the view's text pane)."""
+    return [e for e in search_events(search) if e["it"] == iteration]
 
 
-def describe(event, result) -> str:
+def describe(event) -> str:
     """One line for an event."""
     k = event["kind"]
     if k == "expand":
@@ -187,41 +216,49 @@ def describe(event, result) -> str:
     return str(event)
 
 
+def _summary_html(search) -> str:
+    """The view's header: what a result knows (value, cost, KV reuse), or a saved trace's."""
+    about = summary(search)
+    head = (f"<b>{html.escape(str(about['method'] or ''))}</b>"
+            + (f", value {html.escape(str(search.info.get('value')))}"
+               if hasattr(search, "info") else "")
+            + f": answer <b>{html.escape(str(about['answer']))}</b>, {about['nodes']} nodes, "
+            f"stopped: {about['stopped']}")
+    if hasattr(search, "info"):
+        kv = search.info["kv"]
+        head += (f"; tokens: {search.cost}; KV reuse computed {kv['computed_tokens']} of "
+                 f"{kv['naive_tokens']} naive tokens")
+    return head
+
+
 class SearchTreeView:
     """Play a search back: an iteration slider (with a play button) over the tree figure, the
     events of the current iteration, and the answer."""
 
-    def __init__(self, result, height: int = 460):
+    def __init__(self, search, height: int = 460):
         import ipywidgets as w
-        self.result, self.height = result, height
-        its = iterations(result) or [0]
-        self.figure = go.FigureWidget(search_tree_figure(result, its[0], height))
+        self.search, self.height = search, height
+        its = iterations(search) or [0]
+        self.figure = go.FigureWidget(search_tree_figure(search, its[0], height))
         self.slider = w.IntSlider(min=its[0], max=its[-1], value=its[0], description="iteration",
                                   continuous_update=False)
         self.play = w.Play(min=its[0], max=its[-1], interval=900, description="play")
         w.jslink((self.play, "value"), (self.slider, "value"))
         self.events = w.HTML()
         self.slider.observe(lambda change: self.show(change["new"]), names="value")
-        summary = w.HTML(
-            f"<b>{html.escape(result.info.get('method', ''))}</b>, value "
-            f"{html.escape(str(result.info.get('value')))}: answer <b>{result.answer}</b>, "
-            f"{len(result.tree)} nodes, stopped: {result.info.get('stopped')}; tokens: "
-            f"{result.cost}; KV reuse computed {result.info['kv']['computed_tokens']} of "
-            f"{result.info['kv']['naive_tokens']} naive tokens")
-        self.widget = w.VBox([summary, w.HBox([self.play, self.slider]), self.figure,
-                              self.events])
+        self.widget = w.VBox([w.HTML(_summary_html(search)), w.HBox([self.play, self.slider]),
+                              self.figure, self.events])
         self.show(its[0])
 
     def show(self, iteration: int):
-        last = iterations(self.result)[-1] if self.result.history else 0
-        fig = search_tree_figure(self.result, None if iteration >= last else iteration,
+        last = (iterations(self.search) or [0])[-1]
+        fig = search_tree_figure(self.search, None if iteration >= last else iteration,
                                  self.height)
         with self.figure.batch_update():
             self.figure.data = []
             self.figure.add_traces(fig.data)
             self.figure.layout = fig.layout
-        lines = [html.escape(describe(e, self.result))
-                 for e in iteration_events(self.result, iteration)]
+        lines = [html.escape(describe(e)) for e in iteration_events(self.search, iteration)]
         self.events.value = "<br>".join(lines[:40]) + ("<br>..." if len(lines) > 40 else "")
 
     def _ipython_display_(self):

@@ -7,13 +7,18 @@
   drafts per round against the closed form alpha^n (1 - alpha), alpha^k; `speedup_figure` the
   measured speedup against k beside (1 - alpha^(k+1)) / ((1 - alpha)(k c + 1)).
 * `SpeculativeView` shows a run with a window over its rounds.
+
+Each takes a run: the result, or a trace that recorded it (live or loaded with
+`workbench.trace.load`), whose events give the same rounds (`run_info`).
 """
 from __future__ import annotations
 
 import plotly.graph_objects as go
 
 from workbench.efficiency.speculative import (accepted_length_distribution, expected_speedup,
-                                              expected_tokens_per_round)
+                                              expected_tokens_per_round, rounds_from_events,
+                                              summarize)
+from workbench.trace import as_events
 
 from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
 
@@ -25,12 +30,23 @@ def _show(text: str) -> str:
     return text.replace(" ", "␣").replace("\n", "↵") or "∅"
 
 
+def run_info(run) -> dict:
+    """A run's ``info`` (rounds and their summary): the result's own, or rebuilt from the
+    events of a trace that recorded it."""
+    if isinstance(run, dict):
+        return run
+    if "rounds" in getattr(run, "info", {}):
+        return run.info
+    rounds = rounds_from_events(as_events(run))
+    return summarize(rounds, max((len(r["drafted"]) for r in rounds), default=0))
+
+
 def round_cells(result, tokenizer=None) -> list:
     """``[{"round", "pos", "token", "text", "status", "p", "q"}]`` for every drafted token and
     every token the target added.  Status: accepted, rejected, unchecked (after a rejection),
     resampled, bonus, or target (a round without a draft)."""
     cells = []
-    for r, rd in enumerate(result.info["rounds"]):
+    for r, rd in enumerate(run_info(result)["rounds"]):
         n, drafted = rd["accepted"], rd["drafted"]
         for i, tok in enumerate(drafted):
             status = "accepted" if i < n else ("rejected" if i == n else "unchecked")
@@ -51,7 +67,7 @@ def rounds_figure(result, tokenizer=None, first: int = 0, rounds: int = 20,
                   height: int | None = None) -> go.Figure:
     """Rounds ``first .. first+rounds-1``, one row each: the drafted tokens d1..dk coloured by
     outcome, then in the last column the token the target added (resampled or bonus)."""
-    info = result.info
+    info = run_info(result)
     shown = list(range(first, min(first + rounds, len(info["rounds"]))))
     k = max([len(info["rounds"][r]["drafted"]) for r in shown] + [info["k"], 1])
     codes = {s: i for i, s in enumerate(COLORS)}
@@ -89,7 +105,7 @@ def rounds_figure(result, tokenizer=None, first: int = 0, rounds: int = 20,
 
 def acceptance_figure(result, height: int = 320) -> go.Figure:
     """Histogram of accepted drafts per round, with the i.i.d. closed form at the measured alpha."""
-    info = result.info if hasattr(result, "info") else result
+    info = run_info(result)
     rounds = [r for r in info["rounds"] if r["drafted"]]
     k = max((len(r["drafted"]) for r in rounds), default=info["k"])
     counts = [sum(r["accepted"] == n for r in rounds) for n in range(k + 1)]
@@ -137,17 +153,20 @@ class SpeculativeView:
                  rounds: int = 12):
         import ipywidgets as w
         self.result, self.tokenizer, self.rounds = result, tokenizer, rounds
-        n = len(result.info["rounds"])
+        info = run_info(result)
+        n = len(info["rounds"])
         self.figure = go.FigureWidget(rounds_figure(result, tokenizer, 0, rounds))
         self.slider = w.IntSlider(min=0, max=max(0, n - rounds), description="first round",
                                   continuous_update=False)
         self.slider.observe(lambda change: self.show(change["new"]), names="value")
-        info = result.info
-        summary = w.HTML(
-            f"<b>{result.text!r}</b><br>{len(result.token_ids)} tokens in {n} rounds; "
-            f"{info['accepted']} of {info['drafted']} drafts accepted; target passes "
-            f"{info['target_cost'].forward_passes}, draft passes "
-            f"{info['draft_cost'].forward_passes}")
+        passes = (f"; target passes {info['target_cost'].forward_passes}, draft passes "
+                  f"{info['draft_cost'].forward_passes}" if "target_cost" in info else "")
+        head = f"<b>{result.text!r}</b><br>" if hasattr(result, "text") else ""
+        tokens = (len(result.token_ids) if hasattr(result, "token_ids")
+                  else sum(r["accepted"] + 1 for r in info["rounds"]))
+        summary = w.HTML(f"{head}{tokens} tokens in "
+                         f"{n} rounds; {info['accepted']} of {info['drafted']} drafts "
+                         f"accepted{passes}")
         side = [go.FigureWidget(acceptance_figure(result))]
         if sweep:
             side.append(go.FigureWidget(speedup_figure(sweep, c)))

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 
+from workbench.trace import as_events
+
 from .style import BAD, GOOD, NEUTRAL, figure
 
 
@@ -91,7 +93,7 @@ def zoo_table(rows=None) -> str:
 def trace_steps_figure(events: list, tokenizer, row: int = 0) -> go.Figure:
     """From a trace's ``step`` events: the probability of each chosen token (bars) and of the
     step's most likely token (markers) - where the sampler took a less likely path."""
-    steps = [e for e in events if e["kind"] == "step" and e.get("row", 0) == row]
+    steps = [e for e in as_events(events) if e["kind"] == "step" and e.get("row", 0) == row]
     toks = [repr(tokenizer.decode([e["token"]]))[1:-1] for e in steps]
     chosen = [float(np.exp(e["logprob"])) for e in steps]
     best = [float(np.exp(e["top"][0][1])) for e in steps]

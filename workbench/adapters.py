@@ -25,15 +25,14 @@ import math
 import numpy as np
 import torch
 
+from .validate import count, number
+
 NEG_INF = -float("inf")
 
 
 # -- validation ---------------------------------------------------------------------------
 def _number(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or math.isnan(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
+    return number(name, value, finite=False)
 
 
 def _interval(name, value, lo, hi, lo_open, hi_open):
@@ -44,10 +43,7 @@ def _interval(name, value, lo, hi, lo_open, hi_open):
     return v
 
 
-def _count(name, value, lo=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
-    return int(value)
+_count = count
 
 
 def _rows(logits):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import trace as tr
+from . import trace as tr, validate
 from .budget import Cost
 from .models import DecodeState, LanguageModel
 from .rng import make_generator
@@ -303,11 +303,8 @@ class BeamSearchResult:
 
 
 def _check_beam_args(num_beams, length_penalty, early_stopping, num_return_sequences):
-    if isinstance(num_beams, bool) or not isinstance(num_beams, int) or num_beams < 1:
-        raise ValueError(f"num_beams must be an integer >= 1, got {num_beams!r}")
-    if isinstance(length_penalty, bool) or not isinstance(length_penalty, (int, float)) \
-            or not math.isfinite(length_penalty):
-        raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}")
+    validate.count("num_beams", num_beams)
+    validate.number("length_penalty", length_penalty)
     if not (early_stopping is True or early_stopping is False or early_stopping == "never"):
         raise ValueError(f'early_stopping must be True, False or "never", got {early_stopping!r}')
     n = num_beams if num_return_sequences is None else num_return_sequences
@@ -334,9 +331,10 @@ def beam_search(lm: LanguageModel, prompt, num_beams: int = 4, length_penalty: f
 
     Returns the finished hypotheses best-first (``num_return_sequences`` of them, default all
     num_beams) and the tree of every candidate considered, pruned ones included.  Emits
-    ``expand`` (a live beam is extended), ``select`` (the beams kept), ``prune`` and ``finish``
-    events.  One prompt at a time; the prompt's KV cache is computed once and shared, and
-    beams are reordered in place (``DecodeState.select(rows, inplace=True)``).  Note that HF
+    ``beam_expand`` (a live beam is extended), ``beam_step`` (the candidates and the beams
+    kept), ``beam_finish`` and ``beam_done`` events.  One prompt at a time; the prompt's KV
+    cache is computed once and shared, and beams are reordered in place
+    (``DecodeState.select(rows, inplace=True)``).  Note that HF
     runs greedy decoding for num_beams=1; here it is a beam of width one (which, unlike greedy,
     continues past an EOS unless ``early_stopping=True``).
     """
@@ -368,7 +366,7 @@ def beam_search(lm: LanguageModel, prompt, num_beams: int = 4, length_penalty: f
             if tr.active():
                 for b in range(B):
                     if run_scores[b] > -1e8:
-                        tr.emit("expand", node=run_nodes[b], step=steps,
+                        tr.emit("beam_expand", t=steps, node=run_nodes[b],
                                 cum_logprob=float(run_scores[b]), top=_top(state.logits[b], K))
             acc = (logp + run_scores[:, None]).view(-1)
             cand_lp, cand_idx = torch.topk(acc, K)
@@ -424,17 +422,16 @@ def beam_search(lm: LanguageModel, prompt, num_beams: int = 4, length_penalty: f
                                   run_lps[b] + ([node.logprob] if keep_tok else []), reasons[j],
                                   length))
                 if tr.active():
-                    tr.emit("finish", node=node.id, score=node.score, reason=reasons[j],
-                            cum_logprob=node.cum_logprob, length=length)
+                    tr.emit("beam_finish", t=steps, node=node.id, score=node.score,
+                            reason=reasons[j], cum_logprob=node.cum_logprob, length=length)
             fin_scores, fin_done, fin_items = merged[pick], merged_done[pick], new_items
             for j in nxt:
                 if not ended[j]:
                     tree[first + j].status = "kept"
             if tr.active():
-                tr.emit("select", step=steps + 1, nodes=[first + j for j in nxt],
-                        scores=[lps[j] for j in nxt])
-                tr.emit("prune", step=steps + 1, nodes=[first + j for j in range(K)
-                                                        if tree[first + j].status == "pruned"])
+                tr.emit("beam_step", t=steps, nodes=list(range(first, first + K)),
+                        parents=[run_nodes[b] for b in src], tokens=toks, logprobs=tok_lps,
+                        cum_logprobs=lps, kept=[first + j for j in nxt if not ended[j]])
             parents = [src[j] for j in nxt]
             run_nodes = [first + j for j in nxt]
             run_toks = [run_toks[src[j]] + [toks[j]] for j in nxt]
@@ -469,6 +466,9 @@ def beam_search(lm: LanguageModel, prompt, num_beams: int = 4, length_penalty: f
     cost = cost + Cost(input_tokens=L0, output_tokens=cost.computed_tokens - L0, calls=1)
     params = dict(num_beams=B, length_penalty=length_penalty, early_stopping=early_stopping,
                   max_new_tokens=max_new_tokens, steps=steps)
+    if tr.active():
+        with tr.source("beam_search"):
+            tr.emit("beam_done", returned=[h.node for h in hyps], params=params)
     return BeamSearchResult(hyps, tree, cost, _text(lm, prompt), p_ids, params)
 
 
@@ -519,11 +519,10 @@ def exact_map(lm: LanguageModel, prompt, max_new_tokens: int = 16, node_budget: 
     ``node_budget`` caps the nodes expanded (one forward pass of one token each).  When it runs
     out first, `SearchBudgetExceeded` is raised with the best sequence so far in ``.result``
     (or, with ``raise_on_budget=False``, that result is returned with ``optimal=False``).
-    Emits ``expand`` and ``finish`` (a new best sequence) events.
+    Emits ``map_expand`` and ``map_finish`` (a new best sequence) events.
     """
     p_ids = lm.prompt_ids(prompt, max_new_tokens)
-    if isinstance(node_budget, bool) or not isinstance(node_budget, int) or node_budget < 0:
-        raise ValueError(f"node_budget must be an integer >= 0, got {node_budget!r}")
+    validate.count("node_budget", node_budget, lo=0)
     snap = lm.counter.snapshot()
     eos_id = lm.eos_token_id if eos else None
     state = lm.prefill(p_ids)
@@ -534,7 +533,7 @@ def exact_map(lm: LanguageModel, prompt, max_new_tokens: int = 16, node_budget: 
     def record(toks, lps, total, reason, length):
         best.update(lp=total, toks=list(toks), lps=list(lps), reason=reason, len=length)
         if tr.active():
-            tr.emit("finish", tokens=list(toks), seq_logprob=total, reason=reason)
+            tr.emit("map_finish", tokens=list(toks), seq_logprob=total, reason=reason)
 
     def visit(toks, lps, cum, logp):
         depth = len(toks) + 1                       # the length of the children
@@ -556,7 +555,7 @@ def exact_map(lm: LanguageModel, prompt, max_new_tokens: int = 16, node_budget: 
             count["expanded"] += 1
             lm.advance(state, [t])
             if tr.active():
-                tr.emit("expand", depth=depth, token=t, cum_logprob=total)
+                tr.emit("map_expand", t=len(toks), token=t, cum_logprob=total)
             visit(toks + [t], lps + [v], total, torch.log_softmax(state.logits[0].float(), -1))
             _truncate(state, L0 + len(toks))
             if count["out_of_budget"]:

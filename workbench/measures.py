@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .decoding import _adapter_list, apply_adapters
+from .validate import count
 
 
 def _continuation_ids(lm, continuations) -> list:
@@ -35,8 +36,7 @@ def position_logits(lm, prompt, continuations, batch_size: int = 64) -> list:
     pass goes through ``lm.forward`` and is counted."""
     p_ids = lm.prompt_ids(prompt)
     conts = _continuation_ids(lm, continuations)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    count("batch_size", batch_size)
     L0, out = len(p_ids), []
     for start in range(0, len(conts), batch_size):
         chunk = conts[start:start + batch_size]
@@ -89,8 +89,7 @@ def distinct_n(sequences, n: int = 2) -> float:
     A sequence is a list of tokens (ids, words...); a string is split into words.  1.0 means no
     n-gram repeats anywhere in the set; the value falls as outputs repeat each other.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    count("n", n)
     grams = []
     for s in sequences:
         toks = s.split() if isinstance(s, str) else list(s)
@@ -99,8 +98,7 @@ def distinct_n(sequences, n: int = 2) -> float:
 
 
 def _check_coin(n, p):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    count("n", n)
     if not 0 < p < 1:
         raise ValueError(f"p must be in (0, 1), got {p}")
 

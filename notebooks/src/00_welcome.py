@@ -265,6 +265,24 @@ if TARGET:
     assert total.computed_tokens > total.input_tokens + total.output_tokens
 
 # %% [markdown]
+# ### One vocabulary, and traces that travel
+#
+# Every event kind has one documented shape: `wb.trace.EVENTS` lists each kind, what it means
+# and its fields, and the test suite checks every event any algorithm emits against it. A trace
+# saves to a file (`t.save(path, lm)`: JSON Lines, with the model's name and the tokenizer
+# needed to show its tokens) and `wb.trace.load(path)` reads it back, so a run recorded on a GPU
+# with a large model replays here in the same views, without the model. The workbench ships one
+# recorded with a model from outside TinyWorld (a small GPT-2 with its own vocabulary,
+# `scripts/record_traces.py`; untrained, so its text is noise). Its first eight events are the
+# eight tokens of one sampled story, drawn here with the tokenizer the file carries:
+
+# %%
+print(wb.trace.EVENTS["step"].about, "->", list(wb.trace.EVENTS["step"].fields))
+shipped = wb.trace.load(data_dir() / "traces" / "gpt2-local.jsonl")
+print(shipped)
+views.trace_steps_figure(shipped.events[:8], shipped.tokenizer, row=0)
+
+# %% [markdown]
 # ## Switching models
 #
 # `wb.load` takes an embedded name, a local directory saved with `save_pretrained`, or a Hugging

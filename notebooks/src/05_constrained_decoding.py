@@ -285,7 +285,7 @@ with wb.trace() as t:
     rs = meta.rejection_sample(json_prompt, proposal, meta.filter_target(age_index.matches),
                                0.0, num_samples=N_REJECT, max_proposals=4000, batch=200,
                                seed=SEED)
-proposed = [e["text"] for e in t.events if e["kind"] in ("accept", "reject")]
+proposed = [e["text"] for e in t.events if e["kind"] in ("propose_accept", "propose_reject")]
 constrained = decoding.sample(lm, json_prompt, adapters=[C.ConstraintAdapter(age_index)],
                               n=N_CONSTRAINED, seed=SEED, max_new_tokens=60)
 greedy = C.generate(lm, json_prompt, age_index, greedy=True, max_new_tokens=60)

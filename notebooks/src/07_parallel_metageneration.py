@@ -254,7 +254,8 @@ with wb.trace() as t:
     rs = meta.rejection_sample("", p_star_gen, log_target, math.log(2), num_samples=200,
                                max_proposals=2000, batch=50, seed=SEED)
 z = 1 + grammar.prob_contains(" dragon")
-accepted = stats.accuracy([e["kind"] == "accept" for e in t.events if e["kind"] in ("accept", "reject")])
+accepted = stats.accuracy([e["kind"] == "propose_accept" for e in t.events
+                           if e["kind"] in ("propose_accept", "propose_reject")])
 dragons = stats.accuracy([" dragon" in c.text for c in rs.candidates])
 print(f"acceptance rate {accepted}   vs  Z/M = {z / 2:.3f}")
 print(f"dragons among accepted {dragons}   vs  exact {2 * (z - 1) / z:.3f}")

@@ -308,7 +308,7 @@ display(Markdown("```python\n" + textwrap.dedent("\n".join(lines[at:at + 4])) + 
 
 # %%
 levels = max(n.depth for n in beam.tree)
-scored = sum(e["kind"] == "score" for e in beam.history)
+scored = sum(e["kind"] == "score" for e in beam.events)
 print(f"levels S = {levels}, calls {beam.cost.calls} <= N_b*N_e*S = {3 * 3 * levels}")
 reads = ("prompt + steps so far, read twice, C_s = 2(n + 1)" if TINYWORLD else
          "the judge's question around prompt + steps so far")

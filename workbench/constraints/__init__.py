@@ -20,8 +20,8 @@ Lexical constraints (§3.5.2): `BanWords`, `logit_bias` (adapters) and `lexical_
     out = C.generate(lm, "JSON: ", c, seed=0)          # out.text validates, out.cost, out.info
 """
 from .automata import DFA, compile_regex
-from .generate import ConstraintAdapter, as_index, generate
-from .healing import compare_healing, heal_prompt, healing_candidates, template_tokens
+from .generate import ConstraintAdapter, as_index, compare_healing, generate
+from .healing import heal_prompt, healing_candidates, template_tokens
 from .index import TokenIndex, json_constraint, mask_logits, regex_constraint
 from .json_schema import int_range, schema_to_regex
 from .lexical import BanWords, LexicalResult, lexical_beam_search, logit_bias, satisfied

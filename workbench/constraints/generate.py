@@ -26,7 +26,7 @@ from ..trace import active, emit, source
 from ..budget import Cost
 from ..decoding import Generation, apply_adapters, choose_greedy, choose_sample
 from ..rng import make_generator
-from .healing import heal_prompt, healing_candidates
+from .healing import heal_prompt, healing_candidates, token_strings
 from .index import TokenIndex, json_constraint, regex_constraint
 from .regex import escape
 
@@ -139,7 +139,7 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
                     lps[k] = float(lp[j, out[k]])
             logits = step_logits[-1]
             if len(run) > 1:
-                emit("fast_forward", tokens=list(run), passes_saved=len(run) - 1)
+                emit("fast_forward", t=first_index, tokens=list(run), passes_saved=len(run) - 1)
 
         for t in range(max_new_tokens):
             allowed = allowed_at.at(q, max_new_tokens - t, t)
@@ -148,14 +148,14 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
             is_forced = fast_forward and allowed is not None and len(allowed) == 1
             if is_forced:
                 tok = int(allowed[0])
-                emit("forced", t=t, state=q, token=tok)
+                emit("forced", t=t, row=0, state=q, token=tok)
             else:
                 if pending:
                     feed(pending, len(out) - len(pending))
                     pending = []
                 tok = _choose(logits, allowed, adapters, chooser, gen, t)
                 if active():
-                    emit("mask", t=t, state=q, token=tok,
+                    emit("mask", t=t, row=0, state=q, token=tok,
                          n_allowed=logits.shape[-1] if allowed is None else len(allowed),
                          allowed=None if allowed is None else allowed[:trace_allowed])
             for a in adapters:
@@ -182,8 +182,6 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
     if heal:
         info["healed"] = {"removed": removed.decode("utf-8", "replace"),
                           "rolled_back": len(lm.prompt_ids(prompt)) - len(ids)}
-    with source("constrained"):
-        emit("fast_forward", total_passes_saved=info["passes_saved"])
     text = lm.decode(out)
     healed_text = removed.decode("utf-8", "replace")
     if heal and text.startswith(healed_text):
@@ -205,7 +203,7 @@ class ConstraintAdapter:
         self.index = as_index(constraint, lm)
         if self.index is None:
             raise ValueError("ConstraintAdapter needs a constraint")
-        self.states = None
+        self.states, self.t = None, 0       # one automaton state per row; token time
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         if self.states is None:
@@ -215,11 +213,33 @@ class ConstraintAdapter:
             if q is not None:
                 m = self.index.mask(q, logits.shape[-1], logits.device)
                 out[r] = out[r].masked_fill(~m, float("-inf"))
-                emit("mask", row=r, state=q, n_allowed=int(m.sum()))
+                emit("mask", t=self.t, row=r, state=q, n_allowed=int(m.sum()))
         return out
 
     def observe(self, tokens, adapted=None) -> None:
+        self.t += 1
         for r, t in enumerate(torch.as_tensor(tokens).view(-1).tolist()):
             q = self.states[r]
             if q is not None:
                 self.states[r] = None if t == self.index.eos else self.index.next_state(q, t)
+
+
+def compare_healing(lm, prompt: str, max_new_tokens: int = 8, greedy: bool = True, seed=0,
+                    constraint=None) -> dict:
+    """Generate from ``prompt`` without and with token healing; the tokens of both.
+
+    Returns ``{"prompt", "removed", "rolled_back", "without": {...}, "with": {...}}``; each
+    side holds the prompt tokens the model saw, the generated tokens and the text after
+    ``prompt``.
+    """
+    out = {"prompt": prompt}
+    for name, heal in (("without", False), ("with", True)):
+        g = generate(lm, prompt, constraint, seed=seed, max_new_tokens=max_new_tokens,
+                     greedy=greedy, heal=heal)
+        out[name] = {"prompt_tokens": token_strings(lm, g.prompt_ids),
+                     "tokens": token_strings(lm, g.token_ids), "text": g.text,
+                     "logprob": g.logprob, "generation": g}
+        if heal:
+            out["removed"] = g.info["healed"]["removed"]
+            out["rolled_back"] = g.info["healed"]["rolled_back"]
+    return out

@@ -70,25 +70,3 @@ def template_tokens(lm_or_tokenizer, template: str, completion: str) -> dict:
             "without": token_strings(tok, t_ids + encode(completion)),
             "with": token_strings(tok, kept + encode(rest)),
             "natural": token_strings(tok, encode(template + completion))}
-
-
-def compare_healing(lm, prompt: str, max_new_tokens: int = 8, greedy: bool = True, seed=0,
-                    constraint=None) -> dict:
-    """Generate from ``prompt`` without and with token healing; the tokens of both.
-
-    Returns ``{"prompt", "removed", "rolled_back", "without": {...}, "with": {...}}``; each
-    side holds the prompt tokens the model saw, the generated tokens and the text after
-    ``prompt``.
-    """
-    from .generate import generate
-    out = {"prompt": prompt}
-    for name, heal in (("without", False), ("with", True)):
-        g = generate(lm, prompt, constraint, seed=seed, max_new_tokens=max_new_tokens,
-                     greedy=greedy, heal=heal)
-        out[name] = {"prompt_tokens": token_strings(lm, g.prompt_ids),
-                     "tokens": token_strings(lm, g.token_ids), "text": g.text,
-                     "logprob": g.logprob, "generation": g}
-        if heal:
-            out["removed"] = g.info["healed"]["removed"]
-            out["rolled_back"] = g.info["healed"]["rolled_back"]
-    return out

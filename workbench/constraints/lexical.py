@@ -186,7 +186,7 @@ def lexical_beam_search(lm, prompt, clauses, num_beams: int = 4, max_new_tokens:
                             for w in c for s in w), default=0)
                 ranked.append(((sum(sat), prog), norm(lp, len(toks)), b, v, lp))
             chosen = _bank_select(ranked, num_beams)
-            emit("select", t=t, beams=[[b, v] for _, _, b, v, _ in chosen],
+            emit("lexical_select", t=t, beams=[[b, v] for _, _, b, v, _ in chosen],
                  banks=[list(k) for k, *_ in chosen], finished=len(finished))
             steps += 1
             if len(finished) >= num_beams or not chosen:

@@ -10,22 +10,17 @@ import math
 
 import torch
 
+from ..validate import count, number
+
 NEG_INF = -float("inf")
 
 
 # -- validation ---------------------------------------------------------------------------
 def _strength(name, value, lo=-math.inf, hi=math.inf):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
-    return float(value)
+    return number(name, value, lo, hi)
 
 
-def _count(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
+_count = count
 
 
 def _label(label):

@@ -288,7 +288,7 @@ def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapte
                            "kind": step.kind, "p": step.p_draft, "q": step.q_draft,
                            "beta": beta})
             if active():
-                _emit_round(len(rounds) - 1, step, drafted)
+                _emit_round(len(rounds) - 1, step, drafted, beta)
     seconds = _seconds(start, target.device)
     tcost = target.counter.since(snap)
     dcost = dcount.since(dsnap) if dcount else Cost()
@@ -300,19 +300,39 @@ def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapte
                                                    "draft_cost": dcost, "rollback": rollback})
 
 
-def _emit_round(r, step, drafted):
+def _emit_round(r, step, drafted, beta):
     n = step.n_accepted
     if drafted:
-        emit("draft", round=r, tokens=drafted, q=step.q_draft)
+        emit("draft", round=r, tokens=drafted, q=step.q_draft, p=step.p_draft, beta=beta)
     for i in range(n):
         emit("accept", round=r, pos=i, token=drafted[i], p=step.p_draft[i], q=step.q_draft[i])
     if n < len(drafted):
         emit("reject", round=r, pos=n, token=drafted[n], p=step.p_draft[n], q=step.q_draft[n])
         emit("resample", round=r, pos=n, token=step.next_token)
-    elif drafted:
+    else:   # every drafted token accepted (or none drafted): the target's own next token
         emit("bonus", round=r, pos=n, token=step.next_token)
-    else:
-        emit("step", round=r, token=step.next_token)
+
+
+ROUND_KINDS = ("draft", "accept", "reject", "resample", "bonus")
+
+
+def rounds_from_events(events: list) -> list:
+    """The rounds of the last speculative run in ``events`` (a recorded or loaded trace), in the
+    shape of ``info["rounds"]``: drafted tokens, how many were accepted, the token the target
+    added (``next``, ``kind`` bonus or resample) and the draft's p and q."""
+    mine = [e for e in events if e["kind"] in ROUND_KINDS]
+    starts = [i for i, e in enumerate(mine) if e["round"] == 0 and (i == 0 or mine[i - 1]["round"])]
+    rounds: dict = {}
+    for e in mine[starts[-1] if starts else 0:]:
+        rd = rounds.setdefault(e["round"], {"drafted": [], "accepted": 0, "next": None,
+                                            "kind": None, "p": [], "q": [], "beta": []})
+        if e["kind"] == "draft":
+            rd.update(drafted=e["tokens"], p=e["p"], q=e["q"], beta=e["beta"])
+        elif e["kind"] == "accept":
+            rd["accepted"] += 1
+        elif e["kind"] in ("resample", "bonus"):
+            rd["next"], rd["kind"] = e["token"], e["kind"]
+    return [rounds[r] for r in sorted(rounds)]
 
 
 def summarize(rounds: list, k: int) -> dict:

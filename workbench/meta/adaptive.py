@@ -59,7 +59,7 @@ def adaptive_vote(prompt, generator, max_n: int = 16, batch: int = 1, stop: str 
                 break
         win = _winner(votes)
         chosen = answers.index(win) if win is not None else 0
-        emit("select", index=chosen, answer=win, n=len(cands))
+        emit("choose", index=chosen, answer=win)
     return MetaResult(cands[chosen].text if cands else "", total_cost(cands), cands, None, chosen,
                       win, dict(votes), info={"answers": answers, "samples": len(cands),
                                               "max_n": max_n, "stop": stop})

@@ -71,7 +71,8 @@ def least_to_most(prompt, solver, decomposer, seed=None, max_questions: int = 32
             solver_prompt, sub = asked
             out = generate(solver, solver_prompt, 1, s)[0]
             state, line, value = decomposer.substitute(state, out.text)
-            emit("stage", question=sub, output=out.text, answer=value)
+            emit("stage", index=len(outs), prompt=solver_prompt, question=sub, output=out.text,
+                 answer=value)
             outs.append(out)
             cost = cost + out.cost
             lines.append(line)

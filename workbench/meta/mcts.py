@@ -24,6 +24,7 @@ import math
 from ..trace import source
 from .steps import Partial
 from .tree import Search
+from ..validate import count
 
 
 def mcts(prompt, stepper, value, iterations: int = 16, c_uct: float = 1.0, width: int = 3,
@@ -31,8 +32,7 @@ def mcts(prompt, stepper, value, iterations: int = 16, c_uct: float = 1.0, width
          select: str = "reward", budget=None, dedupe: bool = True, seed=None, answer_fn=None):
     """MCTS over steps (see the module docstring); ``reward`` defaults to ``value``."""
     for name, v in (("iterations", iterations), ("width", width), ("max_depth", max_depth)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        count(name, v)
     if aggregate not in ("mean", "max"):
         raise ValueError(f"aggregate must be 'mean' or 'max', got {aggregate!r}")
     if select not in ("reward", "visits"):

@@ -44,7 +44,7 @@ def best_of_n(prompt, generator, scorer, n: int, seed=None) -> MetaResult:
         scores, s_cost = scorer(prompt, cands)
         best = int(np.argmax(scores))
         _emit_candidates(cands, scores=scores)
-        emit("select", index=best, score=scores[best])
+        emit("choose", index=best, score=scores[best])
     return MetaResult(cands[best].text, total_cost(cands) + s_cost, cands, list(scores), best,
                       logprob=getattr(cands[best], "logprob", None))
 
@@ -69,7 +69,7 @@ def _vote_result(cands, answers, votes, scores, extra_cost, name):
         _emit_candidates(cands, answers, scores)
         for a, v in votes.items():
             emit("vote", answer=a, weight=v, winner=a == win)
-        emit("select", index=chosen, answer=win)
+        emit("choose", index=chosen, answer=win)
     return MetaResult(cands[chosen].text if cands else "", total_cost(cands) + extra_cost, cands,
                       scores, chosen, win, dict(votes), info={"answers": answers, "method": name})
 
@@ -167,7 +167,7 @@ def mbr(prompt, generator, utility, n: int, evidence=None, n_evidence: int | Non
         risk = [sum(wi * utility(e, h) for wi, e in zip(w, evid)) / z for h in hyps]
         best = int(np.argmax(risk))
         _emit_candidates(hyps, scores=risk)
-        emit("select", index=best, score=risk[best])
+        emit("choose", index=best, score=risk[best])
     return MetaResult(hyps[best].text, cost, hyps, risk, best,
                       info={"evidence": evid, "evidence_weights": w})
 
@@ -193,7 +193,7 @@ def noisy_channel(prompt, generator, n: int, channel, prior, lambda_channel: flo
             scores.append(c.logprob + lambda_channel * ch + lambda_prior * pr)
         best = int(np.argmax(scores))
         _emit_candidates(cands, scores=scores)
-        emit("select", index=best, score=scores[best])
+        emit("choose", index=best, score=scores[best])
     return MetaResult(cands[best].text, cost, cands, scores, best, info={"parts": parts})
 
 
@@ -259,7 +259,8 @@ def rejection_sample(prompt, proposal, log_target, log_M: float, num_samples: in
                                      f"{math.exp(lt - o.logprob):.4g} > M = {math.exp(log_M):.4g}")
                 u = float(u_rng.random())
                 ok = math.log(u) < log_ratio if lt > -math.inf else False
-                emit("accept" if ok else "reject", text=o.text, log_ratio=log_ratio, u=u)
+                emit("propose_accept" if ok else "propose_reject", text=o.text, log_ratio=log_ratio,
+                     u=u)
                 if ok:
                     accepted.append(o)
                     if len(accepted) == num_samples:
@@ -296,7 +297,7 @@ def importance_resample(prompt, generator, log_weight, k: int, seed=None,
         p /= p.sum()
         pick = int(np.random.default_rng(s_pick).choice(len(cands), p=p))
         _emit_candidates(cands, scores=p.tolist())
-        emit("select", index=pick, prob=float(p[pick]))
+        emit("choose", index=pick, score=float(p[pick]))
     return MetaResult(cands[pick].text, total_cost(cands), cands, p.tolist(), pick)
 
 
@@ -340,3 +341,10 @@ def bon_kl_bound(n: int) -> float:
     """The analytical KL(pi_BoN || p) ~ log N - (N - 1)/N (an upper bound, Beirami et al.)."""
     return math.log(n) - (n - 1) / n
 
+
+
+def plurality(answers, weights=None):
+    """The vote of eqs. 33-34 on answers alone: the answer with the largest summed weight (1 each
+    by default), ties to the answer seen first, None answers not voting (None if none votes).
+    The one counter behind `majority_vote`, `weighted_vote`, `adaptive_vote` and the evaluations."""
+    return _winner(_tally(answers, [1.0] * len(answers) if weights is None else weights))

@@ -24,6 +24,7 @@ from ..budget import Cost
 from ..trace import emit, source
 from .base import MetaResult, _seeds, generate
 from .parallel import default_answer
+from ..validate import count
 
 
 @dataclass
@@ -52,20 +53,18 @@ def refine(prompt, initial, feedback, refiner, max_iterations: int = 3,
     version; ``candidates`` are all versions; ``info`` has the feedback and why it stopped.
     Costs follow Table 5: T_in (1 + N_r) input, T (1 + N_r) output, N_r C_z external.
     """
-    if isinstance(max_iterations, bool) or not isinstance(max_iterations, int) \
-            or max_iterations < 0:
-        raise ValueError(f"max_iterations must be an integer >= 0, got {max_iterations!r}")
+    count("max_iterations", max_iterations, lo=0)
     seeds = _seeds(seed, max_iterations + 1)
     with source("refine"):
         first = generate(initial, prompt, 1, seeds[0])[0]
         versions, notes, cost = [first], [], first.cost
-        emit("version", t=0, text=first.text)
+        emit("version", it=0, text=first.text)
         stopped = "max_iterations"
         for t in range(1, max_iterations + 1):
             z = feedback(prompt, [v.text for v in versions], notes)
             notes.append(z)
             cost = cost + z.cost
-            emit("feedback", t=t - 1, done=z.done, text=z.text, first_error=z.first_error,
+            emit("feedback", it=t - 1, done=z.done, text=z.text, first_error=z.first_error,
                  fix=z.fix)
             if z.done:
                 stopped = "feedback: done"
@@ -76,10 +75,11 @@ def refine(prompt, initial, feedback, refiner, max_iterations: int = 3,
                 stopped = "no change"
                 break
             versions.append(y)
-            emit("version", t=t, text=y.text)
-        emit("stop", reason=stopped)
-    final = versions[-1].text
-    return MetaResult(final, cost, versions, None, len(versions) - 1, answer_fn(final),
+            emit("version", it=t, text=y.text)
+        final = versions[-1].text
+        answer = answer_fn(final)
+        emit("stop", reason=stopped, answer=answer)
+    return MetaResult(final, cost, versions, None, len(versions) - 1, answer,
                       info={"versions": [v.text for v in versions],
                             "feedback": [z.as_dict() for z in notes], "stopped": stopped,
                             "refinements": len(versions) - 1})

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..trace import source
 from .tree import Search
+from ..validate import count
 
 
 def _best(nodes):
@@ -24,9 +25,7 @@ def _best(nodes):
     return max(scored, key=lambda n: (n.value, -n.id)) if scored else None
 
 
-def _check(name, v, lo=1):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+_check = count
 
 
 def _fallback(S, finished):

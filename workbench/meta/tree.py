@@ -4,8 +4,9 @@
 iteration), scores them with a value function, keeps the whole tree (`Node`), checks a `Budget`
 before every spend (it shrinks or stops a request rather than exceed it), adds up the Table 5
 cost, and records events (``expand``, ``score``, ``select``, ``prune``, ``backtrack``,
-``rollout``, ``backup``, ``done``) both in the active trace and in the result's ``history``, so
-a widget can replay the search without a trace.
+``rollout``, ``backup``, ``done``; see `workbench.trace.EVENTS`) in its own trace, which the
+result carries (``result.trace``), and in every trace open around it, so a widget can replay
+the search from the result or from a saved trace.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..budget import BudgetExceeded, Cost
-from ..trace import emit, plain
+from ..trace import Trace, emit, plain
 from .base import MetaResult, TextOutput, _seeds
 from .steps import Partial
 
@@ -47,9 +48,14 @@ class Node:
 
 @dataclass
 class SearchResult(MetaResult):
-    """A `MetaResult` with the search tree (``tree[0]`` is the root) and the event history."""
+    """A `MetaResult` with the search tree (``tree[0]`` is the root) and the search's own trace
+    (``trace``; ``events`` are its events)."""
     tree: list = field(default_factory=list)
-    history: list = field(default_factory=list)
+    trace: Trace = field(default_factory=Trace)
+
+    @property
+    def events(self) -> list:
+        return self.trace.events
 
     def path(self, node_id: int) -> list:
         """Node ids from the root to ``node_id``."""
@@ -74,7 +80,8 @@ class Search:
         self.method, self.prompt, self.stepper, self.value = method, prompt, stepper, value
         self.budget, self.dedupe, self.params = budget, dedupe, params or {}
         self.tree = [Node(0, None, status="frontier")]
-        self.history, self.it, self.cost, self.stopped = [], 0, Cost(), None
+        self.trace, self.it, self.cost, self.stopped = Trace(), 0, Cost(), None
+        self.trace._sources.append(method)
         self.gen_cost = Cost()
         self.rollouts = []                  # MCTS rollouts: {"node", "text", "reward"}
         self._rng = np.random.default_rng(_seeds(seed, 1)[0])
@@ -82,9 +89,8 @@ class Search:
 
     # -- events ----------------------------------------------------------------------------
     def log(self, kind, **fields):
-        ev = {"kind": kind, "it": self.it, **plain(fields)}
-        self.history.append(ev)
-        emit(kind, it=self.it, **fields)
+        with self.trace:                    # recorded here and in every trace open around it
+            emit(kind, it=self.it, **fields)
 
     def next_seed(self) -> int:
         return int(self._rng.integers(2**62))
@@ -160,7 +166,8 @@ class Search:
             if new:
                 node.status = "expanded" if node.status != "chosen" else node.status
                 self.log("expand", node=node.id, children=[c.id for c in kids],
-                         steps=[c.step for c in kids], copies=[c.copies for c in kids])
+                         steps=[c.step for c in kids], copies=[c.copies for c in kids],
+                         terminal=[c.terminal for c in kids])
             out.append(kids)
         return out
 
@@ -215,7 +222,9 @@ class Search:
                 "kv": {"computed_tokens": computed, "naive_tokens": naive,
                        "ratio": computed / naive if naive else None},
                 **(extra or {})}
-        self.log("done", node=info["chosen_node"], text=text, stopped=info["stopped"])
+        answer = answer_fn(text)
+        self.log("done", node=info["chosen_node"], text=text, answer=answer,
+                 stopped=info["stopped"])
         return SearchResult(text, self.cost, cands, scores, chosen_idx,
-                            answer_fn(text), info=info, tree=self.tree,
-                            history=self.history)
+                            answer, info=info, tree=self.tree,
+                            trace=self.trace)

@@ -6,6 +6,7 @@ import torch
 
 from ..budget import Cost
 from ..scoring import verify, verify_cost
+from ..validate import count
 
 
 QWEN_PRM_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -58,8 +59,7 @@ def _check_step_split(step_split):
 
 
 def _check_batch_size(batch_size):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    count("batch_size", batch_size)
 
 
 def _chat(tokenizer, chat, default: bool) -> bool:

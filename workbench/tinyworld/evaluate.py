@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from .. import adapters, decoding
+from ..meta.parallel import plurality
 from . import arithmetic as ar
 from .grammar import TokenGrammar
 
@@ -33,9 +33,9 @@ def solve(lm, prompts, n=1, temperature=None, seed=0, batch_rows=64, max_new_tok
 
 
 def majority(answers):
-    """Most common non-None answer (ties: first seen), or None."""
-    valid = [a for a in answers if a is not None]
-    return Counter(valid).most_common(1)[0][0] if valid else None
+    """Most common non-None answer (ties: first seen), or None: `meta.plurality`, the one
+    vote counter."""
+    return plurality(answers)
 
 
 def arithmetic_report(lm, tasks, temperature=1.0, n=16, seed=0, verifier=None, progress=True):
