@@ -7,7 +7,7 @@ import torch
 import workbench as wb
 from workbench import decoding
 from workbench.efficiency import (CPU_2CORE, H100, LLAMA2_7B, PrefixCache, agreement,
-                                  attention_variants, cache_bytes, crop_state, forward_cost,
+                                  attention_variants, cache_bytes, forward_cost,
                                   kv_cache_bytes, measure_cpu, parameter_count, quantize_int8,
                                   roofline, roofline_table, throughput, timed_greedy,
                                   weight_bytes, with_attention, with_kv_heads)
@@ -86,17 +86,39 @@ def test_pooling_equal_heads_is_exact(lm):
                           atol=1e-5)
 
 
-def test_crop_state_matches_recompute(lm):
+def test_crop_matches_recompute(lm):
     state = lm.prefill("Story: The")
     logits = lm.extend(state, [30, 31, 32, 33])
     snap = lm.counter.snapshot()
-    crop_state(state, 2, logits[1:2])
+    state.crop(2, logits[1:2])
     assert lm.counter.since(snap).forward_passes == 0
     assert state.ids[0][-2:] == [30, 31]
     lm.advance(state, [40])
     assert torch.allclose(state.logits[0], full_logits(lm, state.ids[0])[-1], atol=1e-4)
     with pytest.raises(ValueError, match="n_tokens"):
-        crop_state(state, 100, logits[:1])
+        state.crop(100, logits[:1])
+    with pytest.raises(ValueError, match="n_tokens"):
+        state.crop(-1)
+    state.crop(1)                   # without logits: none until the next advance
+    assert state.logits is None and state.ids[0][-2:] == [30, 31]
+    lm.advance(state, [41])
+    assert torch.allclose(state.logits[0], full_logits(lm, state.ids[0])[-1], atol=1e-4)
+
+
+def test_crop_and_rewind_work_on_left_padded_rows(lm):
+    """Rows of different lengths (left padding): crop drops the same count from each; rewind
+    recomputes the logits the rows had before."""
+    state = lm.prefill(["Story: The", "Q: 12+7*3-5\n"])
+    before = state.logits.clone()
+    lm.advance(state, [30, 31])
+    lm.advance(state, [32, 33])
+    lm.rewind(state, 2)
+    assert torch.allclose(state.logits, before, atol=1e-4)
+    for row in state.ids:
+        assert torch.allclose(state.logits[state.ids.index(row)],
+                              full_logits(lm, row)[-1], atol=1e-4)
+    with pytest.raises(ValueError, match="first token"):
+        lm.rewind(state, min(len(r) for r in state.ids))
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +152,7 @@ def test_growing_cache_extend_rewind_and_crop(grown):
     logits = grown.extend(state, [20, 21, 22, 23])
     grown.rewind(state, 1)
     assert torch.allclose(state.logits[0], full_logits(grown, state.ids[0])[-1], atol=1e-4)
-    crop_state(state, 2, logits[0:1])
+    state.crop(2, logits[0:1])
     grown.extend(state, [30, 31])   # overwrites the cropped positions
     assert torch.allclose(state.logits[0], full_logits(grown, state.ids[0])[-1], atol=1e-4)
     assert decoding.greedy(grown, "Story:", max_new_tokens=20).token_ids == \

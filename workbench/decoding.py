@@ -344,128 +344,194 @@ def beam_search(lm: LanguageModel, prompt, num_beams: int = 4, length_penalty: f
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1 for beam search, got {max_new_tokens}")
     snap = lm.counter.snapshot()
-    B, K = num_beams, 2 * num_beams
-    L0, max_len = len(p_ids), len(p_ids) + max_new_tokens
-    eos_id = lm.eos_token_id if eos else None
-    state = lm.prefill(p_ids, n=B)
+    B, L0 = num_beams, len(p_ids)
+    run = _Beams.start(B)                       # HF: running_sequences
+    fin = _Finished.empty(B)                    # HF: beam_scores, is_sent_finished
     tree = [Node(0, None, None, 0.0, 0.0, 0)]
-    # per live beam: its node, tokens and token log-probs (HF: running_sequences)
-    run_nodes, run_toks, run_lps = [0] * B, [[] for _ in range(B)], [[] for _ in range(B)]
-    run_scores = torch.zeros(B)
-    run_scores[1:] = -1e9                       # only the first copy of the prompt is expanded
-    fin_scores = torch.full((B,), -1e9)         # HF: beam_scores, best-first
-    fin_done = torch.zeros(B, dtype=torch.bool)  # HF: is_sent_finished
-    fin_items = [None] * B                      # (node id, tokens, logprobs, reason, length)
-    improvable = True                           # HF: is_early_stop_heuristic_unsatisfied
-    top_mask = torch.arange(K) < B
-    cur_len, steps = L0, 0
+    state, steps = lm.prefill(p_ids, n=B), 0
+    ends = dict(eos_id=lm.eos_token_id if eos else None, max_len=L0 + max_new_tokens, stop=stop)
     with tr.source("beam_search"):
         while True:
-            logp = torch.log_softmax(state.logits.float(), -1)
-            V = logp.shape[-1]
-            if tr.active():
-                for b in range(B):
-                    if run_scores[b] > -1e8:
-                        tr.emit("beam_expand", t=steps, node=run_nodes[b],
-                                cum_logprob=float(run_scores[b]), top=_top(state.logits[b], K))
-            acc = (logp + run_scores[:, None]).view(-1)
-            cand_lp, cand_idx = torch.topk(acc, K)
-            src = (cand_idx // V).tolist()
-            toks = (cand_idx % V).tolist()
-            lps = cand_lp.tolist()
-            tok_lps = logp.view(-1)[cand_idx].tolist()
-            ended, reasons = [], []
-            for j in range(K):
-                b, t = src[j], toks[j]
-                if t == eos_id:
-                    ended.append(True), reasons.append("eos")
-                elif cur_len + 1 >= max_len:
-                    ended.append(True), reasons.append("length")
-                elif stop and _hit_stop(lm, run_toks[b] + [t], stop):
-                    ended.append(True), reasons.append("stop")
-                else:
-                    ended.append(False), reasons.append(None)
-            hits = torch.tensor(ended)
-            # the next live beams: the best num_beams candidates that did not end
-            live_lp = cand_lp + hits.to(torch.float32) * -1.0e9
-            nxt = torch.topk(live_lp, B)[1].tolist()
-            # the finished set: merge the candidates that just ended among the first num_beams
-            just = hits & top_mask
-            length = cur_len + 1 - L0
-            f_lp = cand_lp / (length ** length_penalty)
-            full = bool(fin_done.all()) and early_stopping is True
-            f_lp += float(full) * -1.0e9
-            f_lp += float(not improvable) * -1.0e9
-            f_lp += (~just) * -1.0e9
-            merged = torch.cat((fin_scores, f_lp))
-            merged_done = torch.cat((fin_done, just))
-            pick = torch.topk(merged, B)[1].tolist()
-            # record the candidates in the tree
-            first = len(tree)
-            for j in range(K):
-                b, t = src[j], toks[j]
-                tree.append(Node(first + j, run_nodes[b], t, tok_lps[j], lps[j], steps + 1,
-                                 "pruned"))
-            new_items = []
-            for i in pick:
-                if i < B:
-                    new_items.append(fin_items[i])
-                    continue
-                j = i - B
-                if not just[j]:
-                    new_items.append(None)
-                    continue
-                b, node = src[j], tree[first + j]
-                node.status, node.score, node.reason = "finished", float(merged[i]), reasons[j]
-                keep_tok = reasons[j] != "eos"
-                new_items.append((node.id, run_toks[b] + ([toks[j]] if keep_tok else []),
-                                  run_lps[b] + ([node.logprob] if keep_tok else []), reasons[j],
-                                  length))
-                if tr.active():
-                    tr.emit("beam_finish", t=steps, node=node.id, score=node.score,
-                            reason=reasons[j], cum_logprob=node.cum_logprob, length=length)
-            fin_scores, fin_done, fin_items = merged[pick], merged_done[pick], new_items
-            for j in nxt:
-                if not ended[j]:
-                    tree[first + j].status = "kept"
-            if tr.active():
-                tr.emit("beam_step", t=steps, nodes=list(range(first, first + K)),
-                        parents=[run_nodes[b] for b in src], tokens=toks, logprobs=tok_lps,
-                        cum_logprobs=lps, kept=[first + j for j in nxt if not ended[j]])
-            parents = [src[j] for j in nxt]
-            run_nodes = [first + j for j in nxt]
-            run_toks = [run_toks[src[j]] + [toks[j]] for j in nxt]
-            run_lps = [run_lps[src[j]] + [tree[first + j].logprob] for j in nxt]
-            run_scores = live_lp[nxt]
-            cur_len += 1
+            cand = _top_k_continuations(state.logits, run, tree, steps)
+            cand.reasons = [_end_reason(lm, run.toks[b], t, L0 + steps, **ends)
+                            for b, t in zip(cand.src, cand.toks)]
+            nxt = _next_live_beams(cand, B)
+            fin = _merge_finished(fin, cand, tree, run, steps, length_penalty, early_stopping)
+            _record_step(cand, tree, nxt)
+            run = run.advance(cand, nxt)
             steps += 1
-            # HF's stopping rule
-            if early_stopping == "never" and length_penalty > 0.0:
-                best_len = max_len - L0
-            else:
-                best_len = cur_len - L0
-            best_possible = run_scores[:1] / (best_len ** length_penalty)
-            worst = torch.where(fin_done, torch.min(fin_scores), -1.0e9)
-            improvable = improvable and bool(torch.any(best_possible > worst))
-            if not improvable or (bool(fin_done.all()) and early_stopping is True) \
-                    or all(ended):
+            fin.improvable = fin.improvable and _can_improve(
+                fin, run, steps if early_stopping != "never" or length_penalty <= 0.0
+                else max_new_tokens, length_penalty)
+            if not fin.improvable or (bool(fin.done.all()) and early_stopping is True) \
+                    or all(r is not None for r in cand.reasons):
                 break
-            state = state.select(parents, inplace=True)
-            lm.advance(state, torch.tensor([toks[j] for j in nxt], device=lm.device))
+            state = state.select([cand.src[j] for j in nxt], inplace=True)
+            lm.advance(state, torch.tensor([cand.toks[j] for j in nxt], device=lm.device))
+    return _beam_result(lm, prompt, p_ids, tree, fin, n_return, snap,
+                        dict(num_beams=B, length_penalty=length_penalty,
+                             early_stopping=early_stopping, max_new_tokens=max_new_tokens,
+                             steps=steps))
+
+
+@dataclass
+class Finished:
+    """A finished hypothesis: its node, tokens and their log-probs, why and at what length."""
+    node: int
+    tokens: list
+    logprobs: list
+    reason: str
+    length: int
+
+
+@dataclass
+class _Beams:
+    """The live beams: each one's node, tokens, token log-probs and cumulative log-prob."""
+    nodes: list
+    toks: list
+    lps: list
+    scores: torch.Tensor
+
+    @classmethod
+    def start(cls, B):
+        scores = torch.zeros(B)
+        scores[1:] = -1e9                       # only the first copy of the prompt is expanded
+        return cls([0] * B, [[] for _ in range(B)], [[] for _ in range(B)], scores)
+
+    def advance(self, cand, nxt) -> "_Beams":
+        return _Beams([cand.first + j for j in nxt],
+                      [self.toks[cand.src[j]] + [cand.toks[j]] for j in nxt],
+                      [self.lps[cand.src[j]] + [cand.tok_lps[j]] for j in nxt], cand.live_lp[nxt])
+
+
+@dataclass
+class _Finished:
+    """The finished set, best-first (HF: beam_scores, is_sent_finished), and whether a live
+    beam can still beat it (HF: is_early_stop_heuristic_unsatisfied)."""
+    scores: torch.Tensor
+    done: torch.Tensor
+    items: list
+    improvable: bool = True
+
+    @classmethod
+    def empty(cls, B):
+        return cls(torch.full((B,), -1e9), torch.zeros(B, dtype=torch.bool), [None] * B)
+
+
+@dataclass
+class _Candidates:
+    """The 2 * num_beams best one-token continuations of the live beams."""
+    src: list
+    toks: list
+    lp: torch.Tensor            # cumulative log-probs
+    tok_lps: list
+    first: int                  # the node id of the first candidate
+    reasons: list = field(default_factory=list)   # why each ended (None: live)
+    live_lp: torch.Tensor | None = None
+
+
+def _top_k_continuations(logits, run: _Beams, tree, t: int) -> _Candidates:
+    """Score every one-token extension by its cumulative log p (eq. 11); keep the best 2B."""
+    logp = torch.log_softmax(logits.float(), -1)
+    B, V = logp.shape
+    if tr.active():
+        for b in range(B):
+            if run.scores[b] > -1e8:
+                tr.emit("beam_expand", t=t, node=run.nodes[b], cum_logprob=float(run.scores[b]),
+                        top=_top(logits[b], 2 * B))
+    cand_lp, cand_idx = torch.topk((logp + run.scores[:, None]).view(-1), 2 * B)
+    return _Candidates((cand_idx // V).tolist(), (cand_idx % V).tolist(), cand_lp,
+                       logp.view(-1)[cand_idx].tolist(), len(tree))
+
+
+def _end_reason(lm, toks, t, cur_len, eos_id, max_len, stop):
+    """Why the sequence ``toks + [t]`` ends ("eos", "length", "stop"), or None."""
+    if t == eos_id:
+        return "eos"
+    if cur_len + 1 >= max_len:
+        return "length"
+    if stop and _hit_stop(lm, toks + [t], stop):
+        return "stop"
+    return None
+
+
+def _next_live_beams(cand: _Candidates, B: int) -> list:
+    """The best num_beams candidates that did not end."""
+    hits = torch.tensor([r is not None for r in cand.reasons])
+    cand.live_lp = cand.lp + hits.to(torch.float32) * -1.0e9
+    return torch.topk(cand.live_lp, B)[1].tolist()
+
+
+def _merge_finished(fin: _Finished, cand: _Candidates, tree, run: _Beams, t: int,
+                    length_penalty, early_stopping) -> _Finished:
+    """Move the candidates that ended among the first num_beams into the finished set, scored
+    log p / |y| ** length_penalty, unless the set is closed (full with early_stopping=True,
+    or no live beam can improve it)."""
+    B = len(fin.items)
+    just = torch.tensor([r is not None for r in cand.reasons]) & (torch.arange(2 * B) < B)
+    length = t + 1
+    f_lp = cand.lp / (length ** length_penalty)
+    f_lp += float(bool(fin.done.all()) and early_stopping is True) * -1.0e9
+    f_lp += float(not fin.improvable) * -1.0e9
+    f_lp += (~just) * -1.0e9
+    merged = torch.cat((fin.scores, f_lp))
+    merged_done = torch.cat((fin.done, just))
+    pick = torch.topk(merged, B)[1].tolist()
+    for j in range(2 * B):
+        tree.append(Node(cand.first + j, run.nodes[cand.src[j]], cand.toks[j], cand.tok_lps[j],
+                         float(cand.lp[j]), t + 1, "pruned"))
+    items = []
+    for i in pick:
+        j = i - B
+        if i < B or not just[j]:
+            items.append(fin.items[i] if i < B else None)
+            continue
+        b, node, reason = cand.src[j], tree[cand.first + j], cand.reasons[j]
+        node.status, node.score, node.reason = "finished", float(merged[i]), reason
+        keep = [cand.toks[j]] if reason != "eos" else []
+        items.append(Finished(node.id, run.toks[b] + keep,
+                              run.lps[b] + ([node.logprob] if keep else []), reason, length))
+        if tr.active():
+            tr.emit("beam_finish", t=t, node=node.id, score=node.score, reason=reason,
+                    cum_logprob=node.cum_logprob, length=length)
+    return _Finished(merged[pick], merged_done[pick], items, fin.improvable)
+
+
+def _record_step(cand: _Candidates, tree, nxt) -> None:
+    """Mark the kept candidates in the tree and emit the step."""
+    kept = [cand.first + j for j in nxt if cand.reasons[j] is None]
+    for n in kept:
+        tree[n].status = "kept"
+    if tr.active():
+        K = len(cand.toks)
+        tr.emit("beam_step", t=tree[cand.first].step - 1,
+                nodes=list(range(cand.first, cand.first + K)),
+                parents=[tree[cand.first + j].parent for j in range(K)], tokens=cand.toks,
+                logprobs=cand.tok_lps, cum_logprobs=cand.lp.tolist(), kept=kept)
+
+
+def _can_improve(fin: _Finished, run: _Beams, best_len: int, length_penalty) -> bool:
+    """HF's stopping rule: can the best live beam, at the most favourable length, still beat
+    the worst finished hypothesis?"""
+    best_possible = run.scores[:1] / (best_len ** length_penalty)
+    worst = torch.where(fin.done, torch.min(fin.scores), -1.0e9)
+    return bool(torch.any(best_possible > worst))
+
+
+def _beam_result(lm, prompt, p_ids, tree, fin: _Finished, n_return, snap, params):
+    """The finished hypotheses best-first (ranked in the tree), the cost, the result."""
     cost = lm.counter.since(snap)
     hyps = []
-    for item, score in zip(fin_items, fin_scores.tolist()):
+    for item, score in zip(fin.items, fin.scores.tolist()):
         if item is None or len(hyps) == n_return:
             continue
-        node_id, tokens, t_lps, reason, length = item
-        tree[node_id].rank = len(hyps)
+        tree[item.node].rank = len(hyps)
         hyps.append(Hypothesis(
-            text=lm.decode(tokens), token_ids=tokens, logprobs=t_lps, prompt=_text(lm, prompt),
-            prompt_ids=p_ids, finish_reason=reason, score=score,
-            seq_logprob=tree[node_id].cum_logprob, length=length, node=node_id))
-    cost = cost + Cost(input_tokens=L0, output_tokens=cost.computed_tokens - L0, calls=1)
-    params = dict(num_beams=B, length_penalty=length_penalty, early_stopping=early_stopping,
-                  max_new_tokens=max_new_tokens, steps=steps)
+            text=lm.decode(item.tokens), token_ids=item.tokens, logprobs=item.logprobs,
+            prompt=_text(lm, prompt), prompt_ids=p_ids, finish_reason=item.reason, score=score,
+            seq_logprob=tree[item.node].cum_logprob, length=item.length, node=item.node))
+    cost = cost + Cost(input_tokens=len(p_ids), output_tokens=cost.computed_tokens - len(p_ids),
+                       calls=1)
     if tr.active():
         with tr.source("beam_search"):
             tr.emit("beam_done", returned=[h.node for h in hyps], params=params)
@@ -494,17 +560,6 @@ class MapResult(Hypothesis):
     nodes_expanded: int = 0
 
 
-def _truncate(state: DecodeState, keep: int) -> None:
-    """Drop the tokens of a single-row state after the first ``keep`` (no forward pass; the
-    state's logits are left stale)."""
-    drop = len(state.ids[0]) - keep
-    if drop > 0:
-        state.cache.crop(-drop)
-        state.mask = state.mask[:, :-drop]
-        state.positions = state.positions - drop
-        del state.ids[0][keep:]
-
-
 def exact_map(lm: LanguageModel, prompt, max_new_tokens: int = 16, node_budget: int = 10_000,
               eos: bool = True, raise_on_budget: bool = True) -> MapResult:
     """Exact MAP decoding (eq. 7) by depth-first branch-and-bound (Stahlberg & Byrne, 2019).
@@ -524,58 +579,76 @@ def exact_map(lm: LanguageModel, prompt, max_new_tokens: int = 16, node_budget: 
     p_ids = lm.prompt_ids(prompt, max_new_tokens)
     validate.count("node_budget", node_budget, lo=0)
     snap = lm.counter.snapshot()
-    eos_id = lm.eos_token_id if eos else None
-    state = lm.prefill(p_ids)
-    L0 = len(p_ids)
-    best = {"lp": -math.inf, "toks": [], "lps": [], "reason": "length", "len": 0}
-    count = {"expanded": 0, "out_of_budget": False}
-
-    def record(toks, lps, total, reason, length):
-        best.update(lp=total, toks=list(toks), lps=list(lps), reason=reason, len=length)
-        if tr.active():
-            tr.emit("map_finish", tokens=list(toks), seq_logprob=total, reason=reason)
-
-    def visit(toks, lps, cum, logp):
-        depth = len(toks) + 1                       # the length of the children
-        if eos_id is not None and cum + float(logp[eos_id]) > best["lp"]:
-            record(toks, lps, cum + float(logp[eos_id]), "eos", depth)   # ends here: no pass
-        values, order = torch.sort(logp, descending=True)
-        for v, t in zip(values.tolist(), order.tolist()):
-            if t == eos_id:
-                continue
-            total = cum + v
-            if total <= best["lp"]:
-                return                              # children are sorted: all the rest too
-            if depth == max_new_tokens:
-                record(toks + [t], lps + [v], total, "length", depth)
-                return
-            if count["expanded"] >= node_budget:
-                count["out_of_budget"] = True
-                return
-            count["expanded"] += 1
-            lm.advance(state, [t])
-            if tr.active():
-                tr.emit("map_expand", t=len(toks), token=t, cum_logprob=total)
-            visit(toks + [t], lps + [v], total, torch.log_softmax(state.logits[0].float(), -1))
-            _truncate(state, L0 + len(toks))
-            if count["out_of_budget"]:
-                return
-
+    search = _BranchAndBound(lm, lm.prefill(p_ids), lm.eos_token_id if eos else None,
+                             max_new_tokens, node_budget)
     with tr.source("exact_map"):
         if max_new_tokens > 0:
-            visit([], [], 0.0, torch.log_softmax(state.logits[0].float(), -1))
+            search.visit([], [], 0.0, search.logp())
         else:
-            best["lp"] = 0.0
-    cost = lm.counter.since(snap) + Cost(input_tokens=L0, output_tokens=count["expanded"],
+            search.best_lp = 0.0
+    cost = lm.counter.since(snap) + Cost(input_tokens=len(p_ids), output_tokens=search.expanded,
                                          calls=1)
-    res = MapResult(text=lm.decode(best["toks"]), token_ids=best["toks"], logprobs=best["lps"],
-                    prompt=_text(lm, prompt), prompt_ids=p_ids, finish_reason=best["reason"],
-                    cost=cost, score=best["lp"], seq_logprob=best["lp"], length=best["len"],
-                    optimal=not count["out_of_budget"], nodes_expanded=count["expanded"])
-    if count["out_of_budget"] and raise_on_budget:
+    best = search.best
+    res = MapResult(text=lm.decode(best.tokens), token_ids=best.tokens, logprobs=best.logprobs,
+                    prompt=_text(lm, prompt), prompt_ids=p_ids, finish_reason=best.reason,
+                    cost=cost, score=search.best_lp, seq_logprob=search.best_lp,
+                    length=best.length, optimal=not search.out_of_budget,
+                    nodes_expanded=search.expanded)
+    if search.out_of_budget and raise_on_budget:
         raise SearchBudgetExceeded(
             f"exact_map used its node_budget of {node_budget} expansions before proving the "
             f"best sequence optimal (best so far: log p = {res.seq_logprob:.4f}, "
             f"{res.text!r}); raise node_budget, lower max_new_tokens, or pass "
             "raise_on_budget=False to get this unproven result", res)
     return res
+
+
+class _BranchAndBound:
+    """exact_map's search: the best complete sequence so far and the expansions used."""
+
+    def __init__(self, lm, state, eos_id, max_new_tokens, node_budget):
+        self.lm, self.state, self.eos_id = lm, state, eos_id
+        self.max_new_tokens, self.node_budget = max_new_tokens, node_budget
+        self.best, self.best_lp = Finished(-1, [], [], "length", 0), -math.inf
+        self.expanded, self.out_of_budget = 0, False
+
+    def logp(self):
+        return torch.log_softmax(self.state.logits[0].float(), -1)
+
+    def visit(self, toks, lps, cum, logp):
+        """Score the sequence that ends here (prefix + EOS, no pass), then the children most
+        probable first; cut every child whose prefix is no better than the best sequence."""
+        depth = len(toks) + 1                       # the length of the children
+        if self.eos_id is not None and cum + float(logp[self.eos_id]) > self.best_lp:
+            self.record(toks, lps, cum + float(logp[self.eos_id]), "eos", depth)
+        values, order = torch.sort(logp, descending=True)
+        for v, t in zip(values.tolist(), order.tolist()):
+            if t == self.eos_id:
+                continue
+            if cum + v <= self.best_lp:
+                return                              # children are sorted: all the rest too
+            if depth == self.max_new_tokens:
+                return self.record(toks + [t], lps + [v], cum + v, "length", depth)
+            if not self.expand(len(toks), t, cum + v):
+                return
+            self.visit(toks + [t], lps + [v], cum + v, self.logp())
+            self.state.crop(1)                      # back to this node (logits unused)
+            if self.out_of_budget:
+                return
+
+    def expand(self, t, token, total) -> bool:
+        """One forward pass for the child ``token`` at time ``t``, if the budget allows."""
+        if self.expanded >= self.node_budget:
+            self.out_of_budget = True
+            return False
+        self.expanded += 1
+        self.lm.advance(self.state, [token])
+        if tr.active():
+            tr.emit("map_expand", t=t, token=token, cum_logprob=total)
+        return True
+
+    def record(self, toks, lps, total, reason, length):
+        self.best = Finished(-1, list(toks), list(lps), reason, length)   # no tree: node -1
+        self.best_lp = total
+        if tr.active():
+            tr.emit("map_finish", tokens=list(toks), seq_logprob=total, reason=reason)

@@ -78,7 +78,7 @@ class DecodeState:
 
     @property
     def batch_size(self) -> int:
-        return self.logits.shape[0]
+        return self.mask.shape[0]
 
     def select(self, rows, inplace: bool = False) -> "DecodeState":
         """A state with the given rows (repeats allowed): beam reordering, branching.
@@ -95,6 +95,29 @@ class DecodeState:
     def repeat(self, n: int) -> "DecodeState":
         """Each row repeated ``n`` times (rows stay grouped): N samples share one prefix."""
         return self.select([i for i in range(self.batch_size) for _ in range(n)])
+
+    def crop(self, n_tokens: int, logits: torch.Tensor | None = None) -> "DecodeState":
+        """Drop the last ``n_tokens`` of every row in place, without a forward pass.
+
+        ``logits`` (B, V) are the next-token logits after the kept tokens when the caller has
+        them (speculative decoding reads them from its verification pass); without them the
+        state has no logits until the next `LanguageModel.advance` (`LanguageModel.rewind`
+        recomputes them with one pass).  Rows must not end in padding.
+        """
+        if isinstance(n_tokens, bool) or not isinstance(n_tokens, int) or n_tokens < 0:
+            raise ValueError(f"n_tokens must be an integer >= 0, got {n_tokens!r}")
+        if n_tokens > min(len(r) for r in self.ids):
+            raise ValueError(f"n_tokens={n_tokens} is more than the shortest row holds")
+        if n_tokens:
+            self.cache.crop(-n_tokens)   # a negative count means "remove" in v4 and v5 alike
+            self.mask = self.mask[:, :-n_tokens]
+            self.positions = self.positions - n_tokens
+            for row in self.ids:
+                del row[-n_tokens:]
+            self.logits = None
+        if logits is not None:
+            self.logits = logits.reshape(self.batch_size, -1)
+        return self
 
     def cache_bytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in cache_tensors(self.cache))
@@ -275,21 +298,17 @@ class LanguageModel:
         return logits[0]
 
     def rewind(self, state: DecodeState, n_tokens: int) -> DecodeState:
-        """Drop the last ``n_tokens`` of a single-row state (e.g. rejected draft tokens)."""
-        if state.batch_size != 1 or n_tokens < 0:
-            raise ValueError("rewind works on a single-row state and n_tokens >= 0")
+        """Drop the last ``n_tokens`` of a state and recompute its logits with one pass (the
+        last kept token is fed again); `DecodeState.crop` drops them without a pass."""
+        if isinstance(n_tokens, bool) or not isinstance(n_tokens, int) or n_tokens < 0:
+            raise ValueError(f"n_tokens must be an integer >= 0, got {n_tokens!r}")
         if n_tokens == 0:
             return state
-        keep = len(state.ids[0]) - n_tokens
-        if keep < 1:
-            raise ValueError("cannot rewind past the first token")
-        cached = state.mask.shape[1] - n_tokens - 1   # columns kept (left padding included)
-        state.cache.crop(-(n_tokens + 1))  # a negative count means "remove" in v4 and v5 alike
-        state.mask = state.mask[:, :cached]
-        state.positions = state.positions - n_tokens - 1
-        last = state.ids[0][keep - 1]
-        del state.ids[0][keep - 1:]
-        return self.advance(state, [last])
+        if n_tokens >= min(len(r) for r in state.ids):
+            raise ValueError(f"n_tokens={n_tokens}: cannot rewind past the first token")
+        last = [r[-n_tokens - 1] for r in state.ids]
+        state.crop(n_tokens + 1)
+        return self.advance(state, last)
 
     @torch.no_grad()
     def next_logits(self, prefixes) -> torch.Tensor:

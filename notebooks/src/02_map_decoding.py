@@ -147,15 +147,16 @@ print([(h.text, round(h.seq_logprob, 3)) for h in beams.hypotheses])
 beam_tree_figure(beams, lm.tokenizer)
 
 # %% [markdown]
-# **Look inside.** `decoding.beam_search` is long because it reproduces Hugging Face's
-# bookkeeping and stopping rules exactly (a test compares the two). The search itself is
-# four lines near the top of the loop: add each live beam's score to its next-token
-# log-probabilities (`acc = logp + run_scores[:, None]`), take the best 2K extensions over
-# all beams at once (`torch.topk(acc, K)`), move those that ended to the finished set with
-# score log p_θ(y | x) / |y|^α, and keep the best K that did not end.
+# **Look inside.** `decoding.beam_search` reproduces Hugging Face's bookkeeping and
+# stopping rules exactly (a test compares the two), so its loop reads as named phases, as
+# Hugging Face's does. The search itself is the first phase, `_top_k_continuations`: add each
+# live beam's score to its next-token log-probabilities (`logp + run.scores[:, None]`) and
+# take the best 2K extensions over all beams at once (`torch.topk`). Then `_merge_finished`
+# moves those that ended to the finished set with score log p_θ(y | x) / |y|^α, and
+# `_next_live_beams` keeps the best K that did not end.
 
 # %%
-show_source(decoding.beam_search)
+show_source(decoding.beam_search, decoding._top_k_continuations)
 
 # %% [markdown]
 # ## Exact MAP search
@@ -185,11 +186,11 @@ if TARGET:
 # **Look inside.** The branch-and-bound is a recursive depth-first search over the token
 # tree: at each node it first scores "stop here" (the prefix + EOS, no forward pass needed),
 # then visits the children most probable first, and returns as soon as a child's prefix is
-# already no more probable than the best complete output found (`if total <= best["lp"]:
+# already no more probable than the best complete output found (`if cum + v <= self.best_lp:
 # return`) — the children are sorted, so all the others are cut too.
 
 # %%
-show_source(decoding.exact_map)
+show_source(decoding.exact_map, decoding._BranchAndBound.visit)
 
 # %% [markdown]
 # The empty output is a candidate too. After a complete sentence, the grammar's single most

@@ -754,11 +754,11 @@ for _ in range(9):
     start = time.perf_counter()
     lm.advance(st, before.argmax(-1))
     one = time.perf_counter() - start
-    eff.crop_state(st, 1, before)              # back to 256 positions, no extra pass
+    st.crop(1, before)              # back to 256 positions, no extra pass
     start = time.perf_counter()
     lm.extend(st, long_prompt[1:6])
     verify_vs_step.append((time.perf_counter() - start) / one)
-    eff.crop_state(st, 5, before)
+    st.crop(5, before)
 kv_views.timings_figure({name: 1000 * statistics.median(v) for name, v in live.items()},
                         title="ms per generated token, same output (median of 5)")
 

@@ -7,7 +7,7 @@ decoding, arithmetic intensity and the roofline, quantisation and attention kern
     eff.PrefixCache(lm).prefill(prompts)                       # reuse computed prefixes
     eff.use_growing_cache(lm)          # KV caches that append in place (faster decoding)
 """
-from .kv import (attention_variants, cache_bytes, cache_length, crop_state, growing_cache,
+from .kv import (attention_variants, cache_bytes, cache_length, growing_cache,
                  kv_cache_bytes, ms_per_token, new_cache, timed_greedy, use_growing_cache,
                  with_kv_heads)
 from .prefix import PrefixCache, throughput
@@ -21,7 +21,7 @@ from .speculative import (ModelDrafter, PromptLookupDrafter, SpecStep,
                           truncated_draft)
 
 __all__ = [
-    "attention_variants", "cache_bytes", "cache_length", "crop_state", "kv_cache_bytes",
+    "attention_variants", "cache_bytes", "cache_length", "kv_cache_bytes",
     "ms_per_token", "timed_greedy", "with_kv_heads", "growing_cache", "use_growing_cache",
     "new_cache", "PrefixCache", "throughput", "agreement",
     "quantize_int8", "weight_bytes", "with_attention", "CPU_2CORE", "H100",

@@ -201,27 +201,6 @@ def ms_per_token(lm: LanguageModel, prompt="Story:", tokens: int = 64, repeats: 
     return sorted(times)[len(times) // 2]
 
 
-def crop_state(state: DecodeState, n_tokens: int, logits: torch.Tensor) -> DecodeState:
-    """Drop the last ``n_tokens`` of every row of ``state`` in place, without a forward pass.
-
-    ``logits`` (B, V) are the next-token logits after the kept tokens, which the caller already
-    has (speculative decoding reads them from its verification pass).  Compare `lm.rewind`,
-    which recomputes them with one more pass.  Rows must not end in padding.
-    """
-    if n_tokens < 0:
-        raise ValueError(f"n_tokens must be >= 0, got {n_tokens}")
-    if n_tokens >= min(len(r) for r in state.ids):
-        raise ValueError(f"n_tokens={n_tokens} would remove a whole row")
-    if n_tokens:
-        state.cache.crop(-n_tokens)
-        state.mask = state.mask[:, :-n_tokens]
-        state.positions = state.positions - n_tokens
-        for row in state.ids:
-            del row[-n_tokens:]
-    state.logits = logits.reshape(state.batch_size, -1)
-    return state
-
-
 def with_kv_heads(lm: LanguageModel, n_kv_heads: int) -> LanguageModel:
     """The same model with ``n_kv_heads`` key/value heads: MHA (= heads), GQA, or MQA (1).
 

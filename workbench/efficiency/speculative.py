@@ -23,7 +23,7 @@ from ..models import LanguageModel
 from ..rng import make_generator
 from ..trace import active, emit
 from ..trace import source as tagged
-from .kv import _seconds, crop_state
+from .kv import _seconds
 
 
 @dataclass
@@ -145,7 +145,7 @@ class ModelDrafter:
     def update(self, step: SpecStep, drafted):
         k, n = len(drafted), step.n_accepted
         if k and n < k:   # the state holds d_1..d_{k-1}; keep d_1..d_n
-            crop_state(self.state, k - 1 - n, self.rows[n:n + 1])
+            self.state.crop(k - 1 - n, self.rows[n:n + 1])
             self.pending.append(step.next_token)
         else:
             self.pending += drafted[-1:] + [step.next_token]
@@ -271,7 +271,7 @@ def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapte
             n = step.n_accepted
             if n < kk:
                 if rollback == "crop":
-                    crop_state(state, kk - n, raw[n:n + 1])
+                    state.crop(kk - n, raw[n:n + 1])
                 else:
                     target.rewind(state, kk - n)
             pending = [step.next_token]
