@@ -4,8 +4,9 @@
     python scripts/sweep_compute.py --only stepwise_beam mcts --problems 8
     python scripts/sweep_compute.py --only best_of_n mcts --redo   # after retraining a model
 
-Every method runs on the same fixed subset of held-out problems (``data/tasks/arithmetic.jsonl``:
-problem i of the subset uses seed ``seed * 100_003 + i`` in every method), and every run's
+Every method runs on the same problems, the ``hard`` set of ``workbench.tinyworld.tasks``
+(104 test problems with 3-6 operations on 2- or 3-digit numbers; problem ``arith-NNN`` uses seed
+``seed * 100_003 + NNN`` in every method and every sweep, `problem_seed`), and every run's
 correctness and Table 5 cost are stored per problem in ``data/results/compute_sweep.json``
 (written after every problem, so an interrupted sweep resumes where it stopped).  The summary
 gives each (method, setting): accuracy and mean tokens per problem (generated, input + output +
@@ -28,19 +29,18 @@ sys.path.insert(0, str(ROOT))
 
 from workbench import adapters, meta, stats  # noqa: E402
 from workbench.tasks import load as load_task  # noqa: E402
+from workbench.tinyworld.tasks import problem_seed, problem_set  # noqa: E402
 
 ARITH = load_task("tinyworld-arithmetic")
 
 OUT = ROOT / "data" / "results" / "compute_sweep.json"
 TEMPERATURE = 0.8
-SUBSET = {"min_ops": 3, "min_digits": 2, "every": 3}   # >= 3 operations, >= 2 digits
+PROBLEMS = "hard"      # the problem set (workbench.tinyworld.tasks.PROBLEM_SETS)
 
 
-def subset(tasks, n):
-    """The fixed subset: problems with >= 3 operations and >= 2 digits, every 3rd, first n."""
-    pool = [t for t in tasks if t["n_ops"] >= SUBSET["min_ops"]
-            and t["digits"] >= SUBSET["min_digits"]][::SUBSET["every"]]
-    return pool[:n]
+def subset(n: int) -> list:
+    """The first ``n`` problems of the sweep's problem set."""
+    return problem_set(PROBLEMS)[:n]
 
 
 class Models:
@@ -258,21 +258,20 @@ def save(data: dict, out, summarize_rows=summarize, t0=None) -> dict:
 
 
 def main():
-    args = arguments(__doc__, OUT, 48)
-    from workbench.tinyworld.tasks import load_tasks
-    tasks = subset(load_tasks("arithmetic"), args.problems)
+    args = arguments(__doc__, OUT, 104)
+    tasks = subset(args.problems)
     M = Models()
     data = start(args.out, {"problems": [t["id"] for t in tasks], "seed": args.seed,
-                            "temperature": TEMPERATURE, "subset": SUBSET,
+                            "temperature": TEMPERATURE, "problem_set": PROBLEMS,
                             "parameters": M.params}, args.only, args.redo)
     done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
     for name, settings in methods(M).items():
         if not chosen(name, args.only):
             continue
         for setting, fn in settings.items():
-            todo = [(i, t) for i, t in enumerate(tasks) if (name, setting, t["id"]) not in done]
-            for i, t in tqdm(todo, desc=f"{name} {setting}", disable=not todo):
-                row = run_one(fn, t, args.seed * 100_003 + i, M)
+            todo = [t for t in tasks if (name, setting, t["id"]) not in done]
+            for t in tqdm(todo, desc=f"{name} {setting}", disable=not todo):
+                row = run_one(fn, t, problem_seed(t, args.seed), M)
                 data["rows"].append({"method": name, "setting": setting, **row})
                 save(data, args.out)
     save(data, args.out)

@@ -94,3 +94,30 @@ def test_speculative_figures(models):
     view = speculative.SpeculativeView(out, target.tokenizer, sweep=rows, c=0.1, rounds=4)
     view.slider.value = view.slider.max
     assert len(view.widget.children) == 4
+
+
+def test_prefix_stepper_replays_the_stream_request_by_request(models):
+    """Each step serves one more prompt; the per-request log adds up to the cache's totals,
+    moving back or changing the capacity replays from an empty cache, and a capacity too small
+    for the shared header serves nothing of it."""
+    lm = models[0]
+    header = "Story: the cat sat on the mat and the dog ran to the park. "
+    stream = [header + "Q: 1", header + "Q: 2", "Review: good. " + "Q: 1", header + "Q: 3"]
+    st = kv_cache.PrefixStepper(lm, stream, capacities=(None, 8))
+    assert st.request.value == 1 and len(st.log) == 1 and st.log[0][1] == 0   # nothing stored
+    st.request.value = 4
+    assert len(st.log) == 4 and st.log[1][1] >= len(lm.encode(header)) - 1     # header served
+    asked, served, computed = (sum(x) for x in zip(*st.log))
+    c = st.cache
+    assert (asked, served, computed) == (c.requested_tokens, c.reused_tokens, c.computed_tokens)
+    assert served + computed == asked and "request 4 of 4" in st.info.value
+    assert len(st.fig.data) == len(kv_cache.prefix_tree_figure(st.cache).data) >= 2
+    unbounded = st.cache
+    st.request.value = 2                               # back: replayed from scratch
+    assert st.cache is not unbounded and len(st.log) == 2
+    st.capacity.value = 8
+    st.request.value = 4
+    assert st.cache.max_tokens == 8 and st.cache.stored_tokens <= 8
+    assert st.log[3][1] < len(lm.encode(header)) - 1   # the header did not survive
+    with pytest.raises(ValueError, match="stream"):
+        kv_cache.PrefixStepper(lm, [])

@@ -70,8 +70,11 @@ def test_tool_call_is_spliced_into_the_sequence(tiny_lm):
             self.i += 1
 
     g = meta.tool_generate(tiny_lm, "Q (calc): 7*3\n", adapters=[Script()])
-    assert g.text == "[CALC]7*3[/CALC]=21, done"
+    assert g.text == "[CALC]7*3[/CALC]=21, done" and g.finish_reason == "eos"
     assert g.info["tool_calls"] == [{"call": "7*3", "result": "=21"}]
+    # a budget that ends inside the script is reported as such, not as a stop
+    cut = meta.tool_generate(tiny_lm, "Q (calc): 7*3\n", adapters=[Script()], max_new_tokens=3)
+    assert cut.finish_reason == "length" and len(cut.token_ids) == 3
     assert g.cost.external_tokens == len(result_ids)
     assert g.cost.output_tokens == len(script)
     # the continuation saw the spliced tokens: recompute its last logits from scratch

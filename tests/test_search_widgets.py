@@ -2,7 +2,7 @@
 import plotly.graph_objects as go
 import pytest
 
-from widgets import compute, refinement, search_tree
+from widgets import chains, compute, refinement, search_tree
 from workbench import meta
 
 from test_refine import PROMPT as RPROMPT, bad_line, continuer, fixed
@@ -129,3 +129,42 @@ def test_chains_figure_error_bars():
     assert list(fig.data[0].error_y.arrayminus) == pytest.approx([0.1, 0.15])
     with pytest.raises(ValueError, match="intervals"):
         chains.chains_figure(results, {"x": (0.4, 0.7)})
+
+
+def test_chain_explorer_runs_the_chosen_chain_and_prices_every_chain():
+    """The explorer runs the chain picked on the problem picked, under a trace: stages drawn
+    from the trace, the verdict of the task's check, and every chain's bill on that problem."""
+    from workbench.budget import Cost
+    from workbench.meta import TextOutput
+    from workbench.tasks import Problem
+    from workbench.trace import emit
+    calls = []
+
+    def two_stage(p):
+        calls.append(("two", p.id))
+        emit("stage", index=0, prompt=p.question, output="plan")
+        emit("stage", index=1, prompt="plan", output=p.reference)
+        return TextOutput(p.reference, Cost(input_tokens=3, output_tokens=2, calls=2))
+
+    def wrong(p):
+        calls.append(("wrong", p.id))
+        emit("tool", tool="CALC", call="1+1", result="=2")
+        return TextOutput("0", Cost(input_tokens=1, output_tokens=1, external_tokens=2, calls=1))
+
+    problems = [Problem("a", "1+1", "2"), Problem("b", "2+2", "4")]
+    ex = chains.ChainExplorer({"two stages": two_stage, "wrong": wrong}, problems,
+                              lambda p, text: text.strip() == p.reference)
+    assert len(ex.fig.layout.annotations) == 2 and "right" in ex.output.value
+    assert ex.table.value.count("<tr>") == 3 and ">yes<" in ex.table.value
+    ex.chain.value = "wrong"
+    assert "wrong</b>" in ex.output.value and "1+1 &rarr; =2" in ex.output.value
+    assert len(ex.fig.layout.annotations) == 0
+    n = len(calls)
+    ex.problem.value = 1                  # a new problem: the table is computed for it once
+    assert ("two", "b") in calls[n:] and ("wrong", "b") in calls[n:]
+    ex.problem.value = 0
+    assert calls[-1] == ("wrong", "a")    # the table of problem a was kept
+    with pytest.raises(ValueError, match="chain must be one of"):
+        chains.ChainExplorer({"x": two_stage}, problems, lambda p, t: True, chain="y")
+    with pytest.raises(ValueError, match="must not be empty"):
+        chains.ChainExplorer({}, problems, lambda p, t: True)

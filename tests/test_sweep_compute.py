@@ -39,13 +39,13 @@ def test_summary_matches_the_rows(sweep):
 @pytest.mark.parametrize("method,setting", SLICE)
 def test_a_slice_reruns_identically(sweep, method, setting):
     mod, data, models = sweep
-    from workbench.tinyworld.tasks import load_tasks
-    tasks = mod.subset(load_tasks("arithmetic"), len(data["config"]["problems"]))
+    from workbench.tinyworld.tasks import problem_seed
+    tasks = mod.subset(len(data["config"]["problems"]))
     assert [t["id"] for t in tasks] == data["config"]["problems"]
     fn = mod.methods(models)[method][setting]
     stored = {r["id"]: r for r in data["rows"] if (r["method"], r["setting"]) == (method, setting)}
     for i in (0,):
-        row = mod.run_one(fn, tasks[i], data["config"]["seed"] * 100_003 + i, models)
+        row = mod.run_one(fn, tasks[i], problem_seed(tasks[i], data["config"]["seed"]), models)
         assert {k: row[k] for k in FIELDS} == {k: stored[tasks[i]["id"]][k] for k in FIELDS}
 
 

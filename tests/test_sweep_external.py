@@ -44,3 +44,29 @@ def test_first_problems_resample_identically(stored):
         assert new["lengths"] == old["lengths"]
         for key in ("verifier", "prm", "logp_mean", "joint"):
             assert new[key] == pytest.approx(old[key], abs=2e-4)
+
+
+TOOLS = data_dir() / "results" / "tool_use.json"
+
+
+def test_calculator_sweep_reruns_identically():
+    """scripts/sweep_tools.py: every problem has its four runs, and the first problems
+    re-run to the same rows (greedy: no seed)."""
+    import workbench as wb
+    from workbench.experiments import calculator
+    if not TOOLS.exists() or not (data_dir() / "models" / "tinyworld-draft").exists():
+        pytest.skip("needs the embedded models and data/results/tool_use.json")
+    data = json.loads(TOOLS.read_text())
+    task = wb.tasks.load("tinyworld-arithmetic")
+    ids = [p.id for p in calculator.problems(task, data["meta"]["problem_set"])]
+    assert data["meta"]["problems"] == len(ids)
+    assert sorted((r["id"], r["model"], r["run"]) for r in data["rows"]) == sorted(
+        (i, m, r) for i in ids for m in data["meta"]["models"] for r in calculator.RUNS)
+    stored = {(r["id"], r["model"], r["run"]): r for r in data["rows"]}
+    models = [wb.load(m, device="cpu") for m in data["meta"]["models"]]
+    for p in calculator.problems(task, data["meta"]["problem_set"])[5:9]:
+        for lm in models:
+            for run in calculator.RUNS:
+                assert calculator.record(lm, task, p, run) == stored[p.id, lm.name, run]
+    with pytest.raises(ValueError, match="run must be"):
+        calculator.solve(models[0], task.problems[0], "with a slide rule")

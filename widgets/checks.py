@@ -81,14 +81,16 @@ def expect(ok, message: str) -> None:
         raise ExerciseFailed(message)
 
 
-def close(name: str, value, want: float, hint: str, tol: float = 1e-9) -> None:
+def close(name: str, value, want: float, hint: str, tol: float = 1e-9,
+          abs_tol: float | None = None) -> None:
     """``value`` (the answer called ``name``) is a number within ``tol`` (relative, or
-    absolute near 0) of ``want``; else fail with the value and ``hint`` (not with ``want``)."""
+    ``abs_tol``, default ``tol``, near 0) of ``want``; else fail with the value and ``hint``
+    (not with ``want``).  Pass ``abs_tol=0`` when ``want`` itself can be tiny (a p-value)."""
     __tracebackhide__ = True
     try:
         x = float(value)
     except (TypeError, ValueError):
         raise ExerciseFailed(f"`{name}` should be a number, got {type(value).__name__} "
                              f"{value!r}.") from None
-    if not math.isclose(x, float(want), rel_tol=tol, abs_tol=tol):
+    if not math.isclose(x, float(want), rel_tol=tol, abs_tol=tol if abs_tol is None else abs_tol):
         raise ExerciseFailed(f"`{name}` = {x:.6g} is not right: {hint}")

@@ -64,7 +64,8 @@ def best_at_budget(rows, budget: float, x: str = "total_tokens", y: str = "accur
 
 def cost_figure(rows, title: str | None = None, height: int = 380) -> go.Figure:
     """Table 5's three columns as stacked bars per method (``rows``: dicts with ``name`` and
-    the token fields); with an ``accuracy`` in every row, accuracy gets a panel of its own."""
+    the token fields); with an ``accuracy`` in every row, accuracy gets a panel of its own,
+    with error bars where every row also has its interval's ``low`` and ``high``."""
     from plotly.subplots import make_subplots
     names = [r["name"] for r in rows]
     acc = all("accuracy" in r for r in rows)
@@ -72,8 +73,12 @@ def cost_figure(rows, title: str | None = None, height: int = 380) -> go.Figure:
                         subplot_titles=("accuracy", "tokens per problem") if acc else None)
     col = 2 if acc else 1
     if acc:
+        bars = all("low" in r and "high" in r for r in rows)
+        err = dict(type="data", symmetric=False,
+                   array=[r["high"] - r["accuracy"] for r in rows],
+                   arrayminus=[r["accuracy"] - r["low"] for r in rows]) if bars else None
         fig.add_bar(x=names, y=[r["accuracy"] for r in rows], marker_color=PALETTE[2],
-                    showlegend=False, row=1, col=1)
+                    error_y=err, showlegend=False, row=1, col=1)
         fig.update_yaxes(range=[0, 1], row=1, col=1)
     for k, f in enumerate(TOKEN_FIELDS):
         fig.add_bar(x=names, y=[r.get(f, 0) for r in rows], name=TOKEN_NAMES[f],

@@ -320,3 +320,63 @@ def grouped_bars_figure(rows, title: str = "Tokens computed", yaxis: str | None 
                                    for r in rows], textposition="outside", cliponaxis=False))
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.12), yaxis_title=yaxis)
     return fig
+
+
+class PrefixStepper:
+    """Step a stream of prompts through an `efficiency.PrefixCache`, one request at a time:
+    the radix tree after request k, what that request was served from the tree and what it
+    computed, and the totals so far.  ``capacities``: the cache sizes to choose from (None:
+    unbounded); the stream is replayed from the start when the capacity changes or the slider
+    moves back."""
+
+    def __init__(self, lm, stream, capacities=(None,), tokenizer=None):
+        import ipywidgets as W
+        if not stream:
+            raise ValueError("stream must hold at least one prompt")
+        self.lm, self.stream, self.tokenizer = lm, list(stream), tokenizer or lm.tokenizer
+        self.request = W.IntSlider(value=1, min=1, max=len(self.stream), description="request")
+        self.capacity = W.Dropdown(options=[("unbounded" if c is None else str(c), c)
+                                            for c in capacities], description="capacity")
+        self.fig = go.FigureWidget(figure("", height=420))
+        self.info = W.HTML()
+        self.cache, self.log = None, []
+        for w in (self.request, self.capacity):
+            w.observe(lambda _: self.update(), names="value")
+        self.view = W.VBox([W.HBox([self.request, self.capacity]), self.fig, self.info])
+        self.update()
+
+    def advance_to(self, k: int) -> None:
+        """Serve the first ``k`` prompts (replaying from an empty cache when needed); the log
+        holds each request's (prompt tokens, served from the tree, computed)."""
+        from workbench.efficiency import PrefixCache
+        if self.cache is None or self.cache.max_tokens != self.capacity.value or k < len(self.log):
+            self.cache, self.log = PrefixCache(self.lm, max_tokens=self.capacity.value), []
+        while len(self.log) < k:
+            before = (self.cache.reused_tokens, self.cache.computed_tokens,
+                      self.cache.requested_tokens)
+            self.cache.prefill(self.stream[len(self.log)])
+            self.log.append((self.cache.requested_tokens - before[2],
+                             self.cache.reused_tokens - before[0],
+                             self.cache.computed_tokens - before[1]))
+
+    def update(self):
+        k = self.request.value
+        self.advance_to(k)
+        new = prefix_tree_figure(self.cache, self.tokenizer)
+        with self.fig.batch_update():
+            self.fig.data = []
+            for tr in new.data:
+                self.fig.add_trace(tr)
+            self.fig.layout = new.layout
+        asked, served, computed = self.log[-1]
+        c = self.cache
+        self.info.value = (
+            f"request {k} of {len(self.stream)}: {asked} prompt tokens, "
+            f"<b style='color:{GOOD if served else BAD}'>{served} served from the tree</b>, "
+            f"{computed} computed. So far: hit rate {c.hit_rate:.2f}, {c.tokens_saved} of "
+            f"{c.requested_tokens} prompt tokens not recomputed; {c.stored_tokens} tokens stored"
+            + (f" (capacity {c.max_tokens})" if c.max_tokens else ""))
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.view)

@@ -44,6 +44,20 @@ class Generation:
 
     score = logprob
 
+    @classmethod
+    def of(cls, lm, prompt, prompt_ids, tokens, logprobs, finish_reason="length", spent=None,
+           external_tokens=0, text=None, info=None):
+        """The one constructor of the token loops: the text decoded from ``tokens``, the
+        prompt's text, and the bill of one call (Table 5: the prompt's input tokens, the
+        generated output tokens, tool results as ``external_tokens``) plus what the models
+        ``spent`` (forward passes, computed tokens)."""
+        bill = Cost(input_tokens=len(prompt_ids), output_tokens=len(tokens) - external_tokens,
+                    external_tokens=external_tokens, calls=1)
+        return cls(text=lm.decode(tokens) if text is None else text, token_ids=tokens,
+                   logprobs=logprobs, prompt=prompt if isinstance(prompt, str) else
+                   lm.decode(prompt_ids), prompt_ids=prompt_ids, finish_reason=finish_reason,
+                   cost=bill + spent if spent is not None else bill, info=info or {})
+
     def __str__(self):
         return self.text
 
@@ -158,17 +172,10 @@ def decode(lm: LanguageModel, state: DecodeState, chooser, max_new_tokens: int =
     cost = lm.counter.since(snap)
     per_row_compute = Cost(forward_passes=cost.forward_passes,
                            computed_tokens=cost.computed_tokens)
-    results = []
-    for r in range(B):
-        c = Cost(input_tokens=prompt_lens[r], output_tokens=len(out_tokens[r]), calls=1)
-        if r == 0:  # the batch's shared compute is booked once, on its first row
-            c = c + per_row_compute
-        p_ids = state.ids[r][:prompt_lens[r]]
-        results.append(Generation(
-            text=lm.decode(out_tokens[r]), token_ids=out_tokens[r], logprobs=out_lps[r],
-            prompt=(prompts[r] if prompts else lm.decode(p_ids)), prompt_ids=p_ids,
-            finish_reason=reasons[r], cost=c))
-    return results
+    # the batch's shared compute is booked once, on its first row
+    return [Generation.of(lm, prompts[r] if prompts else None, state.ids[r][:prompt_lens[r]],
+                          out_tokens[r], out_lps[r], reasons[r],
+                          spent=per_row_compute if r == 0 else None) for r in range(B)]
 
 
 def is_batch(prompt) -> bool:

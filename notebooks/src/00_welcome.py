@@ -191,10 +191,9 @@ assert all(card["targets_met"].values()), card["targets_met"]
 #
 # | set | what is in it | problems | used by |
 # |---|---|---|---|
-# | `test` | all test problems: 24 from each of 13 (operations, digits) cells — the full evaluation | 312 | the model card (the zoo table above) |
+# | `test` | all test problems: 24 from each of 13 (operations, digits) cells — the full evaluation | 312 | the model card (the zoo table above), 10 (the calculator experiment) |
 # | `pool` | the first 8 problems of every cell | 104 | 06 (chains), 07 (sample pools, scaling curves), 10 (judges and selectors) |
-# | `hard` | the first 13 problems of the 8 cells with 3–6 operations on 2- or 3-digit numbers | 104 | 08 (step-level search), 09 (refinement) |
-# | older subset | every third test problem with ≥ 3 operations on 2- or 3-digit numbers | 48 | 11 (compute-matched comparison; its move to `hard` is still to come) |
+# | `hard` | the first 13 problems of the 8 cells with 3–6 operations on 2- or 3-digit numbers | 104 | 08 (step-level search), 09 (refinement), 11 (compute-matched comparison) |
 # | story grammar (exact p\*) | stories of p\* and samples of p_θ | 200 + 200, 100 per temperature | 01 (p_θ against p\*, the three goals) |
 # | story grammar, coin | 5000 stories of p\*, 200 samples of p_θ, 8 story/review prompts; a coin computed exactly | — | 02 (MAP, beam width) |
 # | story grammar | 4000 one-token draws; 60 stories of p\* (789 positions); 64 stories per adapter setting | — | 03 (sampling, adapters) |

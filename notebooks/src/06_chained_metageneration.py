@@ -299,6 +299,27 @@ with wb.trace() as t:
 views.stages_figure(t.events)
 
 # %% [markdown]
+# **Try it.** Pick a problem and a chain. The explorer runs that chain on that problem under
+# a trace and shows its stages (or its tool calls), its output and the verdict; the table
+# under it runs every chain on the same problem, so you can see where the thought, the plan,
+# the calculator or the program makes the difference — and what each one costs. Look for a
+# problem that chain-of-thought gets wrong and least-to-most gets right (an exact plan), and
+# one where the program is right for under a third of chain-of-thought's tokens: among the 24
+# problems of the menu, the committed sweep has both.
+
+# %%
+views.ChainExplorer(runs, problems[:24], fmt.check,
+                    chain="least-to-most" if TINYWORLD else "chain-of-thought")
+
+# %% tags=["claim"]
+if STORED:
+    cot, ltm, prog = (rows[k][:24] for k in ("chain-of-thought", "least-to-most",
+                                              "program + sandbox"))
+    assert any(b["correct"] and not a["correct"] for a, b in zip(cot, ltm))
+    assert any(b["correct"] and b["total_tokens"] < a["total_tokens"] / 3
+               for a, b in zip(cot, prog))
+
+# %% [markdown]
 # ## Key takeaways
 #
 # - A chain of generators is a generator (eqs. 24–26): `meta.chain` composes any of them, and

@@ -372,6 +372,21 @@ if EMBEDDED:
 print("The claims hold.")
 
 # %% [markdown]
+# **Step through it.** The same stream, one request at a time: the tree after each request,
+# what the request was served from it and what it had to compute. At capacity 600 the two
+# headers sit side by side in the tree from request 2 on; at 400, watch each request evict
+# the header the next one needs.
+
+# %%
+views.PrefixStepper(lm, stream, capacities=capacities)
+
+# %% tags=["claim"]
+two = eff.PrefixCache(lm, max_tokens=600)
+two.prefill(stream[0]), two.prefill(stream[1])
+assert two.stored_tokens >= both_headers          # both headers in the tree after request 2
+print("The claim holds.")
+
+# %% [markdown]
 # ## Prefix sharing across a search tree
 #
 # Step-level search (chapter 08) expands states into next steps; every child's prompt is its

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from ..trace import active, emit, source
-from ..budget import Cost
 from ..decoding import Generation, apply_adapters, choose_greedy, choose_sample
 from ..rng import make_generator
 from .healing import heal_prompt, healing_candidates, token_strings
@@ -186,9 +185,7 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
     healed_text = removed.decode("utf-8", "replace")
     if heal and text.startswith(healed_text):
         text = text[len(healed_text):]
-    return Generation(text=text, token_ids=out, logprobs=lps, prompt=prompt_text, prompt_ids=ids,
-                      finish_reason=finish, info=info,
-                      cost=cost + Cost(input_tokens=len(ids), output_tokens=len(out), calls=1))
+    return Generation.of(lm, prompt_text, ids, out, lps, finish, spent=cost, text=text, info=info)
 
 
 class ConstraintAdapter:

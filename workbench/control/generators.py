@@ -111,16 +111,10 @@ def lockstep(models, roles, combine, prompt, seed=None, n: int | None = None,
     if spent != Cost():
         costs["scorer"] = spent
     shared = sum(costs.values(), Cost())
-    out = []
-    for r in range(B):
-        c = Cost(input_tokens=prompt_lens[r], output_tokens=len(toks_out[r]), calls=1)
-        p = prompts[r // k]
-        out.append(Generation(
-            text=lm.decode(toks_out[r]), token_ids=toks_out[r], logprobs=lps_out[r],
-            prompt=p if isinstance(p, str) else lm.decode(p),
-            prompt_ids=base.ids[r][:prompt_lens[r]], finish_reason=reasons[r],
-            cost=c + shared if r == 0 else c,
-            info={"method": name, "q_logprobs": q_out[r], "costs": costs}))
+    out = [Generation.of(lm, prompts[r // k], base.ids[r][:prompt_lens[r]], toks_out[r],
+                         lps_out[r], reasons[r], spent=shared if r == 0 else None,
+                         info={"method": name, "q_logprobs": q_out[r], "costs": costs})
+           for r in range(B)]
     groups = [out[i:i + k] for i in range(0, len(out), k)]
     groups = [g[0] for g in groups] if n is None else groups
     return groups if is_batch(prompt) else groups[0]

@@ -14,9 +14,8 @@ import time
 
 import torch
 
-from ..budget import Cost
 from ..decoding import Generation
-from ..models import DecodeState, LanguageModel, cache_tensors
+from ..models import LanguageModel, cache_tensors
 
 
 def head_dim(config) -> int:
@@ -182,10 +181,7 @@ def timed_greedy(lm: LanguageModel, prompt, max_new_tokens: int = 64,
     cfg = lm.model.config
     info = {"timeline": timeline, "use_cache": use_cache, "layers": cfg.num_hidden_layers,
             "kv_heads": kv_heads(cfg), "head_dim": head_dim(cfg), "prompt_tokens": len(ids)}
-    cost = lm.counter.since(snap) + Cost(input_tokens=len(ids), output_tokens=len(out), calls=1)
-    return Generation(text=lm.decode(out), token_ids=out, logprobs=logprobs,
-                      prompt=prompt if isinstance(prompt, str) else lm.decode(ids),
-                      prompt_ids=ids, cost=cost, info=info)
+    return Generation.of(lm, prompt, ids, out, logprobs, spent=lm.counter.since(snap), info=info)
 
 
 def ms_per_token(lm: LanguageModel, prompt="Story:", tokens: int = 64, repeats: int = 3,

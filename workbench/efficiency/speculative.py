@@ -292,12 +292,9 @@ def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapte
     seconds = _seconds(start, target.device)
     tcost = target.counter.since(snap)
     dcost = dcount.since(dsnap) if dcount else Cost()
-    cost = Cost(input_tokens=len(ids), output_tokens=len(out), calls=1) + tcost + dcost
-    return Generation(text=target.decode(out), token_ids=out, logprobs=logprobs,
-                      prompt=prompt if isinstance(prompt, str) else target.decode(ids),
-                      prompt_ids=ids, finish_reason=finish, cost=cost,
-                      info=summarize(rounds, k) | {"seconds": seconds, "target_cost": tcost,
-                                                   "draft_cost": dcost, "rollback": rollback})
+    return Generation.of(target, prompt, ids, out, logprobs, finish, spent=tcost + dcost,
+                         info=summarize(rounds, k) | {"seconds": seconds, "target_cost": tcost,
+                                                      "draft_cost": dcost, "rollback": rollback})
 
 
 def _emit_round(r, step, drafted, beta):

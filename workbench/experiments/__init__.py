@@ -3,6 +3,7 @@
 Nothing here is an algorithm of the survey; these are the measured set-ups a chapter and its
 sweep script share, so the notebook and ``scripts/`` never hold two copies of one experiment.
 """
+from . import calculator
 from .chains import chain_runs, evaluate
 
-__all__ = ["chain_runs", "evaluate"]
+__all__ = ["calculator", "chain_runs", "evaluate"]

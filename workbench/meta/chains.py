@@ -103,11 +103,12 @@ def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapte
     snap = lm.counter.snapshot()
     state = lm.prefill(prompt)
     n_prompt = len(state.ids[0])
-    text, logprobs, tokens, calls, ext = "", [], [], [], 0
+    text, logprobs, tokens, calls, ext, finish = "", [], [], [], 0, "length"
     with source("tool_generate"):
         while len(tokens) < max_new_tokens:
             g = decoding.decode(lm, state, chooser, max_new_tokens - len(tokens), adapters,
                                 stop=list(close), generator=gen, source="tool_generate")[0]
+            finish = g.finish_reason
             tokens += g.token_ids
             logprobs += g.logprobs
             text += g.text
@@ -129,8 +130,7 @@ def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapte
             text += result
             tokens += ids
             logprobs += [0.0] * len(ids)
-    cost = lm.counter.since(snap) + Cost(input_tokens=n_prompt, output_tokens=len(tokens) - ext,
-                                          external_tokens=ext, calls=1)
-    return decoding.Generation(text=text, token_ids=tokens, logprobs=logprobs, prompt=prompt,
-                               prompt_ids=state.ids[0][:n_prompt], finish_reason="stop",
-                               cost=cost, info={"tool_calls": calls})
+            finish = "length"       # decoding goes on, unless the result used up the budget
+    return decoding.Generation.of(lm, prompt, state.ids[0][:n_prompt], tokens, logprobs, finish,
+                                  spent=lm.counter.since(snap), external_tokens=ext, text=text,
+                                  info={"tool_calls": calls})

@@ -64,7 +64,8 @@ def arithmetic_tasks() -> list:
 # with ``seed * 100_003 + NNN``, so a row means the same thing in every set that holds it.
 HARD_CELLS = [(3, 2), (3, 3), (4, 2), (4, 3), (5, 2), (5, 3), (6, 2), (6, 3)]
 PROBLEM_SETS = {
-    "test": "all 312 test problems: 24 from each of the 13 cells (the full evaluation)",
+    "test": "all 312 test problems: 24 from each of the 13 cells (the full evaluation: the "
+            "model card, chapter 10's calculator experiment)",
     "pool": "104 problems: the first 8 of every cell (chapters 06, 07 and 10: chains, sample "
             "pools, judges)",
     "hard": "104 problems: the first 13 of the 8 cells with 3-6 operations on 2- or 3-digit "
