@@ -54,6 +54,7 @@ def _run_everything(target, draft, tiny_lm, url):
                     max_new_tokens=4, seed=0)
     decoding.beam_search(target, "Story:", num_beams=2, max_new_tokens=4)
     decoding.exact_map(tiny_lm, "Story:", max_new_tokens=3, node_budget=2000)
+    decoding.stochastic_beam_search(target, "Story:", k=2, max_new_tokens=3, seed=0)
     lexical_beam_search(target, "Story:", [["cat", "cats"]], num_beams=2, max_new_tokens=6)
     speculative_decode(target, draft, "Story:", k=3, max_new_tokens=24, seed=0)
     speculative_decode(target, tiny_lm, "Story:", k=3, max_new_tokens=8, seed=0)   # rejects

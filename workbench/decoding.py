@@ -659,3 +659,125 @@ class _BranchAndBound:
         self.best_lp = total
         if tr.active():
             tr.emit("map_finish", tokens=list(toks), seq_logprob=total, reason=reason)
+
+
+# -- sampling without replacement (Kool, van Hoof and Welling, 2019) ----------------------------
+# The Gumbel-top-k trick: perturb every complete sequence's log-probability with independent
+# Gumbel noise, G_y = log p_theta(y | x) + Gumbel(0, 1); the k largest G_y are k samples without
+# replacement.  Stochastic beam search finds them without enumerating sequences: it perturbs
+# prefixes top-down so that a prefix's G is the maximum of its completions' G, and keeps the k
+# prefixes with the largest G at every step, which is then exact.
+
+def truncated_gumbel(parent: torch.Tensor, phi: torch.Tensor, generator=None) -> torch.Tensor:
+    """Perturbed log-probabilities of the children, conditioned on their maximum being the
+    parent's (Kool et al., 2019, eq. 10 and appendix B).
+
+    ``parent`` (B,) holds each row's perturbed value T; ``phi`` (B, V) the children's
+    log-probabilities log p_theta(y_<t o y_t | x).  Draw G'_c = phi_c + Gumbel(0, 1), let
+    Z = max_c G'_c, and shift every child so the maximum becomes T:
+
+        G_c = -log(exp(-T) - exp(-Z) + exp(-G'_c)) = T - softplus(T - G'_c + log(1 - exp(G'_c - Z)))
+
+    (the second form is the numerically stable one the paper gives).  Children with
+    phi = -inf stay at -inf.
+    """
+    u = torch.rand(phi.shape, generator=generator, device=phi.device, dtype=torch.float64)
+    g = phi.double() - torch.log(-torch.log(u.clamp_min(1e-300)))
+    z = g.max(-1, keepdim=True).values
+    a = (g - z).clamp_max(0.0)
+    log1mexp = torch.where(a > -math.log(2), torch.log(-torch.expm1(a)),
+                           torch.log1p(-torch.exp(a)))
+    t = parent.double().view(-1, 1)
+    out = t - torch.nn.functional.softplus(t - g + log1mexp)
+    return torch.where(torch.isfinite(phi), out, torch.full_like(out, -math.inf))
+
+
+@dataclass
+class StochasticBeamResult:
+    """k sequences sampled without replacement, best perturbed value first, and the threshold
+    kappa (the (k+1)-th largest perturbed value over all sequences) their estimator needs."""
+    samples: list                 # Generation, with info["gumbel"] and info["seq_logprob"]
+    threshold: float
+    cost: Cost = field(default_factory=Cost)
+
+    def inclusion_probability(self, seq_logprob: float) -> float:
+        """q_kappa(y) = P(G_y > kappa) = 1 - exp(-exp(log p(y) - kappa))."""
+        if self.threshold == -math.inf:
+            return 1.0
+        return -math.expm1(-math.exp(seq_logprob - self.threshold))
+
+    def estimate(self, f, normalize: bool = False) -> float:
+        """E_{y ~ p_theta}[f(y)] ≈ Σ_i p(y_i) / q_kappa(y_i) · f(y_i) (Kool et al., 2019, eq. 12):
+        unbiased; ``normalize`` divides by Σ_i p(y_i) / q_kappa(y_i) (lower variance, biased)."""
+        w = [math.exp(s.info["seq_logprob"]) / self.inclusion_probability(s.info["seq_logprob"])
+             for s in self.samples]
+        total = sum(wi * float(f(s)) for wi, s in zip(w, self.samples))
+        return total / sum(w) if normalize else total
+
+
+def stochastic_beam_search(lm: LanguageModel, prompt, k: int = 4, max_new_tokens: int = 32,
+                           seed=None, eos: bool = True) -> StochasticBeamResult:
+    """Sample k distinct sequences without replacement from p_theta(y | x) (Kool et al., 2019).
+
+    Every beam carries its log-probability phi and its perturbed value G (the prompt: phi = 0,
+    G = 0).  Each step gives every child of a live beam G from `truncated_gumbel`, keeps the k
+    candidates (children, and beams that already ended with EOS) with the largest G, and records
+    the largest G it drops: their maximum over the steps is kappa, the (k+1)-th largest G of any
+    complete sequence.  Sequences end with EOS or at ``max_new_tokens``.  Emits one ``sbs_step``
+    event per step.
+    """
+    validate.count("k", k)
+    p_ids = lm.prompt_ids(prompt, max_new_tokens)
+    validate.count("max_new_tokens", max_new_tokens)
+    gen = make_generator(seed, lm.device)
+    snap = lm.counter.snapshot()
+    eos_id = lm.eos_token_id if eos else None
+    state = lm.prefill(p_ids)
+    live = [([], [], 0.0, 0.0)]           # (tokens, token log-probs, phi, G) per state row
+    done, kappa = [], -math.inf           # finished: (tokens, log-probs, phi, G, reason)
+    with tr.source("stochastic_beam_search"):
+        for t in range(max_new_tokens):
+            cand, kappa = _sbs_step(state.logits, live, done, k, gen, eos_id, kappa,
+                                last=t == max_new_tokens - 1)
+            if tr.active():
+                tr.emit("sbs_step", t=t, tokens=[c[0][-1] if c[0] else None for c in cand],
+                        gumbels=[c[3] for c in cand], kappa=kappa)
+            done = [c[:5] for c in cand if c[4] is not None]
+            nxt = [c for c in cand if c[4] is None]
+            if not nxt:
+                break
+            state = state.select([c[5] for c in nxt], inplace=True)
+            lm.advance(state, torch.tensor([c[0][-1] for c in nxt], device=lm.device))
+            live = [c[:4] for c in nxt]
+    cost = lm.counter.since(snap)
+    samples = [Generation(text=lm.decode(toks), token_ids=toks, logprobs=lps,
+                          prompt=_text(lm, prompt), prompt_ids=p_ids, finish_reason=reason,
+                          info={"gumbel": g, "seq_logprob": phi})
+               for toks, lps, phi, g, reason, *_ in sorted(done, key=lambda c: -c[3])]
+    cost = cost + Cost(input_tokens=len(p_ids), output_tokens=cost.computed_tokens - len(p_ids),
+                       calls=1)
+    return StochasticBeamResult(samples, kappa, cost)
+
+
+def _sbs_step(logits, live, done, k, gen, eos_id, kappa, last):
+    """One step: perturb the children of the live beams, keep the k best candidates (finished
+    beams compete with their G), and raise kappa to the largest G dropped."""
+    logp = torch.log_softmax(logits.double(), -1)
+    phi = torch.tensor([b[2] for b in live], dtype=torch.float64, device=logp.device)
+    parents = torch.tensor([b[3] for b in live], dtype=torch.float64, device=logp.device)
+    g = truncated_gumbel(parents, phi[:, None] + logp, gen)
+    flat = g.view(-1)
+    top = torch.topk(flat, min(k + 1, flat.numel()))
+    V = logp.shape[-1]
+    cand = [c + (None,) for c in done]
+    for val, idx in zip(top.values.tolist(), top.indices.tolist()):
+        row, tok = divmod(idx, V)
+        toks, lps, parent_phi, _ = live[row]
+        lp = float(logp[row, tok])
+        reason = "eos" if tok == eos_id else ("length" if last else None)
+        keep = reason != "eos"              # EOS ends the sequence and is not one of its tokens
+        cand.append((toks + [tok] * keep, lps + [lp] * keep, parent_phi + lp, val, reason, row))
+    cand.sort(key=lambda c: -c[3])
+    if len(cand) > k:
+        kappa = max(kappa, cand[k][3])
+    return cand[:k], kappa

@@ -83,6 +83,11 @@ EVENTS: dict = {
                          "length": "its length in tokens"}),
     "beam_done": Kind("beam search returns", {"returned": "the returned hypotheses' nodes, best "
                                               "first", "params": "the search's parameters"}),
+    "sbs_step": Kind("stochastic beam search keeps the k candidates with the largest perturbed "
+                     "log-probability",
+                     {"t": _T, "tokens": "each kept candidate's last token (None: the empty "
+                      "sequence)", "gumbels": "their perturbed log-probabilities G",
+                      "kappa": "the largest G dropped so far (the estimator's threshold)"}),
     "lexical_select": Kind("lexically constrained beam search keeps one beam per bank",
                            {"t": _T, "beams": "[beam, token] pairs kept",
                             "banks": "their banks (constraint progress)",
