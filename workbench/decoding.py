@@ -740,7 +740,8 @@ def stochastic_beam_search(lm: LanguageModel, prompt, k: int = 4, max_new_tokens
             cand, kappa = _sbs_step(state.logits, live, done, k, gen, eos_id, kappa,
                                 last=t == max_new_tokens - 1)
             if tr.active():
-                tr.emit("sbs_step", t=t, tokens=[c[0][-1] if c[0] else None for c in cand],
+                tr.emit("sbs_step", t=t, tokens=[eos_id if c[4] == "eos" else
+                                                 (c[0][-1] if c[0] else None) for c in cand],
                         gumbels=[c[3] for c in cand], kappa=kappa)
             done = [c[:5] for c in cand if c[4] is not None]
             nxt = [c for c in cand if c[4] is None]

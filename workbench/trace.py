@@ -85,8 +85,8 @@ EVENTS: dict = {
                                               "first", "params": "the search's parameters"}),
     "sbs_step": Kind("stochastic beam search keeps the k candidates with the largest perturbed "
                      "log-probability",
-                     {"t": _T, "tokens": "each kept candidate's last token (None: the empty "
-                      "sequence)", "gumbels": "their perturbed log-probabilities G",
+                     {"t": _T, "tokens": "each kept candidate's last token (EOS for one that ended "
+                      "with it; None: the empty sequence)", "gumbels": "their perturbed log-probabilities G",
                       "kappa": "the largest G dropped so far (the estimator's threshold)"}),
     "lexical_select": Kind("lexically constrained beam search keeps one beam per bank",
                            {"t": _T, "beams": "[beam, token] pairs kept",
