@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 student = load_script("student_notebooks")
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # the chapters whose exercises have solution regions (06-11 to follow)
-CONVERTED = ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13"]
+CONVERTED = ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14"]
 
 
 def tags(cell):
@@ -151,24 +151,24 @@ def test_check_helpers_say_what_is_wrong(capsys):
     assert capsys.readouterr().out == "Exercise 5: right.\n"
 
 
-def _chapter_12(monkeypatch, nb):
-    """Run chapter 12's parameter and import cells, then hand back the namespace and the
-    exercise cells (answer, check) in order."""
+def _chapter(monkeypatch, nb, name):
+    """Run a chapter's parameter and import cells, then hand back the namespace and the exercise
+    cells (answer, check) in order."""
     monkeypatch.chdir(ROOT / "notebooks")
     cells = [c for c in nb.cells if c.cell_type == "code"]
     ns = {}
     for c in cells[1:3]:        # parameters, imports (the set-up cell does nothing here)
-        exec(compile(c.source, "12", "exec"), ns)
+        exec(compile(c.source, name, "exec"), ns)
     start = next(i for i, c in enumerate(cells) if "solution" in tags(c))
     return ns, cells[start:]
 
 
-def _run(cells, ns):
+def _run(cells, ns, name):
     """Each check cell's error message (None when it passed), running every cell."""
     out = []
     for c in cells:
         try:
-            exec(compile(c.source, "12", "exec"), ns)
+            exec(compile(c.source, name, "exec"), ns)
         except Exception as e:  # noqa: BLE001 - a check cell's failure is the result
             assert "check" in tags(c), c.source
             out.append(str(e))
@@ -178,28 +178,40 @@ def _run(cells, ns):
     return out
 
 
-@pytest.mark.slow
-def test_blank_chapter_12_fails_each_check_with_a_teaching_message(monkeypatch, capsys):
-    path = ROOT / "notebooks" / "12_speeding_up_generation.ipynb"
+def _solutions_pass_and_blanks_fail(monkeypatch, name, blanks):
+    """The solutions pass every check; the student copy fails each, with the given messages."""
+    path = next((ROOT / "notebooks").glob(f"{name}_*.ipynb"))
     solution = nbformat.read(path, as_version=4)
-    ns, cells = _chapter_12(monkeypatch, solution)
-    assert _run(cells, dict(ns)) == [None] * 4          # the solutions pass
-    blank = _run(_chapter_12(monkeypatch, student.student(solution))[1], dict(ns))
-    assert [m.split(":")[0] for m in blank] == [f"Exercise {i}" for i in range(1, 5)]
-    for m in blank[:3]:
-        assert "still `...` (blank)" in m, m
-    assert "still raises NotImplementedError" in blank[3]
-    # a wrong answer: the cache of keys only, and a top-p style wrong residual
-    wrong = dict(ns)
+    ns, cells = _chapter(monkeypatch, solution, name)
+    assert _run(cells, dict(ns), name) == [None] * len(blanks)
+    blank = _run(_chapter(monkeypatch, student.student(solution), name)[1], dict(ns), name)
+    assert [m.split(":")[0] for m in blank] == [f"Exercise {i + 1}" for i in range(len(blanks))]
+    for m, why in zip(blank, blanks):
+        assert why in m, m
+    return ns, cells
+
+
+@pytest.mark.slow
+def test_blank_chapter_12_fails_each_check_with_a_teaching_message(monkeypatch):
+    ns, cells = _solutions_pass_and_blanks_fail(
+        monkeypatch, "12", ["still `...` (blank)"] * 2 + ["still raises NotImplementedError"])
+    wrong = dict(ns)            # a wrong answer: the cache of keys only
     exec("llama_cache_gib = 32 * 32 * 128 * 2 * 4096 / 2**30", wrong)
     check_1 = next(c for c in cells if "check" in tags(c))
     with pytest.raises(AssertionError, match="only the keys or only the values"):
         exec(compile(check_1.source, "12", "exec"), wrong)
+
+
+@pytest.mark.slow
+def test_blank_chapter_13_fails_each_check_with_a_teaching_message(monkeypatch):
+    ns, cells = _solutions_pass_and_blanks_fail(
+        monkeypatch, "13", ["still `...` (blank)"] + ["still raises NotImplementedError"] * 2)
+    wrong = dict(ns)            # a wrong residual: the target itself
     exec("def accept_prob(p, q):\n    return torch.clamp(p / q, max=1.0)\n"
          "def residual(p, q):\n    return p\n", wrong)
-    check_4 = [c for c in cells if "check" in tags(c)][-1]
+    check_2 = [c for c in cells if "check" in tags(c)][1]
     with pytest.raises(AssertionError, match="does not follow p"):
-        exec(compile(check_4.source, "12", "exec"), wrong)
+        exec(compile(check_2.source, "13", "exec"), wrong)
 
 
 # -- grading ------------------------------------------------------------------------------

@@ -199,7 +199,7 @@ assert all(card["targets_met"].values()), card["targets_met"]
 # | story grammar | 4000 one-token draws; 60 stories of p\* (789 positions); 64 stories per adapter setting | — | 03 (sampling, adapters) |
 # | reviews + exact sentiment oracle | 64 reviews per method and strength (`data/results/control_tradeoff.json`) | — | 04 (controlled generation) |
 # | JSON records, reviews, stories | records aged 19–30 (120 by rejection, 400 constrained), 64 reviews, 16 stories | — | 05 (constrained decoding) |
-# | story and arithmetic prompts | timings, not accuracies (`data/results/efficiency.json`) | — | 12, 13 (speed) |
+# | story and arithmetic prompts | timings, not accuracies (`data/results/efficiency.json`) | — | 12–14 (speed) |
 #
 # The 13 test cells were chosen on the trained target's own per-cell numbers
 # (`scripts/calibrate_test_set.py`, `data/results/pool_by_cell.json`): cells greedy decoding
@@ -253,7 +253,7 @@ views.trace_steps_figure(t.events, lm.tokenizer, row=0)
 # has ended keeps its row in the batch until the longest one ends: every decoding pass
 # computes 4 positions. So `computed_tokens` = 3 + 4 × (passes − 1), here 3 + 4 × 20 = 83 —
 # *more* than the 12 + 42 tokens billed. Sharing saves the prompt; padding costs the finished
-# rows (chapter 13 measures both).
+# rows (chapter 14 measures both).
 
 # %% tags=["claim"]
 prompt_len = len(lm.encode("Story:"))

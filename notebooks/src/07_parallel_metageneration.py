@@ -43,7 +43,6 @@ SEED = 0
 
 # %%
 import itertools, json, math
-from collections import namedtuple
 import numpy as np
 import workbench as wb
 from workbench import adapters, meta, scoring, stats
@@ -458,21 +457,24 @@ print(f"{len(rows)} problems, {len(rows[0]['answers'])} samples each at T = {T};
 # %% [markdown]
 # **How sure are we?** An accuracy on 104 problems is an estimate. The *bootstrap* measures its
 # uncertainty without formulas: draw 104 problems with replacement from the 104, recompute the
-# mean, repeat 10,000 times; the middle 95% of those means is the interval. To compare two
-# methods, bootstrap the per-problem *differences*: a **paired** interval, much narrower than
-# the two separate intervals suggest, because both methods face the same easy and hard problems.
+# mean, repeat B = 10,000 times; the middle 95% of those means is the interval. With per-problem
+# results $x_1, \dots, x_n$ and resampled means $\bar x^{*1}, \dots, \bar x^{*B}$,
+#
+# $$\bar x = \frac{1}{n}\sum_{i=1}^{n} x_i, \qquad \text{95\% interval} = \Big[\,q_{0.025}\big(\bar x^{*1..B}\big),\ q_{0.975}\big(\bar x^{*1..B}\big)\Big],$$
+#
+# with $q_a$ the a-quantile. To compare two methods, bootstrap the per-problem *differences*: a
+# **paired** interval, much narrower than the two separate intervals suggest, because both
+# methods face the same easy and hard problems. *Look inside*: the package's version, which
+# hands the resampling to `scipy.stats.bootstrap` (seeded):
 
 # %%
-Interval = namedtuple("Interval", "mean low high")
+show_source(stats.mean_interval)
 
-
-def interval(values, boots=10_000, seed=0):
-    """Mean over problems with its 95% bootstrap percentile interval (problems resampled with
-    replacement). For a difference of two methods pass the per-problem differences: paired."""
-    x = np.asarray(values, float)
-    means = x[np.random.default_rng(seed).integers(0, len(x), (boots, len(x)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return Interval(float(x.mean()), float(low), float(high))
+# %%
+def interval(values):
+    """Mean over problems with its 95% bootstrap percentile interval (10,000 resamples).
+    For a difference of two methods pass the per-problem differences: paired."""
+    return stats.mean_interval(values, n_resamples=10_000)
 
 
 def show(iv, sign=""):

@@ -14,7 +14,7 @@
 #   tree of thoughts (DFS with a threshold), REBASE and MCTS, replayed iteration by iteration,
 #   each next to its rule and its source code;
 # - what they **cost** (Table 5: T_s·N_b·N_e·S output tokens, N_b·N_e·S scorer calls) and what a
-#   KV cache shared along the tree saves (§7.3, chapter 13);
+#   KV cache shared along the tree saves (§7.3, chapter 14);
 # - the claim, measured on 104 harder TinyWorld problems with paired tests: for the same number
 #   of generated tokens, search guided by a process reward model beats majority voting at a
 #   small budget — and, at a larger one, a wider search against the same imperfect value stops
@@ -234,7 +234,7 @@ views.search_tree_figure(runs["MCTS (8 simulations)"])
 # In the MCTS tree, node size is the visit count: simulations pile up under the children whose
 # rollouts the verifier liked. The last column is the KV reuse of the stepper: every state's
 # keys and values stay cached, so a child computes only its own tokens (and its parent's last
-# newline), not its parent's prefix again (chapter 13 measures it): well under half of what
+# newline), not its parent's prefix again (chapter 14 measures it): well under half of what
 # re-encoding every prefix would cost, here. Table 5 bills the naive count: every step is one
 # call whose input is the prompt plus the steps so far.
 

@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 13 · Speeding up meta-generation: batching and prefix sharing
+# # 14 · Speeding up meta-generation: batching and prefix sharing
 #
 # {badges}
 #
@@ -33,7 +33,7 @@
 
 # %%
 MODEL = "tinyworld"          # any embedded name, local directory or HF causal-LM id
-DRAFT = "tinyworld-draft"    # not needed here; chapter 12 uses it for speculative decoding
+DRAFT = "tinyworld-draft"    # not needed here; chapter 13 uses it for speculative decoding
 SEED = 0
 
 # %%
@@ -81,7 +81,7 @@ print(f"header: {len(lm.encode(header))} tokens; question: {questions[0]!r}")
 #
 # Best-of-N, voting and MBR draw N samples of one prompt (§4.2); step-level search expands
 # every state of a tree into several next steps (§4.3); a few-shot or system prompt is repeated
-# in front of every question. Chapter 12 sped up *one* call. Here we use the **structure
+# in front of every question. Chapters 12 and 13 sped up *one* call. Here we use the **structure
 # across calls**, which the survey (§7.3) and its tutorial single out: calls that are
 # independent can be **batched**, and calls that share a prefix can **share its KV cache**.
 #

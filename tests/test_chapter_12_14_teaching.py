@@ -1,4 +1,4 @@
-"""Chapters 12 and 13 as course material (issue 19): the maths on the page beside the package's
+"""Chapters 12, 13 and 14 as course material (issue 19): the maths on the page beside the package's
 own code, claims checked by tagged cells, the review's corrections, and the instructor's frame
 (prerequisites, student time, a 45-minute path, key takeaways, further reading).  Reads the
 stored notebooks only; nbval runs their cells."""
@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = {"12": ROOT / "notebooks" / "12_speeding_up_generation.ipynb",
-            "13": ROOT / "notebooks" / "13_speeding_up_metageneration.ipynb"}
+            "13": ROOT / "notebooks" / "13_speculative_decoding.ipynb",
+            "14": ROOT / "notebooks" / "14_speeding_up_metageneration.ipynb"}
 LOOK_INSIDE = re.compile(r"^show_source\(")
 
 
@@ -28,7 +29,7 @@ def tags(cell):
     return cell.get("metadata", {}).get("tags", [])
 
 
-@pytest.mark.parametrize("chapter, claims, looks", [("12", 14, 9), ("13", 9, 5)])
+@pytest.mark.parametrize("chapter, claims, looks", [("12", 8, 6), ("13", 8, 3), ("14", 9, 5)])
 def test_claims_and_look_inside_cells(chapter, claims, looks):
     nb = cells(chapter)
     claim_cells = [c for c in nb if "claim" in tags(c)]
@@ -46,7 +47,7 @@ def test_claims_and_look_inside_cells(chapter, claims, looks):
         assert "```python" in md and ("workbench/" in md)
 
 
-@pytest.mark.parametrize("chapter", ["12", "13"])
+@pytest.mark.parametrize("chapter", ["12", "13", "14"])
 def test_instructors_frame(chapter):
     text = markdown(chapter)
     head = cells(chapter)[0].source
@@ -59,31 +60,41 @@ def test_instructors_frame(chapter):
     assert "§7" in reading
 
 
-def test_chapter_12_corrections():
+@pytest.mark.parametrize("chapter", ["12", "13"])
+def test_chapters_12_13_fit_a_lab_with_a_short_path(chapter):
+    head = cells(chapter)[0].source
+    assert "If you have 30 minutes" in head
+    time = re.search(r"\*\*Student time\*\*: (\d+)–(\d+) minutes", head)
+    assert time and int(time.group(2)) <= 90      # one 90-minute lab each, since the split
+
+
+def test_chapter_12_equations():
     text = markdown("12")
-    head = cells("12")[0].source
-    assert "If you have 45 minutes" in head
+    assert "nearly the same step time" not in "".join(
+        str(o.get("data", {})) for c in cells("12") if c.cell_type == "code" for o in c.outputs)
+    for eq in (r"\quad (53)", r"\quad (54)", r"\quad (55)", r"\quad (56)"):
+        assert eq in text, eq
+
+
+def test_chapter_13_corrections():
+    text = markdown("13")
     # the survey's rejection probability, quoted and corrected
     assert "rejecting it when" in text and "upside down" in text
     assert "rejected with probability** $1 - p_\\theta/q$" in text
     # prompt lookup's origin
     assert "Prompt lookup decoding** (Saxena, 2023)" in text
     assert "Prompt lookup decoding** (Yang" not in text
-    # the batching figure's title no longer says the step time stays the same
-    assert "nearly the same step time" not in "".join(
-        str(o.get("data", {})) for c in cells("12") if c.cell_type == "code" for o in c.outputs)
     # equations of the chapter, typeset
-    for eq in (r"\quad (53)", r"\quad (54)", r"\quad (55)", r"\quad (56)",
-               r"\frac{1 - \alpha^{k+1}}{1 - \alpha}", r"(1 - \alpha)(k c + 1)",
+    for eq in (r"\frac{1 - \alpha^{k+1}}{1 - \alpha}", r"(1 - \alpha)(k c + 1)",
                r"\min\!\left(1,\ \frac{p(d_i)}{q(d_i)}\right)", r"p_{\text{res}}(y)"):
         assert eq in text, eq
 
 
-def test_chapter_13_shows_padding_and_explains_the_lru_cliff():
-    nb = cells("13")
+def test_chapter_14_shows_padding_and_explains_the_lru_cliff():
+    nb = cells("14")
     out = "\n".join(o.get("text", "") for c in nb if c.cell_type == "code" for o in c.outputs)
     padding = re.search(r"rode along for (\d+) of", out)
     assert padding and int(padding.group(1)) > 0
-    assert "cyclic access pattern" in markdown("13")
+    assert "cyclic access pattern" in markdown("14")
     assert "nearly the same step time" not in "".join(
         str(o.get("data", {})) for c in nb if c.cell_type == "code" for o in c.outputs)
