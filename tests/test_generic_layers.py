@@ -1,5 +1,5 @@
 """The generic layers know no world: nothing in `meta`, `scoring`, `prompts`, `tools`,
-`decoding`, `efficiency` or `reward_models` imports `workbench.tinyworld`, at module level or inside a function,
+`decoding`, `degeneration`, `efficiency` or `reward_models` imports `workbench.tinyworld`, at module level or inside a function,
 and importing them does not load it.  TinyWorld is reached only through the task seam
 (`workbench.tasks`) and the chapters."""
 import ast
@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "workbench"
-GENERIC = ["meta", "scoring.py", "prompts.py", "tools", "decoding.py", "efficiency",
+GENERIC = ["meta", "scoring.py", "prompts.py", "tools", "decoding.py", "degeneration.py",
+           "efficiency",
            "reward_models",
            "tasks/base.py", "tasks/__init__.py", "tasks/gsm8k.py", "tasks/competition.py",
            "tasks/code.py"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import workbench as wb
-from workbench import decoding, meta
+from workbench import decoding, degeneration, meta
 from workbench.trace import EVENTS, SCHEMA, load, problems
 from workbench.backends import CompletionsGenerator
 from workbench.budget import Cost
@@ -55,6 +55,9 @@ def _run_everything(target, draft, tiny_lm, url):
     decoding.beam_search(target, "Story:", num_beams=2, max_new_tokens=4)
     decoding.exact_map(tiny_lm, "Story:", max_new_tokens=3, node_budget=2000)
     decoding.stochastic_beam_search(target, "Story:", k=2, max_new_tokens=3, seed=0)
+    degeneration.contrastive_search(target, "Story:", top_k=3, max_new_tokens=3)
+    degeneration.diverse_beam_search(target, "Story:", num_beams=4, num_groups=2,
+                                     max_new_tokens=4)
     lexical_beam_search(target, "Story:", [["cat", "cats"]], num_beams=2, max_new_tokens=6)
     speculative_decode(target, draft, "Story:", k=3, max_new_tokens=24, seed=0)
     speculative_decode(target, tiny_lm, "Story:", k=3, max_new_tokens=8, seed=0)   # rejects

@@ -160,3 +160,17 @@ def test_beam_tree_widget_reruns_on_controls(tiny_lm):
     assert w.result.params["length_penalty"] == -1.0
     assert "#1" in w.info.value and len(w.fig.data) == 6
     assert math.isfinite(w.result.score)
+
+
+def test_repetition_figure_draws_each_method_with_its_interval():
+    from widgets.token_level import repetition_figure
+    from workbench import stats
+    rows = [{"method": "greedy", "rep": stats.mean_interval([0.8, 0.9, 0.85]),
+             "loops": stats.accuracy([1, 1, 1])},
+            {"method": "sampling", "rep": stats.mean_interval([0.0, 0.1, 0.05]),
+             "loops": stats.accuracy([0, 0, 1])}]
+    fig = repetition_figure(rows)
+    assert [tr.x for tr in fig.data] == [("greedy", "sampling")] * 2
+    assert fig.data[0].y == pytest.approx((0.85, 0.05))
+    assert fig.data[1].y == pytest.approx((1.0, 1 / 3))
+    assert fig.data[1].error_y.arrayminus[0] == pytest.approx(1.0 - rows[0]["loops"].low)

@@ -4,7 +4,7 @@ Every figure is a pure function of plain data (numbers computed by `workbench`):
 `logprob_scatter_figure` (log p_theta against the exact log p*), `goals_figure` (one family of
 generators scored on the three goals of §2.2), `coin_figure` / `CoinExplorer` (the most
 probable sequence of coin flips is atypical), `logprob_histogram_figure` (where the outputs of
-MAP decoding fall among samples), `beam_width_figure` (outputs as the beam widens),
+MAP decoding fall among samples), `beam_width_figure` (outputs as the beam widens), `repetition_figure` (the repetition trap),
 `temperature_figure` (tau -> 0 is greedy, tau -> inf is uniform) and `tradeoff_figure`
 (diversity against coherence for the adapters of Table 2).
 """
@@ -220,6 +220,31 @@ def beam_width_figure(rows: list, map_rows: dict | None = None,
         fig.update_xaxes(title_text="beams", type="log", dtick=math.log10(2), row=1, col=c)
     fig.update_layout(title=title, height=380, legend=dict(orientation="h", y=-0.25),
                       **_TRANSPARENT)
+    return fig
+
+
+
+def repetition_figure(rows: list, title="Asked to go on, greedy decoding and beam search loop"
+                      ) -> go.Figure:
+    """``rows``: dicts with ``method``, ``rep`` (the mean rep-n of its outputs with an interval,
+    a ``(mean, low, high)`` triple such as `workbench.stats.mean_interval` returns) and ``loops``
+    (the share of outputs that end in a loop, with ``rate``, ``low`` and ``high`` as
+    `workbench.stats.accuracy` returns).  Two bar panels with the intervals as error bars."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=[
+        "repeated 4-grams per output (rep-4)", "share of outputs that end in a loop"])
+    names = [r["method"] for r in rows]
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(rows))]
+    panels = ([tuple(r["rep"]) for r in rows],
+              [(r["loops"].rate, r["loops"].low, r["loops"].high) for r in rows])
+    for c, values in enumerate(panels, start=1):
+        mid = [v[0] for v in values]
+        fig.add_bar(x=names, y=mid, marker_color=colors, showlegend=False, row=1, col=c,
+                    error_y=dict(type="data", symmetric=False,
+                                 array=[v[2] - v[0] for v in values],
+                                 arrayminus=[v[0] - v[1] for v in values]),
+                    hovertemplate="%{x}: %{y:.3f}<extra></extra>")
+        fig.update_yaxes(range=[0, 1.05], row=1, col=c)
+    fig.update_layout(title=title, height=380, **_TRANSPARENT)
     return fig
 
 

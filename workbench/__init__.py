@@ -7,10 +7,11 @@
     out.text, out.cost, t.events
 
 Modules follow the survey (Welleck et al., 2024): `models` (p_theta), `adapters` (§3.3),
-`decoding` (§3.1-3.3), `control` (§3.4, §5.1), `constraints` (§3.5), `meta` (§4), `scoring` and
-`tools` (§5), `budget` (§6), `efficiency` (§7), `tinyworld` (the embedded world).
+`decoding` (§3.1-3.3), `degeneration` (§3.1: contrastive search, diverse beam search),
+`control` (§3.4, §5.1), `constraints` (§3.5), `meta` (§4), `scoring` and `tools` (§5),
+`budget` (§6), `efficiency` (§7), `tinyworld` (the embedded world).
 """
-from . import budget, decoding, prompts, tasks, trace as _trace_module
+from . import budget, decoding, degeneration, prompts, tasks, trace as _trace_module
 from .budget import Budget, Cost
 from .loading import ModelNotAvailable, embedded_models, load
 from .models import DecodeState, LanguageModel
@@ -20,5 +21,5 @@ from .trace import emit, trace
 __version__ = "0.1.0"
 __all__ = ["load", "trace", "emit", "Cost", "Budget", "LanguageModel", "DecodeState",
            "ModelNotAvailable", "embedded_models", "make_generator", "seed_everything",
-           "decoding", "budget", "prompts", "tasks"]
+           "decoding", "degeneration", "budget", "prompts", "tasks"]
 tracing = _trace_module

@@ -6,6 +6,8 @@
   under p_theta reshaped by sampling adapters: sum_t log softmax(q_t(s_theta))[y_t] (eqs. 11,
   13).  For ancestral sampling (no adapters) this is log p_theta(y | x).
 - `distinct_n`: the share of distinct n-grams in a set of outputs (a diversity measure).
+- `repeated_ngrams` / `loop_period`: the repetition trap of MAP decoding (§3.1) in one output:
+  the share of its n-grams that repeat an earlier one, and whether it ends in a loop.
 - `coin_flips` / `typical_set_mass`: the survey's coin example (§3.1) computed exactly: the most
   probable sequence of n flips of a biased coin versus the typical ones.
 """
@@ -92,9 +94,37 @@ def distinct_n(sequences, n: int = 2) -> float:
     count("n", n)
     grams = []
     for s in sequences:
-        toks = s.split() if isinstance(s, str) else list(s)
+        toks = _tokens(s)
         grams += [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def _tokens(sequence) -> list:
+    return sequence.split() if isinstance(sequence, str) else list(sequence)
+
+
+def repeated_ngrams(sequence, n: int = 4) -> float:
+    """rep-n (Welleck et al., 2020): the share of one sequence's n-grams that repeat an earlier
+    n-gram of the same sequence, 1 - |distinct n-grams| / |n-grams|.  0.0 for a sequence with
+    no repetition (or fewer than n tokens); it approaches 1 as the sequence loops.  A string is
+    split into words."""
+    count("n", n)
+    toks = _tokens(sequence)
+    grams = [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+    return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def loop_period(sequence, min_repeats: int = 3) -> int:
+    """The shortest period p such that the sequence ends with a unit of p tokens repeated at
+    least ``min_repeats`` times in a row (its last p * min_repeats tokens are periodic with
+    period p): the output *ends in a loop*.  0 when it does not."""
+    count("min_repeats", min_repeats, lo=2)
+    toks = _tokens(sequence)
+    for p in range(1, len(toks) // min_repeats + 1):
+        tail = toks[len(toks) - p * min_repeats:]
+        if all(tail[i] == tail[i - p] for i in range(p, len(tail))):
+            return p
+    return 0
 
 
 def _check_coin(n, p):
@@ -143,5 +173,5 @@ def typical_set_mass(n: int, p: float, eps: float) -> float:
     return float(np.exp(np.array(c["log_p_count"])[inside]).sum())
 
 
-__all__ = ["position_logits", "sequence_logprob", "distinct_n", "coin_flips",
-           "typical_set_mass"]
+__all__ = ["position_logits", "sequence_logprob", "distinct_n", "repeated_ngrams",
+           "loop_period", "coin_flips", "typical_set_mass"]

@@ -199,23 +199,23 @@ class LanguageModel:
 
     # -- forward passes --------------------------------------------------------------------
     @torch.no_grad()
-    def forward(self, ids, mask=None, positions=None, cache=None):
-        """One counted forward pass: ``(logits (B, T, V), cache)``."""
+    def forward(self, ids, mask=None, positions=None, cache=None, hidden: bool = False):
+        """One counted forward pass: ``(logits (B, T, V), cache)``; ``hidden=True`` adds a third
+        item, the last layer's hidden states (B, T, d) (HF's ``output_hidden_states``)."""
         ids = torch.as_tensor(ids, device=self.device)
         if cache is None and self.cache_factory is not None:
             cache = self.cache_factory()
-        kw = {"use_cache": True, **cache_kwargs(cache)}
-        if mask is not None:
-            kw["attention_mask"] = mask
-        if positions is not None:
-            kw["position_ids"] = positions
+        kw = {"use_cache": True, **cache_kwargs(cache),
+              **({"output_hidden_states": True} if hidden else {}),
+              **({} if mask is None else {"attention_mask": mask}),
+              **({} if positions is None else {"position_ids": positions})}
         out = self.model(input_ids=ids, **kw)
         self.counter.forward_passes += 1
         self.counter.computed_tokens += int(ids.numel() if mask is None
                                             else mask[:, -ids.shape[1]:].sum())
         logits, cache = out.logits.float(), output_cache(out)
         self._check_finite(logits, cache)
-        return logits, cache
+        return (logits, cache, out.hidden_states[-1].float()) if hidden else (logits, cache)
 
     def _check_finite(self, logits, cache) -> None:
         """Refuse NaN or +inf logits (a half-precision overflow, a broken checkpoint): every

@@ -88,6 +88,17 @@ EVENTS: dict = {
                      {"t": _T, "tokens": "each kept candidate's last token (EOS for one that ended "
                       "with it; None: the empty sequence)", "gumbels": "their perturbed log-probabilities G",
                       "kappa": "the largest G dropped so far (the estimator's threshold)"}),
+    "contrastive_step": Kind("contrastive search scores its top-k candidates (Su et al., 2022)",
+                             {"t": _T, "candidates": "the top-k token ids, most probable first",
+                              "probs": "p_θ(candidate | prefix) of each",
+                              "penalties": "each one's degeneration penalty max_j cos(h_v, h_j)",
+                              "token": "the token chosen"}),
+    "diverse_step": Kind("one group of diverse beam search takes its step (Vijayakumar et al., "
+                         "2018); groups step in turn",
+                         {"t": _T, "group": "the group (0-based, in decoding order)",
+                          "tokens": "the tokens of the group's beams kept",
+                          "penalties": "the diversity penalty λ·count each of them paid",
+                          "scores": "their running (penalised) scores"}),
     "lexical_select": Kind("lexically constrained beam search keeps one beam per bank",
                            {"t": _T, "beams": "[beam, token] pairs kept",
                             "banks": "their banks (constraint progress)",

@@ -11,13 +11,17 @@
 # - measured: as the beam widens towards exact MAP, outputs get **shorter**, more probable and
 #   less like the text the model was trained on (on 7 of 8 prompts; the eighth is already the
 #   MAP output); length normalisation changes the objective and brings longer outputs back on
-#   most prompts (§3.1).
+#   most prompts (§3.1);
+# - the **repetition trap**: asked for 48 tokens past the end of a story, greedy decoding loops
+#   on all 16 prompts, sampling on none; **contrastive search** (Su et al., 2022) halves the
+#   repetition but still loops on 12 of 16 (a difference within noise); **diverse beam
+#   search** (Vijayakumar et al., 2018) makes the beams' outputs measurably more distinct.
 #
 # Survey section: §3.1 (MAP decoding algorithms, pitfalls of MAP decoding). Runs in about
-# 40 s on a 2-core CPU.
+# 60 s on a 2-core CPU.
 #
 # **Prerequisites:** chapter 01 (p_θ, p\*, generators, the three goals); logarithms and the
-# binomial distribution. **Student time:** 50–60 minutes (exercise 1 is done by hand first).
+# binomial distribution. **Student time:** 65–75 minutes (exercise 1 is done by hand first).
 
 # %%
 # SETUP
@@ -32,12 +36,14 @@ import math
 import random
 
 import numpy as np
+import torch
 
 import workbench as wb
 from scipy.stats import binomtest
 
-from workbench import decoding, stats
-from workbench.measures import coin_flips, typical_set_mass
+from workbench import decoding, degeneration, stats
+from workbench.measures import (coin_flips, distinct_n, loop_period, repeated_ngrams,
+                                typical_set_mass)
 from workbench.tinyworld import worlds
 from workbench.tinyworld.grammar import TokenGrammar
 from widgets import checks
@@ -442,6 +448,160 @@ for p, g, w, m in zip(PROMPTS, best_by_width[(0.0, 1)], best_by_width[(0.0, 16)]
 # isolation.
 
 # %% [markdown]
+# ## The repetition trap, and two decoding rules against it
+#
+# The survey lists a second pathology of approximate MAP decoding: greedy decoding "can also
+# fail by getting trapped in repetitive sequences" (§3.1; Holtzman et al., 2020; Welleck et
+# al., 2020). We measure it on sixteen prompts (`TRAP_PROMPTS` below: the eight of the
+# experiment above and eight more) with two measures of `workbench.measures`:
+# `repeated_ngrams`, the share of an output's 4-grams that repeat an earlier one (*rep-4*,
+# Welleck et al., 2020), and `loop_period`, which says whether the output *ends in a loop*
+# (its last tokens are one unit repeated at least three times in a row).
+#
+# First the honest part: **with its end-of-sequence token, TinyWorld's model does not loop.**
+# Greedy decoding ends every one of the sixteen prompts after one sentence (below). The trap
+# appears when the output must be longer than the model wants to write, as in open-ended
+# generation, where a continuation of fixed length is asked for (Holtzman et al. generate
+# fixed-length continuations of web text). We ask for 48 tokens with `eos=False`: the
+# end-of-sequence token becomes an ordinary token (written `</s>` below), as in a model
+# writing a stream of documents.
+
+# %%
+TRAP_PROMPTS = PROMPTS + ["Story: The boy", "Story: A big dog", "Story: The wizard saw",
+                          "Story: The robot", "Story: The kind teacher", "Story: An owl",
+                          "Review: The pizza", "Review: The staff was"]
+with_eos = decoding.greedy(lm, TRAP_PROMPTS, max_new_tokens=48)
+print(f"greedy with EOS: {sum(o.finish_reason == 'eos' for o in with_eos)} of "
+      f"{len(with_eos)} outputs end with EOS, {sum(loop_period(o.token_ids) > 0 for o in with_eos)}"
+      " end in a loop")
+trap_outs = {
+    "greedy": decoding.greedy(lm, TRAP_PROMPTS, max_new_tokens=48, eos=False),
+    "beam search (4)": [decoding.beam_search(lm, p, num_beams=4, max_new_tokens=48, eos=False)
+                        for p in TRAP_PROMPTS],
+    "sampling": decoding.sample(lm, TRAP_PROMPTS, max_new_tokens=48, eos=False, seed=SEED),
+    "contrastive (k=4, α=0.6)": [degeneration.contrastive_search(
+        lm, p, top_k=4, alpha=0.6, max_new_tokens=48, eos=False) for p in TRAP_PROMPTS]}
+rep4 = {k: [repeated_ngrams(o.token_ids, 4) for o in outs] for k, outs in trap_outs.items()}
+loops = {k: [loop_period(o.token_ids) > 0 for o in outs] for k, outs in trap_outs.items()}
+trap_rows = [{"method": k, "rep": stats.mean_interval(rep4[k]), "loops": stats.accuracy(loops[k])}
+             for k in trap_outs]
+for r in trap_rows:
+    print(f"{r['method']:>25}: rep-4 {r['rep']}, end in a loop {r['loops']}")
+for k, outs in trap_outs.items():
+    print(f"{k:>25}: {lm.decode(outs[4].token_ids, skip_special_tokens=False)[:90]!r}")
+views.repetition_figure(trap_rows)
+
+# %% [markdown]
+# Greedy decoding loops on every prompt, and a beam of four on most: once "The cat found the
+# ball." has been written, writing it again is the most probable continuation, and more so
+# each time. Sampling, which takes a token in proportion to its probability rather than the
+# most probable one, never loops here.
+#
+# **Contrastive search** (Su et al., 2022) stays close to greedy decoding but refuses to go
+# back where it has already been. Among the k most probable next tokens V^(k), it takes
+#
+# $$y_t = \arg\max_{v \in V^{(k)}} \Big\{ (1-\alpha)\, p_\theta(v \mid y_{<t}, x) - \alpha
+#   \max_{1 \le j < t} \cos\big(h_v, h_{y_j}\big) \Big\}$$
+#
+# where h_v is the model's last hidden state after the candidate v and h_{y_j} that of each
+# earlier token (the prompt's included). The second term, the *degeneration penalty*, is
+# large for a token that would put the model in a state it was already in: the first step of
+# a loop. α = 0 (or k = 1) is greedy decoding.
+#
+# **Look inside.** Each step feeds the k candidates as k rows of one forward pass on the
+# shared KV cache (`lm.forward(..., hidden=True)` returns the hidden states), scores them,
+# and keeps the winner's row of the cache.
+
+# %%
+show_source(degeneration.contrastive_search, degeneration._contrastive_step,
+            degeneration.degeneration_penalty)
+
+# %%
+cs_vs_greedy = stats.mean_interval(np.subtract(rep4["contrastive (k=4, α=0.6)"],
+                                               rep4["greedy"]))
+cs_loops = stats.paired(loops["greedy"], loops["contrastive (k=4, α=0.6)"])
+print(f"rep-4, contrastive search minus greedy, per prompt: {cs_vs_greedy}")
+print(f"ends in a loop, greedy minus contrastive search: {cs_loops}")
+
+# %% tags=["claim"]
+if TARGET:
+    by = {r["method"]: r for r in trap_rows}
+    assert all(o.finish_reason == "eos" for o in with_eos)                 # no loop with EOS
+    assert not any(loop_period(o.token_ids) for o in with_eos)
+    assert by["greedy"]["loops"].k == 16 and by["greedy"]["loops"].low > 0.8
+    assert by["beam search (4)"]["loops"].k == 14 and by["greedy"]["rep"].mean > 0.85
+    assert by["sampling"]["loops"].k == 0 and by["sampling"]["rep"].high < 0.1
+    assert abs(by["contrastive (k=4, α=0.6)"]["rep"].mean - 0.42) < 0.005
+    assert abs(by["greedy"]["rep"].mean - 0.86) < 0.005
+    assert cs_vs_greedy.high < -0.3                                  # rep-4 roughly halved...
+    assert by["contrastive (k=4, α=0.6)"]["loops"].k == 12           # ... yet 12 of 16 loop
+    assert not cs_loops.resolved and cs_loops.p_value > 0.1          # 16 vs 12: within noise
+print("The claims hold.")
+
+# %% [markdown]
+# Contrastive search halves the repeated 4-grams (rep-4 0.42 against greedy's 0.86; the
+# per-prompt difference −0.44 has a 95 % interval of [−0.53, −0.36]) and writes a few new
+# sentences before it falls in; but at the usual setting (k = 4, α = 0.6) twelve of its
+# sixteen outputs still end in a loop. Sixteen against twelve loops is **within noise**
+# (McNemar's test p = 0.125 on the four prompts where they differ): on this model and these
+# prompts we cannot say contrastive search escapes the trap more often, only that it enters
+# it later.
+#
+# ## Diverse beam search
+#
+# Beam search has a related failure: its K beams tend to be near-copies of one another, a
+# single ending with small variations. **Diverse beam search** (Vijayakumar et al., 2018)
+# splits the K beams into G groups of K/G and decodes the groups in turn at every step; group
+# g ranks the extensions y_<t ∘ v of its beams by
+#
+# $$\Theta(y_{<t} \circ v) - \lambda \sum_{h < g} \mathrm{count}_h^{(t)}(v),$$
+#
+# where Θ is the group's running score (log p_θ plus the penalties it paid earlier) and
+# count_h^(t)(v) is how often group h chose v at this step (the *Hamming diversity*). With
+# one group, or λ = 0, it is plain beam search (a test checks both). We compare four groups
+# of one beam (λ = 1) with a beam of four on the eight prompts of the experiment above: the
+# diversity of the four outputs (distinct-2) and their mean log p_θ.
+
+# %%
+show_source(degeneration._diverse_step, degeneration._penalised_continuations)
+
+# %%
+dbs_rows = []
+for p in PROMPTS:
+    div = degeneration.diverse_beam_search(lm, p, num_beams=4, num_groups=4,
+                                           diversity_penalty=1.0, max_new_tokens=24)
+    plain = decoding.beam_search(lm, p, num_beams=4, max_new_tokens=24)
+    dbs_rows.append({"prompt": p, "diverse": [h.text for h in div.hypotheses],
+                     "beam": [h.text for h in plain.hypotheses],
+                     "d2": (distinct_n([h.token_ids for h in div.hypotheses], 2),
+                            distinct_n([h.token_ids for h in plain.hypotheses], 2)),
+                     "logp": (np.mean([h.seq_logprob for h in div.hypotheses]),
+                              np.mean([h.seq_logprob for h in plain.hypotheses]))})
+print("after 'Story:'\n  beam search :", dbs_rows[0]["beam"], "\n  diverse     :",
+      dbs_rows[0]["diverse"])
+d2_gain = stats.mean_interval([r["d2"][0] - r["d2"][1] for r in dbs_rows])
+logp_cost = stats.mean_interval([r["logp"][0] - r["logp"][1] for r in dbs_rows])
+print(f"distinct-2 of the 4 outputs: diverse {np.mean([r['d2'][0] for r in dbs_rows]):.3f}, "
+      f"beam {np.mean([r['d2'][1] for r in dbs_rows]):.3f}; difference per prompt {d2_gain}")
+print(f"mean log p_θ of the 4 outputs, diverse minus beam, per prompt: {logp_cost}")
+
+# %% tags=["claim"]
+if TARGET:
+    assert all(r["d2"][0] >= r["d2"][1] for r in dbs_rows) and d2_gain.low > 0.1
+    assert abs(np.mean([r["d2"][0] for r in dbs_rows]) - 0.85) < 0.005
+    assert abs(np.mean([r["d2"][1] for r in dbs_rows]) - 0.67) < 0.005
+    assert abs(d2_gain.mean - 0.18) < 0.005 and abs(logp_cost.mean + 0.27) < 0.005
+    assert logp_cost.low < 0 < logp_cost.high                        # the cost: within noise
+print("The claims hold.")
+
+# %% [markdown]
+# The groups part ways: distinct-2 of the four outputs rises from 0.67 to 0.85 (per prompt
+# +0.18, 95 % interval [+0.11, +0.26]), never falling on any of the eight prompts. The price
+# one would expect, less probable outputs, is **within noise** here (−0.27 nats on average,
+# interval [−0.73, +0.33]): plain beam search's extra hypotheses are themselves little
+# variations that cost probability too.
+
+# %% [markdown]
 # ## Exercises
 #
 # Each exercise has a cell for your answer and, under it, a **check cell** that says whether
@@ -541,6 +701,57 @@ with checks.exercise(3):
                   "with [m.text for m in maps], prompt by prompt (the table above).")
 
 # %% [markdown]
+# **Exercise 4** (implement it). Write contrastive search's degeneration penalty: given the
+# hidden states of k candidates (a (k, d) tensor) and those of the n context tokens (n, d),
+# return a (k,) tensor holding, for each candidate, the largest cosine similarity between it
+# and any context token. The check compares your function with
+# `degeneration.degeneration_penalty` on random tensors.
+
+# %% tags=["solution"]
+def my_penalty(candidates, context):
+    """max_j cos(h_v, h_j) for each row h_v of ``candidates`` over the rows h_j of ``context``."""
+    ### BEGIN SOLUTION
+    a = candidates / candidates.norm(dim=-1, keepdim=True)
+    b = context / context.norm(dim=-1, keepdim=True)
+    return (a @ b.T).max(-1).values
+    ### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(4):
+    gen = torch.Generator().manual_seed(SEED)
+    cands, ctx = 3 * torch.randn(4, 16, generator=gen), torch.randn(6, 16, generator=gen)
+    mine, ref = my_penalty(cands, ctx), degeneration.degeneration_penalty(cands, ctx)
+    checks.expect(isinstance(mine, torch.Tensor) and tuple(mine.shape) == (4,),
+                  f"my_penalty should return one value per candidate, a tensor of shape (4,) "
+                  f"here, got {type(mine).__name__} {tuple(getattr(mine, 'shape', ()))}.")
+    raw = (cands @ ctx.T).max(-1).values
+    checks.expect(not torch.allclose(mine, raw, atol=1e-5), "my_penalty returns dot "
+                  "products: divide by the norms of both vectors to get a cosine.")
+    cos = torch.nn.functional.normalize(cands, dim=-1) @ \
+        torch.nn.functional.normalize(ctx, dim=-1).T
+    checks.expect(not torch.allclose(mine, cos.min(-1).values, atol=1e-5), "my_penalty takes "
+                  "the least similar context token; the penalty is the *most* similar one.")
+    checks.expect(not torch.allclose(mine, 1 - cos.max(-1).values, atol=1e-5), "my_penalty "
+                  "returns a cosine distance (1 - cos); the penalty is the similarity itself.")
+    checks.expect(torch.allclose(mine, ref, atol=1e-5), f"my_penalty gives {mine.tolist()}, "
+                  "which is not max_j cos(h_v, h_j) for each candidate row h_v.")
+
+# %% [markdown] tags=["solution"]
+# *Think about it:* contrastive search with k = 4, α = 0.6 still ends most outputs in a loop.
+# What would you expect from a larger k or α, and what would you measure besides repetition
+# to judge the outputs?
+# <!-- BEGIN SOLUTION -->
+#
+# *Teacher's note.* A larger α weighs the penalty more, a larger k offers less probable
+# candidates that are far from every earlier state; together they do break the loops on this
+# model (try `top_k=8`), but the escape goes to improbable tokens: the stories derail into
+# arithmetic or JSON fragments, text from other parts of the training corpus. Repetition
+# alone rewards that. One must also measure coherence or quality, e.g. the mean token
+# log-probability under the model, or here the exact log p\* of the story under the grammar,
+# which is −∞ once a story leaves it: the diversity–coherence trade-off of §3.2 again.
+# <!-- END SOLUTION -->
+
+# %% [markdown]
 # ## Key takeaways
 #
 # - MAP decoding asks for the single most probable output (eq. 7). Greedy decoding (eq. 8)
@@ -554,6 +765,11 @@ with checks.exercise(3):
 #   normalisation is a heuristic that changes the objective.
 # - Eight prompts support a direction (a sign test), not a size: say how many cases a
 #   finding rests on.
+# - MAP-style decoding loops when it must go on: greedy on 16 of 16 prompts, sampling on 0.
+#   Contrastive search penalises hidden states the model already visited and halves the
+#   repetition, but at k = 4, α = 0.6 it mostly enters the loop later rather than never;
+#   diverse beam search penalises each group for the tokens earlier groups chose and makes
+#   the K outputs more distinct, at a cost in log p_θ too small to resolve on eight prompts.
 #
 # ## Further reading
 #
@@ -566,5 +782,11 @@ with checks.exercise(3):
 # - Eikema & Aziz (2020), *Is MAP Decoding All You Need? The Inadequacy of the Mode in Neural
 #   Machine Translation*; Meister, Cotterell & Vieira (2020), *If Beam Search is the Answer,
 #   What was the Question?*
+# - Holtzman et al. (2020), *The Curious Case of Neural Text Degeneration*; Welleck et al.
+#   (2020), *Neural Text Generation with Unlikelihood Training* (rep-n) — the repetition trap.
+# - Su et al. (2022), *A Contrastive Framework for Neural Text Generation* — contrastive
+#   search (not to be confused with contrastive *decoding*, chapter 04).
+# - Vijayakumar et al. (2018), *Diverse Beam Search: Decoding Diverse Solutions from Neural
+#   Sequence Models*.
 # - Dieleman (2020), *Musings on typicality* (blog post) — the coin example; MacKay (2003),
 #   *Information Theory, Inference, and Learning Algorithms*, ch. 4 — the typical set.
