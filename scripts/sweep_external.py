@@ -5,16 +5,19 @@ One pool of samples per held-out problem from the target; every sample is judged
 outcome verifier, the process reward model (min over steps), the model's own mean per-token
 log-probability, the verifier times p_theta (the mode of eq. 17's q*), and the exact
 checker.  Accuracy-vs-N curves (mean over random subsets of the pool,
-`workbench.meta.scaling.curve`) for best-of-N under each judge, majority vote and
-verifier-weighted vote go to ``data/results/external_selectors.json``.
+`workbench.meta.scaling.curve`) for best-of-N under each judge, majority vote, and votes
+weighted by the verifier and by the model's own confidence go to
+``data/results/external_selectors.json``.
 
-    python scripts/sweep_external.py           # a few minutes on 2 CPU cores
+    python scripts/sweep_external.py              # a few minutes on 2 CPU cores
+    python scripts/sweep_external.py --from-pool  # the curves again from the stored pool
 ``tests/test_sweep_external.py`` re-samples and re-scores the first problems and checks them.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -39,7 +42,16 @@ SELECTORS = {"pass@N (exact check)": ("oracle", None),
              "best-of-N: PRM (min over steps)": ("best_of_n", "prm"),
              "best-of-N: log p per token": ("best_of_n", "logp_mean"),
              "majority vote": ("vote", None),
-             "weighted vote: verifier": ("weighted", "verifier")}
+             "weighted vote: verifier": ("weighted", "verifier"),
+             "weighted vote: model confidence": ("weighted", "confidence")}
+
+
+def scores(row, key):
+    """The scores a selector reads from a pool row; ``confidence`` is the model's own,
+    exp(mean token log-prob) (`meta.sample_confidence`), from the stored ``logp_mean``."""
+    if key == "confidence":
+        return [math.exp(x) for x in row["logp_mean"]]
+    return row[key or "verifier"]
 
 
 def tasks_subset(n: int | None = None):
@@ -73,7 +85,7 @@ def make_pool(lm, verifier, prm, tasks, pool_size=POOL, seed=SEED):
 def curves(pool, boots: int = 200) -> dict:
     out = {}
     for name, (method, key) in SELECTORS.items():
-        rows = [dict(r, scores=r[key or "verifier"]) for r in pool]
+        rows = [dict(r, scores=scores(r, key)) for r in pool]
         out[name] = scaling.curve(rows, method, [n for n in NS if n <= len(pool[0]["answers"])],
                                   boots, seed=1)
     return out
@@ -82,9 +94,19 @@ def curves(pool, boots: int = 200) -> dict:
 def full_pool_hits(pool) -> dict:
     """Each selector's decision with the whole pool (N = the pool size), problem by problem:
     ``{name: [right?, ...]}`` in pool order, for paired comparisons (`workbench.stats.paired`)."""
-    return {name: [bool(scaling.choose(method, r["answers"], r[key or "verifier"], r["correct"]))
+    return {name: [bool(scaling.choose(method, r["answers"], scores(r, key), r["correct"]))
                    for r in pool]
             for name, (method, key) in SELECTORS.items()}
+
+
+def rederive(path: Path):
+    """The curves and full-pool decisions again from the stored pool and its judgements (after
+    a change to a selection rule: samples and scores stay as they were)."""
+    result = json.loads(path.read_text())
+    result["curves"], result["full_pool"] = curves(result["pool"]), full_pool_hits(result["pool"])
+    path.write_text(json.dumps(result))
+    for name, c in result["curves"].items():
+        print(f"{name:34s}", " ".join(f"{a:.3f}" for a in c["accuracy"]))
 
 
 def main():
@@ -93,7 +115,11 @@ def main():
     ap.add_argument("--pool", type=int, default=POOL)
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--from-pool", action="store_true",
+                    help="recompute the curves from the pool stored in --out (no sampling)")
     args = ap.parse_args()
+    if args.from_pool:
+        return rederive(Path(args.out))
     torch.set_num_threads(args.threads)
     t0 = time.time()
     lm = wb.load("tinyworld", device="cpu")

@@ -7,7 +7,8 @@ correct answers, and the best temperature at each N.  Results go to
 data/results/parallel_scaling.json (curves) and data/results/parallel_pool.json (the pool,
 compact), so the notebook only draws.
 
-    python scripts/sweep_parallel.py            # ~20 minutes on 2 CPU cores
+    python scripts/sweep_parallel.py              # ~20 minutes on 2 CPU cores
+    python scripts/sweep_parallel.py --from-pool  # the curves again from the stored pool
 ``tests/test_sweep_parallel.py`` re-samples the first problem and re-derives the curves.
 """
 from __future__ import annotations
@@ -67,16 +68,28 @@ def build(out_dir: Path, per_cell: int, pool_size: int, boots: int):
     for i, temp in enumerate(TEMPERATURES):
         pools[str(temp)] = compact(scaling.sample_pool(lm, tasks, pool_size, temp, verifier,
                                                        seed=i))
-    ns = [n for n in NS if n <= pool_size]
-    curves = {temp: pool_curves(pool, ns, boots) for temp, pool in pools.items()}
+    meta = {"problems": len(tasks), "pool": pool_size, "temperatures": TEMPERATURES,
+            "boots": boots, "seconds": round(time.time() - t0, 1), "model": "tinyworld",
+            "verifier": "tinyworld-verifier", "per_cell": per_cell}
+    return write(out_dir, pools, meta)
+
+
+def rederive(out_dir: Path, boots: int):
+    """Recompute the curves from the stored pool, without sampling again (after a change to a
+    selection rule: the samples and their scores stay as they were)."""
+    stored = json.loads((out_dir / "parallel_pool.json").read_text())
+    return write(out_dir, stored["pools"], dict(stored["meta"], boots=boots))
+
+
+def write(out_dir: Path, pools: dict, meta: dict):
+    """Curves of every method at every temperature from the pools; both files written."""
+    ns = [n for n in NS if n <= meta["pool"]]
+    curves = {temp: pool_curves(pool, ns, meta["boots"]) for temp, pool in pools.items()}
     best_t = {}
     for n in ns:
         for m in ("oracle", "best_of_n", "vote"):
             acc = {t: curves[t][m]["accuracy"][curves[t][m]["n"].index(n)] for t in curves}
             best_t.setdefault(m, {})[str(n)] = max(acc, key=acc.get)
-    meta = {"problems": len(tasks), "pool": pool_size, "temperatures": TEMPERATURES,
-            "boots": boots, "seconds": round(time.time() - t0, 1), "model": "tinyworld",
-            "verifier": "tinyworld-verifier", "per_cell": per_cell}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "parallel_scaling.json").write_text(json.dumps(
         {"meta": meta, "curves": curves, "best_temperature": best_t}, indent=1))
@@ -91,9 +104,14 @@ def main():
     ap.add_argument("--boots", type=int, default=200)
     ap.add_argument("--out", default=str(ROOT / "data" / "results"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--from-pool", action="store_true",
+                    help="recompute the curves from the stored pool (no sampling)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(build(Path(args.out), args.per_cell, args.pool, args.boots))
+    if args.from_pool:
+        print(rederive(Path(args.out), args.boots))
+    else:
+        print(build(Path(args.out), args.per_cell, args.pool, args.boots))
 
 
 if __name__ == "__main__":

@@ -272,3 +272,12 @@ def test_greedy_loops_when_it_must_go_on_and_sampling_does_not(target):
     assert np.mean([repeated_ngrams(g.token_ids) for g in greedy]) > 0.8
     with_eos = decoding.greedy(target, PROMPTS, max_new_tokens=48)
     assert all(g.finish_reason == "eos" and loop_period(g.token_ids) == 0 for g in with_eos)
+
+
+def test_decoding_lists_the_rules_against_degeneration():
+    """The issue's public names: decoding.contrastive_search and decoding.diverse_beam_search
+    are degeneration's functions (importable from workbench.decoding too)."""
+    import workbench as wb
+    from workbench.decoding import contrastive_search, diverse_beam_search
+    assert contrastive_search is wb.degeneration.contrastive_search
+    assert diverse_beam_search is wb.degeneration.diverse_beam_search

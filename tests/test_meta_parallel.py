@@ -218,3 +218,37 @@ def test_one_vote_counter_with_one_tie_rule():
         want = meta.majority_vote("Q\n", gen, len(answers)).answer
         assert meta.plurality(answers) == majority(answers) == want
     assert meta.plurality([4, 8, 8], [0.9, 0.3, 0.3]) == 4
+
+
+def test_self_consistency_weightings():
+    """count: majority vote; probability: p(y | x) of each distinct path once; normalized: every
+    sample weighted by exp(mean token log-prob), the confidence-weighted vote."""
+    texts, lps = ["A: 1", "A: 2", "A: 2", "A: 1", "A: 3"], [-1.0, -3.0, -3.0, -1.0, -0.5]
+    assert meta.self_consistency("Q", scripted(texts, lps), 5).answer == 1      # tie: first seen
+    r = meta.self_consistency("Q", scripted(texts, lps), 5, weighting="probability")
+    assert r.scores == pytest.approx([math.exp(-1), math.exp(-3), 0, 0, math.exp(-0.5)])
+    assert r.answer == 3                  # e^-0.5 beats e^-1 (path "A: 1" counted once) and e^-3
+    with pytest.raises(ValueError, match="weighting must be"):
+        meta.self_consistency("Q", scripted(texts, lps), 5, weighting="mean")
+    with pytest.raises(ValueError, match="needs generators that return log-probs"):
+        meta.self_consistency("Q", scripted(texts), 5, weighting="normalized")
+
+
+def test_confidence_weighted_vote_on_a_language_model(tiny_lm):
+    gen = LMGenerator(tiny_lm, max_new_tokens=12)
+    r = meta.self_consistency("Q: 12+7*3-5\n", gen, 6, seed=3, weighting="normalized")
+    for c, w in zip(r.candidates, r.scores):
+        assert w == pytest.approx(math.exp(np.mean(c.logprobs)))              # exp(mean log p)
+        assert w == pytest.approx(meta.sample_confidence(c)) and 0 < w <= 1
+    answers = [meta.default_answer(c.text) for c in r.candidates]
+    assert r.answer == meta.plurality(answers, r.scores)
+    same = meta.self_consistency("Q: 12+7*3-5\n", gen, 6, seed=3, weighting="normalized")
+    assert same.scores == r.scores and same.answer == r.answer               # seeded
+
+
+def test_sample_confidence_needs_a_token_count():
+    out = meta.TextOutput("A: 3", logprob=-2.0)
+    with pytest.raises(ValueError, match="token count"):
+        meta.sample_confidence(out)
+    out.cost = Cost(output_tokens=4)
+    assert meta.sample_confidence(out) == pytest.approx(math.exp(-0.5))

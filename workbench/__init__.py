@@ -23,3 +23,9 @@ __all__ = ["load", "trace", "emit", "Cost", "Budget", "LanguageModel", "DecodeSt
            "ModelNotAvailable", "embedded_models", "make_generator", "seed_everything",
            "decoding", "degeneration", "budget", "prompts", "tasks"]
 tracing = _trace_module
+
+# §3.1's rules against degenerate MAP outputs live in `degeneration` (they build on decoding's
+# beam phases, and decoding never imports back); decoding lists them too, where a reader of the
+# survey looks for token-level algorithms: `wb.decoding.contrastive_search` is the same function.
+decoding.contrastive_search = degeneration.contrastive_search
+decoding.diverse_beam_search = degeneration.diverse_beam_search

@@ -19,6 +19,16 @@ def make_generator(seed=None, device="cpu") -> torch.Generator:
     return g
 
 
+def split(seed, n: int) -> list:
+    """``n`` independent integer seeds derived from one (an int, a Generator or None): the one
+    way the package gives each call, round or sample of an algorithm its own seed, so that the
+    same ``seed`` reproduces every part of a run."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    g = make_generator(seed)
+    return [int(x) for x in torch.randint(0, 2**62, (int(n),), generator=g)]
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch's global generators (for notebooks and scripts)."""
     random.seed(seed)

@@ -585,10 +585,16 @@ print(f"share of mass on correct answers: model {mass.mean():.3f}, verifier-weig
 #   This is the over-optimisation above: the argmax of a learned scorer exploits its errors.
 # - **Best-of-N by p_θ · v** leads both votes at small N (N = 2 and 4, resolved). From N = 8 on
 #   its lead over weighted voting is not resolved, and at N = 16 the two are tied.
-# - **Weighted voting** (eq. 34) beats plain voting from N = 2 to N = 32 (resolved), by 3–5
+# - **Weighted voting** (eq. 34) beats plain voting from N = 2 to N = 32 (resolved), by 4–7
 #   points. Wu et al. (2024) say when to expect this: when v · g puts more mass on correct
 #   answers than g alone, as it does here (0.666 against 0.577). At N = 64 the gap is within
-#   noise.
+#   noise. The lead is largest at N = 2 for a reason that is not the verifier's merit alone:
+#   **a vote of two samples is one sample**. Either they agree, or it is a tie, which every vote
+#   of the package (`meta.plurality`) gives to the answer drawn first; so majority@2 scores what
+#   one sample scores (0.579 against 0.584 here, within the noise of the random subsets), while
+#   the weights break the tie by the verifier. (A tie rule that looks neutral need not be: an
+#   earlier version of the package gave ties to the *smallest* answer, which does not depend on
+#   the order of the samples but systematically favours small numbers.)
 
 # %% tags=["claim"]
 def d(name, n):
@@ -606,8 +612,11 @@ assert all(d("p_θ·v − weighted vote", n).low > 0 and d("p_θ·v − majority
            for n in (2, 4))
 assert not any(resolved(d("p_θ·v − weighted vote", n)) for n in (8, 16, 32, 64))
 assert abs(d("p_θ·v − weighted vote", 16).mean) < 0.01
-assert all(d("weighted vote − majority vote", n).low > 0 and 0.03 <= d("weighted vote − majority vote",
-           n).mean <= 0.055 for n in (2, 4, 8, 16, 32))
+assert all(d("weighted vote − majority vote", n).low > 0 and 0.035 <= d("weighted vote − majority vote",
+           n).mean <= 0.075 for n in (2, 4, 8, 16, 32))
+assert max(range(len(NS)), key=lambda j: diffs["weighted vote − majority vote"][j].mean) == NS.index(2)
+two, one = curves["vote"][NS.index(2)].mean, curves["vote"][0].mean
+assert abs(two - one) < 0.01 and (round(two, 3), round(one, 3)) == (0.579, 0.584)   # 2 votes = 1
 assert not resolved(d("weighted vote − majority vote", 64))
 assert interval(wmass - mass).low > 0 and (round(mass.mean(), 3), round(wmass.mean(), 3)) == (0.577, 0.666)
 print("Every statement about the curves holds, and the unresolved ones are taught as such.")
@@ -650,11 +659,13 @@ nfig.add_hline(y=np.mean(greedy), line=dict(dash="dot", color=BAD),
 nfig
 
 # %% [markdown]
-# Sixteen runs of one method on the same problems spread over more than 10 points. Pick the
-# best and the worst after the fact and even a paired test calls the difference "resolved":
-# with 120 pairs to choose from, a few pass by chance (that is what 95% means), and choosing
-# which comparison to report after looking at the results makes that chance yours. Decide the
-# comparisons before you run them, and report every one you made.
+# Sixteen runs of one method on the same problems spread over almost 9 points (62.5 % to
+# 71.2 %). Pick the best and the worst after the fact and you have a headline, "run A beats run
+# B by 8.7 points on 104 problems", made entirely of noise. The paired test does not call it
+# resolved (McNemar p = 0.11), and none of the 120 pairs passes at 95 % here; but each
+# comparison passes by chance with a probability of up to 5 % (that is what 95 % means), so
+# choosing which comparison to report after looking at many makes that chance yours. Decide
+# the comparisons before you run them, and report every one you made.
 #
 # The same effect hides elsewhere in the workbench. In chapter 11, a cascade that routes every
 # problem to the target *is* majority@4 with another seed, so whatever gap separates it from
@@ -662,9 +673,10 @@ nfig
 # which nothing changes. The fewer the problems, the larger such gaps.
 
 # %% tags=["claim"]
-assert max(rates) - min(rates) > 0.10, rates
-assert stats.paired(reruns[hi], reruns[lo]).resolved          # a "finding" made of noise...
-assert 1 <= n_res <= 0.05 * len(pair_tests), n_res             # ...and about as rare as 95% promises
+assert (round(min(rates), 3), round(max(rates), 3)) == (0.625, 0.712), rates   # almost 9 points
+worst_gap = stats.paired(reruns[hi], reruns[lo])
+assert not worst_gap.resolved and round(worst_gap.p_value, 2) == 0.11   # not a finding, narrowly
+assert n_res <= 0.05 * len(pair_tests), n_res                  # no more than 95% allows
 print(f"Same experiment, 16 seeds: a {max(rates) - min(rates):.3f} spread; {n_res} of 120 pairs "
       "look resolved.")
 
@@ -677,7 +689,8 @@ print(f"Same experiment, 16 seeds: a {max(rates) - min(rates):.3f} spread; {n_re
 
 # %%
 cover = {temp: pass_at(pools[temp]) for temp in pools}
-limit = {temp: [scaling.marginal_accuracy([r]) for r in pools[temp]] for temp in pools}
+limit = {temp: [scaling.choose("vote", r["answers"], None, r["correct"]) for r in pools[temp]]
+         for temp in pools}   # majority@64 on each pool as drawn: one 0/1 result per problem
 for n in (1, 4, 16, 64):
     j = NS.index(n)
     print(f"pass@{n:<2d}: " + "   ".join(f"T={temp} {cover[temp][:, j].mean():.3f}" for temp in pools)
@@ -886,8 +899,8 @@ with checks.exercise(4):
 # *Teacher's note.* Choosing a method after seeing how others did on the test problems is a
 # form of adaptive data analysis: among the selectors one could have tried, the one reported is
 # the one that looked good *on these problems*, so part of its lead can be fitted noise, and
-# the nominal 95% interval no longer has 95% coverage. (The "16 runs" section shows how easily
-# a post-hoc choice finds a "resolved" gap.) A fair test fixes the rule first (p_θ · v with
+# the nominal 95% interval no longer has 95% coverage. (The "16 runs" section shows how far
+# apart two runs of one method land: 8.7 points, a gap a post-hoc choice would report.) A fair test fixes the rule first (p_θ · v with
 # β = 1, no tuning) and measures it on problems not used to design it. The whole 312-problem
 # `test` set was looked at too (the model card reports p_θ · v on it), so that means fresh
 # TinyWorld problems drawn with a new seed, with the comparisons and their paired intervals
@@ -926,7 +939,7 @@ with checks.exercise(4):
 #   voting. A learned scorer is safer as a weight than as an argmax.
 # - Compare methods on the same problems with **paired** intervals, say which differences the
 #   data cannot resolve, decide comparisons before looking, and know your noise floor: the same
-#   experiment with 16 seeds spread over more than 10 points here.
+#   experiment with 16 seeds spread over almost 9 points here.
 #
 # ## Further reading
 #

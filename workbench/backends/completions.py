@@ -25,7 +25,8 @@ import urllib.error
 import urllib.request
 
 from ..budget import Cost
-from ..meta.base import TextOutput, _seeds
+from ..meta.base import TextOutput
+from ..rng import split as _seeds
 from ..trace import active, emit
 
 # ``transformers serve`` decodes greedily unless the request's generation config samples.

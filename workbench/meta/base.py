@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from .. import decoding
 from ..budget import Cost
-from ..rng import make_generator
+from ..rng import split
 
 
 @dataclass
@@ -49,10 +49,7 @@ class MetaResult:
                 f"cost=({self.cost}))")
 
 
-def _seeds(seed, n):
-    """``n`` independent integer seeds derived from one seed."""
-    g = make_generator(seed)
-    return [int(x) for x in __import__("torch").randint(0, 2**62, (n,), generator=g)]
+_seeds = split   # the package's one seed splitter (workbench.rng.split)
 
 
 class LMGenerator:

@@ -103,23 +103,44 @@ def self_consistency(prompt, generator, n: int, answer_fn=default_answer, seed=N
     sum_z g(z, a | x), estimated from N sampled paths.
 
     ``weighting="count"`` counts samples (a Monte Carlo estimate of the marginal; this is
-    majority voting); ``"probability"`` sums p(z, a | x) over the *distinct* paths sampled.
+    majority voting); ``"probability"`` sums p(z, a | x) over the *distinct* paths sampled;
+    ``"normalized"`` weights every sample by the model's confidence in it, the geometric mean
+    of its token probabilities, c_i = exp((1/|y_i|) sum_t log p(y_t | y_<t, x)) (Wang et al.'s
+    "normalized weighted sum"; confidence-weighted voting).
     """
     if weighting == "count":
         return majority_vote(prompt, generator, n, answer_fn, seed)
-    if weighting != "probability":
-        raise ValueError(f"weighting must be 'count' or 'probability', got {weighting!r}")
+    if weighting not in ("probability", "normalized"):
+        raise ValueError("weighting must be 'count', 'probability' or 'normalized', got "
+                         f"{weighting!r}")
     with source("self_consistency"):
         cands = generate(generator, prompt, n, seed)
         if any(getattr(c, "logprob", None) is None for c in cands):
-            raise ValueError("weighting='probability' needs generators that return log-probs")
+            raise ValueError(f"weighting={weighting!r} needs generators that return log-probs")
         answers = [answer_fn(c.text) for c in cands]
-        seen, weights = set(), []
-        for c in cands:
-            weights.append(0.0 if c.text in seen else math.exp(c.logprob))
-            seen.add(c.text)
+        weights = (_distinct_probability(cands) if weighting == "probability"
+                   else [sample_confidence(c) for c in cands])
         return _vote_result(cands, answers, _tally(answers, weights), weights, Cost(),
                             "self_consistency")
+
+
+def _distinct_probability(cands) -> list:
+    """p(y | x) for the first sample of each distinct text, 0 for its repeats."""
+    seen, weights = set(), []
+    for c in cands:
+        weights.append(0.0 if c.text in seen else math.exp(c.logprob))
+        seen.add(c.text)
+    return weights
+
+
+def sample_confidence(candidate) -> float:
+    """The model's confidence in one sample: exp of its mean token log-probability, the
+    geometric mean of p(y_t | y_<t, x) over its tokens (in (0, 1])."""
+    n = len(getattr(candidate, "token_ids", None) or []) or candidate.cost.output_tokens
+    if n <= 0:
+        raise ValueError("confidence needs the sample's token count (token_ids or "
+                         "cost.output_tokens); the generator reported none")
+    return math.exp(candidate.logprob / n)
 
 
 # -- minimum Bayes risk --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import adapters, decoding
+from .parallel import _tally, plurality
 
 
 def sample_pool(lm, tasks, n: int, temperature: float, verifier=None, seed: int = 0,
@@ -47,25 +48,16 @@ def sample_pool(lm, tasks, n: int, temperature: float, verifier=None, seed: int 
     return pool
 
 
-def _vote(answers, weights):
-    tally = {}
-    for a, w in zip(answers, weights):
-        if a is not None:
-            tally[a] = tally.get(a, 0.0) + w
-    if not tally:
-        return None
-    top = max(tally.values())  # ties go to the smallest answer: independent of sample order
-    return min(a for a, w in tally.items() if w == top)
-
-
 def choose(method: str, answers, scores, correct):
-    """Index-free decision of one method on one subset: returns whether it is correct."""
+    """Index-free decision of one method on one subset: returns whether it is correct.  Votes
+    go through `meta.plurality`, the counter every vote of the package uses: a tie goes to the
+    tied answer drawn first, which in a random subset is a uniformly random tie-break."""
     if method == "oracle":                       # pass@N: some candidate is right
         return any(correct)
     if method == "vote":                         # eq. 33
-        return _vote(answers, [1.0] * len(answers)) == _truth(answers, correct)
+        return plurality(answers) == _truth(answers, correct)
     if method == "weighted":                     # eq. 34
-        return _vote(answers, scores) == _truth(answers, correct)
+        return plurality(answers, scores) == _truth(answers, correct)
     if method == "best_of_n":                    # eq. 28 with the verifier
         return bool(correct[int(np.argmax(scores))])
     if method == "first":                        # a single sample (N = 1 baseline)
@@ -104,11 +96,15 @@ def curve(pool, method: str, ns, boots: int = 50, seed: int = 0) -> dict:
 
 def marginal_accuracy(pool, weighted: bool = False) -> float:
     """The limit N -> infinity of (weighted) voting (eq. 35): the answer maximising
-    sum_z v(z, a) g(a, z | x), estimated with the whole pool, is it correct?"""
+    sum_z v(z, a) g(a, z | x), estimated with the whole pool, is it correct?  A tie is broken
+    at random, as `curve` breaks it: a right answer that shares the top tally with k - 1 others
+    counts 1/k, so this is `curve`'s expectation at N = the pool size."""
     hits = []
     for row in pool:
         w = row["scores"] if weighted else [1.0] * len(row["answers"])
-        hits.append(_vote(row["answers"], w) == row["answer"])
+        votes = _tally(row["answers"], w)
+        top = [a for a, v in votes.items() if v == max(votes.values())]
+        hits.append(top.count(row["answer"]) / len(top) if top else 0.0)
     return float(np.mean(hits))
 
 
