@@ -20,6 +20,14 @@ def test_make_adapters_order_and_values():
         distribution.make_adapters({"top_z": 1})
 
 
+def test_adapter_labels_read_as_typed():
+    """A slider's 0.1 * 9 is labelled 0.9 (issue 22: `top_p(p=0.9000000000000001)`)."""
+    slid = distribution.make_adapters({"top_p": 0.1 * 9, "temperature": 0.7000000000000001})
+    assert [adapters.describe(a) for a in slid] == ["temperature(tau=0.7)", "top_p(p=0.9)"]
+    assert repr(adapters.Mirostat(tau=0.1 * 30, lr=0.1)) == "Mirostat(tau=3, lr=0.1)"
+    assert adapters.describe(adapters.top_p) == "top_p"
+
+
 def test_distribution_data_matches_the_adapters(tiny_lm):
     logits = tiny_lm.next_logits("Story: The")[0] * 20
     p = torch.softmax(logits.double(), -1).numpy()

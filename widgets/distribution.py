@@ -126,7 +126,7 @@ def distribution_figure(d: dict, prompt: str | None = None) -> go.Figure:
     fig = figure(_title(d), height=380, barmode="group", yaxis_title="probability",
                  xaxis=dict(type="category", tickangle=-45),
                  legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
-                 margin=dict(t=80))
+                 margin=dict(t=105))    # title, its numbers line, then the legend: no overlap
     fig.add_bar(x=d["labels"], y=d["p"], name="p_θ (model)", marker_color=st["colors"],
                 text=st["marks"], textposition="outside",
                 hovertemplate="%{x}: p_θ = %{y:.4f}<extra></extra>")
@@ -137,7 +137,8 @@ def distribution_figure(d: dict, prompt: str | None = None) -> go.Figure:
                     visible=d["p_star"] is not None,
                     hovertemplate="%{x}: p* = %{y:.4f}<extra></extra>")
     if prompt is not None:
-        fig.update_layout(title=dict(text=f"Next token after {prompt!r}<br><sub>{_title(d)}</sub>"))
+        fig.update_layout(title=dict(text=f"Next token after {prompt!r}<br><sub>{_title(d)}</sub>",
+                                     y=0.93, yanchor="top"))
     return fig
 
 

@@ -215,7 +215,7 @@ class Mirostat:
         self.mu = self.mu - self.lr * (s - self.tau)
 
     def __repr__(self):
-        return f"Mirostat(tau={self.tau}, lr={self.lr})"
+        return f"Mirostat(tau={_short(self.tau)}, lr={_short(self.lr)})"
 
 
 def mirostat(tau: float = 3.0, lr: float = 0.1) -> Mirostat:
@@ -382,9 +382,15 @@ def describe(adapter) -> str:
     """A short label: ``top_k(k=20)`` for ``partial(top_k, k=20)``."""
     func = getattr(adapter, "func", None)
     if func is not None:
-        kw = ", ".join(f"{k}={v}" for k, v in adapter.keywords.items() if k != "embedding")
+        kw = ", ".join(f"{k}={_short(v)}" for k, v in adapter.keywords.items()
+                       if k != "embedding")
         return f"{getattr(func, '__name__', func)}({kw})"
     return getattr(adapter, "__name__", None) or repr(adapter)
+
+
+def _short(value) -> str:
+    """A parameter as a reader wants it: 0.9, not a slider's 0.9000000000000001."""
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def kept(adapted: torch.Tensor) -> torch.Tensor:
