@@ -214,3 +214,15 @@ def test_trained_corrector_fixes_more_wrong_samples_than_resampling():
     resampled = sum(ar.check_answer(ar.Problem(tasks[i]["expression"]), again[i].text)
                     for i in wrong)
     assert fixed > resampled and fixed >= 0.3 * len(wrong), (fixed, resampled, len(wrong))
+
+
+def test_self_feedback_flags_the_first_line_the_model_disagrees_with(monkeypatch):
+    from types import SimpleNamespace
+
+    from workbench import decoding
+    answers = iter(["A: 5\n", "A: 9\n"])          # the model agrees with line 1, not line 2
+    monkeypatch.setattr(decoding, "greedy", lambda lm, qs, **kw: [
+        SimpleNamespace(text=next(answers), cost=Cost()) for _ in qs])
+    z = meta.self_feedback(lm=None)(PROMPT, ["2+3=5\n4*2=8\n"], [])
+    assert not z.done
+    assert z.first_error == 1 and z.fix == "4*2=9"
