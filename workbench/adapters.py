@@ -223,6 +223,65 @@ def mirostat(tau: float = 3.0, lr: float = 0.1) -> Mirostat:
     return Mirostat(tau, lr)
 
 
+class MirostatV1(Mirostat):
+    """Mirostat as in the paper (Basu et al., 2021, Algorithm 1): top-k with k from a Zipf fit.
+
+    From the m + 1 most probable tokens (p_1 >= p_2 >= ...) it estimates the Zipf exponent
+
+        s^ = sum_i t_i b_i / sum_i t_i^2,   t_i = log((i + 1) / i),  b_i = log(p_i / p_{i+1}),
+
+    (least squares for log p_i = -s log i + c, i = 1..m) and keeps the top
+
+        k = round(((e^ 2^mu) / (1 - N^(-e^)))^(1 / s^)) + 1,   e^ = s^ - 1,   N = |vocabulary|,
+
+    tokens (the authors' code adds the 1), the k for which a Zipf distribution with exponent s^
+    has surprise mu.  mu starts at 2 tau and follows the same feedback as `Mirostat` (2.0):
+    mu <- mu - lr (-log2 p(y) - tau), with p the distribution this adapter received.
+    """
+
+    def __init__(self, tau: float = 3.0, lr: float = 0.1, m: int = 100):
+        super().__init__(tau, lr)
+        if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+            raise ValueError(f"m must be an integer >= 1, got {m!r}")
+        self.m = m
+        self.k = []             # the k chosen at each step, one (N,) list per call
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        x, back = _rows(logits)
+        super().__call__(x)                       # mu's set-up and p, as in Mirostat 2.0
+        logp, V = self._logp, x.shape[-1]
+        top = torch.topk(logp, min(self.m + 1, V), dim=-1).values
+        s_hat = zipf_exponent(top)
+        k = _zipf_k(s_hat, self.mu, V)
+        self.k.append(k.tolist())
+        rank = torch.argsort(torch.argsort(logp, dim=-1, descending=True), dim=-1)
+        return back(x.masked_fill(rank >= k[:, None], NEG_INF))
+
+    def __repr__(self):
+        return f"MirostatV1(tau={_short(self.tau)}, lr={_short(self.lr)}, m={self.m})"
+
+
+def zipf_exponent(top_logp: torch.Tensor) -> torch.Tensor:
+    """Mirostat's least-squares Zipf exponent s^ from the sorted top log-probabilities (N, m+1)."""
+    i = torch.arange(1, top_logp.shape[-1], dtype=top_logp.dtype, device=top_logp.device)
+    t = torch.log((i + 1) / i)
+    b = top_logp[..., :-1] - top_logp[..., 1:]
+    return (t * b).sum(-1) / (t * t).sum().clamp_min(1e-300)
+
+
+def _zipf_k(s_hat, mu, V: int) -> torch.Tensor:
+    """k = round(((e 2^mu) / (1 - V^-e))^(1/s)) + 1 with e = s - 1, in [1, V] (e -> 0: the
+    limit 1 / ln V of e / (1 - V^-e); s = 0, a flat top: every token)."""
+    e = s_hat - 1
+    small = e.abs() < 1e-9
+    e_safe = torch.where(small, torch.ones_like(e), e)
+    ratio = torch.where(small, torch.full_like(e, 1 / math.log(V)),
+                        e_safe / -torch.expm1(-e_safe * math.log(V)))
+    k = torch.exp((torch.log(ratio) + mu * math.log(2)) / s_hat.clamp_min(1e-12))
+    k = torch.where(s_hat > 0, torch.round(k.clamp(max=float(V))) + 1, torch.full_like(k, V))
+    return k.clamp(1, V).long()
+
+
 # -- basis-aware truncation ---------------------------------------------------------------
 _basis_cache: dict = {}
 _LP_METHODS = [("highs-ds", {"presolve": False}), ("highs-ds", {}), ("highs-ipm", {})]

@@ -182,7 +182,8 @@ if TARGET:
 # | `typical(mass)` | ... whose surprise −log p is closest to the entropy, up to `mass` | truncation (entropy) |
 # | `epsilon(eps)` | ... with probability ≥ ε | truncation (probability) |
 # | `eta(eps)` | ... with probability ≥ min(ε, √ε·e^(−H)) | truncation (prob. and entropy) |
-# | `Mirostat(tau)` | ... with surprise ≤ μ, where μ adapts so the average surprise is τ bits | adaptive truncation |
+# | `Mirostat(tau)` | ... with surprise ≤ μ, where μ adapts so the average surprise is τ bits (Mirostat 2.0) | adaptive truncation |
+# | `MirostatV1(tau)` | ... the top k, with k from a Zipf fit of the distribution and μ (the paper's Algorithm 1) | target perplexity |
 # | `bat(eps)` | ... with probability ≥ ε, or that a linear program proves the truth must give mass | truncation (linear program) |
 #
 # **Look inside.** An adapter is a few lines: temperature divides the logits (eq. 14); top-k
@@ -298,6 +299,68 @@ if TARGET:
 # diversity–coherence trade-off at the level of one token (and a reminder that a setting can
 # sit at a better point of it than another); next, at the level of whole stories.
 #
+# ### Mirostat: steering the surprise
+#
+# Mirostat (Basu et al., 2021) does not fix a truncation: it steers one so that the average
+# **surprise** −log₂ p(y_t) of the sampled tokens is a target τ bits (perplexity 2^τ). After each
+# token it moves a threshold μ (bits) by the error, μ ← μ − η(−log₂ p(y_t) − τ), starting at 2τ.
+# The paper's version (Algorithm 1, `MirostatV1`) assumes the sorted probabilities follow a
+# Zipf law p_i ∝ i^(−s), estimates s from the top m = 100 of them,
+#
+# $$\hat s = \frac{\sum_i t_i b_i}{\sum_i t_i^2}, \quad t_i = \log\frac{i+1}{i}, \quad b_i = \log\frac{p_i}{p_{i+1}}, \qquad k = \left(\frac{\hat\varepsilon\, 2^{\mu}}{1 - N^{-\hat\varepsilon}}\right)^{1/\hat s}, \quad \hat\varepsilon = \hat s - 1,$$
+#
+# and keeps the top k tokens (N: the vocabulary size). Mirostat 2.0 (`Mirostat`, the version
+# most libraries ship) drops the Zipf fit and keeps the tokens whose surprise is at most μ.
+# *Look inside*, the paper's version:
+
+# %%
+show_source(adapters.MirostatV1.__call__, adapters.zipf_exponent)
+
+# %% [markdown]
+# Both versions, 24 stories of 48 tokens each (one batch per setting, the end token ignored),
+# at τ = 2 and 3 bits, against plain sampling; the average surprise of each story after its
+# first 8 tokens, with a bootstrap interval over the 24 stories:
+
+# %%
+plain = decoding.sample(lm, "Story:", n=24, seed=SEED, max_new_tokens=48, eos=False)
+surprise = {"plain sampling": stats.mean_interval(
+    [np.mean(np.asarray(g.logprobs[8:]) / -math.log(2)) for g in plain])}
+miro_k = {}
+for name, make in (("Mirostat 2.0", adapters.Mirostat), ("Mirostat (paper)", adapters.MirostatV1)):
+    for tau in (2.0, 3.0):
+        ad = make(tau=tau)
+        decoding.sample(lm, "Story:", adapters=[ad], n=24, seed=SEED, max_new_tokens=48, eos=False)
+        surprise[name, tau] = stats.mean_interval(np.asarray(ad.surprises[8:]).mean(0))
+        if make is adapters.MirostatV1:
+            miro_k[tau] = float(np.median(ad.k))
+for key, iv in surprise.items():
+    print(f"{str(key):28s} average surprise {iv} bits")
+print("the paper's version keeps a median k of", miro_k)
+
+# %% [markdown]
+# At τ = 2 Mirostat 2.0 lands on the target (its interval contains 2), and the paper's version
+# lands just below it (1.95, interval [1.91, 1.99]): its k is a whole number of tokens, and at
+# k = 3 one token more or less moves the surprise by a step. At τ = 3 neither can: truncation
+# only removes tokens, so it can lower the surprise, never raise it, and TinyWorld's own samples
+# carry only about 2.6 bits a token. Both settle where plain sampling is (their intervals overlap
+# plain sampling's): the target is out of reach, and the feedback has switched truncation off.
+# The Zipf fit turns μ into a small k: the paper's version keeps 3 tokens at τ = 2 and 10 at τ = 3
+# (the medians over all steps).
+
+# %% tags=["claim"]
+if TARGET:
+    for name in ("Mirostat 2.0", "Mirostat (paper)"):
+        assert abs(surprise[name, 2.0].mean - 2.0) < 0.06, surprise[name, 2.0]
+        hi = surprise[name, 3.0]
+        assert hi.high < 3.0 and hi.low < surprise["plain sampling"].high \
+            and surprise["plain sampling"].low < hi.high, (hi, surprise["plain sampling"])
+    assert surprise["Mirostat 2.0", 2.0].low < 2.0 < surprise["Mirostat 2.0", 2.0].high
+    assert surprise["Mirostat (paper)", 2.0].high < 2.0                   # just below, resolved
+    assert round(surprise["plain sampling"].mean, 1) == 2.6
+    assert miro_k == {2.0: 3.0, 3.0: 10.0}
+print("The claims hold.")
+
+# %% [markdown]
 # ## Experiment: diversity against coherence
 #
 # For every adapter family of Table 2 we sample 64 stories at several settings and measure
@@ -669,6 +732,8 @@ show_source(adapters.top_p)
 # - Across each family's range, diversity trades against coherence; between neighbouring
 #   settings, 64 stories often cannot tell the difference, and distinct-n is confounded with
 #   length. Which adapter to use remains an open question.
+# - Mirostat steers the average surprise to τ by feedback; both versions reach a reachable
+#   target, and neither can raise the surprise above what untruncated sampling carries.
 # - Stochastic beam search samples k distinct sequences (Gumbel-top-k, drawn top-down); its
 #   estimator is unbiased, and far less noisy than independent samples when p_θ is peaked.
 #

@@ -219,10 +219,12 @@ def rebase(prompt, stepper, value, width: int = 8, temperature: float = 0.2,
     """Reward-balanced search, REBASE (Wu et al. 2024; §4.3, Table 4).
 
     The root is expanded ``width`` times.  At each depth, with B = ``width`` minus the solutions
-    already finished, every frontier state s_j gets W_j = round(B * softmax(v(s_j) / T)_j)
-    expansions (merged duplicate samples count with their multiplicity); states that get none
-    are pruned.  It stops when ``width`` solutions are finished; the answer is chosen among them
-    by ``select``: "weighted_vote" (sum of values per answer), "majority_vote" or "best".
+    already finished, the B expansions are split over the frontier states s_j in proportion to
+    m_j exp(v(s_j) / T), m_j a merged state's multiplicity (Wu et al.'s W_j = round(B *
+    softmax(v / T)_j), apportioned by largest remainders so that the W_j sum to exactly B:
+    `allocate`); states that get none are pruned.  It stops when ``width`` solutions are
+    finished; the answer is chosen among them by ``select``: "weighted_vote" (sum of values per
+    answer), "majority_vote" or "best".
     """
     _check("width", width), _check("max_steps", max_steps)
     if not temperature > 0:
