@@ -1,12 +1,15 @@
 """Step-level search against same-compute parallel baselines (survey §4.3, Table 5): chapter 08.
 
-    python scripts/sweep_search.py                 # after sweep_compute.py: about 25 minutes
+    python scripts/sweep_search.py                 # after sweep_compute.py: about 50 minutes
     python scripts/sweep_search.py --problems 4    # a quick look
 
 Runs greedy decoding, majority voting and best-of-N (verifier) with N = 4 and 16 samples, and
 step-level beam search and REBASE guided by the process reward model (the verifier on finished
-solutions) with N_b * N_e = 4 and 16 expansions per step, plus the beam guided by the exact step
-checker (a ceiling, not a method), on the problems and with the settings of
+solutions) with N_b * N_e = 4 and 16 expansions per step, particle filtering (N = 4 and 16
+particles) and diverse verifier tree search (N = 4 and 16 steps per level, in N / M greedy
+subtrees of M = 2 and 4; the committed results hold N = 4 only: ``--only dvts`` adds N = 16,
+about 25 minutes on a shared 2-core CPU) under the same values, plus the beam guided by the
+exact step checker (a ceiling, not a method), on the problems and with the settings of
 ``scripts/sweep_compute.py`` (the ``hard`` set; problem ``arith-NNN`` uses seed
 ``seed * 100_003 + NNN`` in every method).  The methods both sweeps run are taken from the
 compute sweep's results file beside ``--out`` when it ran the same problem set, seed and
@@ -42,9 +45,17 @@ SHARED = {"greedy": ["-"], "majority_vote": ["N=4", "N=16"],
 
 def methods(M) -> dict:
     """name -> {setting: fn(prompt, seed)}: the compute sweep's methods listed in `SHARED`,
-    and the beam guided by the exact step checker."""
+    particle filtering and DVTS under the same values, and the beam guided by the exact step
+    checker."""
     every = sc.methods(M)
     out = {name: {s: every[name][s] for s in settings} for name, settings in SHARED.items()}
+    v_end = meta.terminal_value(meta.verifier_value(M.verifier), M.prm_value)
+    out["particle_filter (PRM)"] = {f"N={n}": (lambda n: lambda p, s: meta.particle_filter(
+        p, M.stepper(), v_end, particles=n, threshold=0.5, max_steps=10, seed=s))(n)
+        for n in (4, 16)}
+    out["dvts (PRM)"] = {f"N={n}, M={m}": (lambda n, m: lambda p, s: meta.dvts(
+        p, M.stepper(), v_end, width=n, expansions=m, max_steps=10, seed=s))(n, m)
+        for n, m in ((4, 2), (16, 4))}
     out["stepwise_beam (oracle value)"] = {
         f"Nb={b}, Ne={e}": (lambda b, e: lambda p, s: meta.stepwise_beam(
             p, M.stepper(), meta.oracle_value(ARITH), b, e, max_steps=10, seed=s))(b, e)

@@ -9,7 +9,8 @@ from workbench.paths import data_dir
 
 RESULTS = data_dir() / "results" / "step_search.json"
 SLICE = [("stepwise_beam (PRM)", "Nb=2, Ne=2"), ("best_of_n (verifier)", "N=4"),
-         ("stepwise_beam (oracle value)", "Nb=2, Ne=2")]
+         ("stepwise_beam (oracle value)", "Nb=2, Ne=2"), ("particle_filter (PRM)", "N=4"),
+         ("dvts (PRM)", "N=4, M=2")]
 FIELDS = ("answer", "correct", "output_tokens", "input_tokens", "external_tokens",
           "computed_tokens", "calls")
 

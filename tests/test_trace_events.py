@@ -81,6 +81,10 @@ def _run_everything(target, draft, tiny_lm, url):
                 temperature=0.1, seed=2)
     meta.mcts(PROMPT, meta.TextStepper(noisy_solver(0.4)), HashValue(), iterations=4, width=2,
               seed=0)
+    meta.particle_filter(PROMPT, meta.TextStepper(noisy_solver(0.4)), meta.oracle_value(ARITH),
+                         particles=4, threshold=1.0, seed=0)
+    meta.dvts(PROMPT, meta.TextStepper(noisy_solver(0.4)), HashValue(), width=4, expansions=2,
+              seed=0)
     meta.refine(ar.Problem("12+7*3-5*2").prompt(), fixed(bad_line(1)),
                 meta.step_feedback(ARITH), meta.regenerate_from_error(continuer()))
     CompletionsGenerator(url + "/v1", model="tiny", max_tokens=8).generate("x", 2, seed=3)

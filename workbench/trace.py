@@ -170,6 +170,21 @@ EVENTS: dict = {
     "backup": Kind("MCTS backs a reward up the path",
                    {"it": _IT, "nodes": "the path", "reward": "the reward",
                     "rewards": "each node's aggregated reward", "visits": "each node's visits"}),
+    "pf_step": Kind("particle filtering weighs its particles after a step, and resamples them "
+                    "when the effective sample size is low (Puri et al., 2025)",
+                    {"it": _IT, "nodes": "each particle's node (after any resampling)",
+                     "weights": "the normalised importance weights w_i / Σ w (after "
+                     "resampling: all 1/N)",
+                     "ess": "the effective sample size (Σ w)² / Σ w² before resampling",
+                     "parents": "the particle each new particle was resampled from "
+                     "(null: no resampling)"}),
+    "dvts_subtree": Kind("one subtree of diverse verifier tree search has returned "
+                         "(Beeching et al., 2024)",
+                         {"index": "the subtree (0-based)",
+                          "offset": "what its events' node ids add to become ids in the "
+                          "result's joined tree",
+                          "node": "its chosen solution's node in the joined tree",
+                          "value": "that solution's value", "answer": "its answer"}),
     "done": Kind("the search returns", {"it": _IT, "node": "the chosen node",
                                         "text": "its text", "answer": "the answer read from it",
                                         "stopped": "why it stopped"}),

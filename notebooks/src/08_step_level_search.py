@@ -13,6 +13,9 @@
 # - the **search strategies** over the same tree: step-level beam search, best-first (gpt-f),
 #   tree of thoughts (DFS with a threshold), REBASE and MCTS, replayed iteration by iteration,
 #   each next to its rule and its source code;
+# - **particle filtering** (sequential Monte Carlo: importance weights from the PRM as a
+#   potential, the effective sample size, resampling) and **DVTS** (independent greedy
+#   subtrees), and how they compare with the beam and REBASE at the same width;
 # - what they **cost** (Table 5: T_s·N_b·N_e·S output tokens, N_b·N_e·S scorer calls) and what a
 #   KV cache shared along the tree saves (§7.3, chapter 14);
 # - the claim, measured on 104 harder TinyWorld problems with paired tests: for the same number
@@ -24,9 +27,9 @@
 # **Prerequisites**: chapters 01–03 (generators, greedy decoding, sampling) and 07 (best-of-N,
 # voting, verifiers). **Student time**: about 75 minutes (reading, the widget, three exercises
 # and two questions).
-# Runs in about 50 s on a 2-core CPU (46 s under nbval on an idle machine, about 90 s while
-# other jobs shared it; the compute-matched sweep is precomputed by
-# `scripts/sweep_search.py`; a test re-runs a slice of it).
+# Runs in about 45 s on a 2-core CPU (42 s to build, 46 s under nbval, while another job shared
+# the machine; the compute-matched sweep is precomputed by `scripts/sweep_search.py`; a test re-runs a slice of
+# it).
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
 # `TASK` any task of `workbench.tasks` (`"gsm8k"`, `"math"`, or your own file, see
@@ -290,6 +293,83 @@ at = next(i for i, ln in enumerate(lines) if "def uct(" in ln)
 display(Markdown("```python\n" + textwrap.dedent("\n".join(lines[at:at + 4])) + "\n```"))
 
 # %% [markdown]
+# ### Particle filtering and DVTS
+#
+# Two more ways to spend a width of N steps per level, both used with PRMs today.
+#
+# **Particle filtering** (sequential Monte Carlo; Puri et al., 2025) reads the value as a
+# *potential* $G$ that tilts the generator's distribution over partial solutions, and tries to
+# sample from the tilted target rather than to maximise the value:
+#
+# $$\pi_t(s_t) \propto g(s_t \mid x)\, G(s_t).$$
+#
+# N particles $s^1, \dots, s^N$ move one step each per iteration, drawn from the generator g, so
+# each carries an importance weight that corrects for the tilt. Since g proposed the step, the
+# weight only changes by the ratio of potentials (with $G(x) = 1$ at the root):
+#
+# $$w_i \leftarrow w_i \cdot \frac{G(s^i_t)}{G(s^i_{t-1})}, \qquad
+#   \mathrm{ESS} = \frac{\big(\sum_i w_i\big)^2}{\sum_i w_i^2} \in [1, N].$$
+#
+# When a few particles hold most of the weight, the effective sample size (ESS) falls; below
+# $\tau N$ (here $\tau = 0.5$) the particles are **resampled**: N parents are drawn with
+# probability $w_i / \sum_j w_j$ (systematic resampling: one $u \sim U[0, 1)$ and the points
+# $(k + u)/N$, so particle i gets $\lfloor N \bar w_i \rfloor$ or $\lceil N \bar w_i \rceil$
+# copies), and every weight is reset to 1. Unlike a beam, a low-valued particle is not cut at
+# once: it is copied less often *on average*, and the randomness keeps some diversity.
+# Finished particles stop moving but keep their weight; the answer is the weighted vote
+# $\hat a = \arg\max_a \sum_i w_i\, [\text{answer}(s^i) = a]$, an estimate of the target's
+# most likely answer. With a uniform potential no particle is ever resampled and the filter is
+# N independent samples; with the exact checker, every resampling keeps only correct particles.
+#
+# **DVTS** (diverse verifier tree search; Beeching et al., 2024) splits the width N into
+# $K = N / M$ independent subtrees, each a greedy step-level search (a beam of one state with
+# M expansions per step) from its own first steps, and returns the best leaf by value. Every
+# level generates $K \cdot M = N$ steps, like a beam with $N_b N_e = N$, but a state the value
+# overrates can take over one subtree, never the whole width.
+#
+# Below, the filter with 8 particles and DVTS with 4 subtrees of 2 on the demo problem: each
+# iteration's ESS and whether it resampled, the weighted vote, each subtree's best leaf. Both
+# are right here, which, as before, demonstrates the mechanics and measures nothing.
+
+# %%
+pf = meta.particle_filter(prompt, stepper, value, particles=8, threshold=0.5, seed=SEED,
+                          answer_fn=fmt.answer)
+print(f"{'it':>2}  {'ESS':>5}  resampled  particles (node ids)")
+for e in pf.events:
+    if e["kind"] == "pf_step":
+        print(f"{e['it']:2d}  {e['ess']:5.2f}  {str(e['parents'] is not None):>9s}  {e['nodes']}")
+print("\nweighted vote:", {a: round(v, 3) for a, v in (pf.votes or {}).items()},
+      "-> answer", pf.answer, "| cost:", pf.cost)
+dv = meta.dvts(prompt, stepper, value, width=8, expansions=2, seed=SEED, answer_fn=fmt.answer)
+print("\nDVTS, 4 subtrees of 2:")
+for e in dv.events:
+    if e["kind"] == "dvts_subtree":
+        print(f"  subtree {e['index']}: answer {e['answer']}, value {e['value']:.3f}")
+print("answer", dv.answer, "| cost:", dv.cost)
+views.search_tree_figure(pf)
+
+# %% tags=["claim"]
+pf_steps = [e for e in pf.events if e["kind"] == "pf_step"]
+for e in pf_steps:    # the rule: resample exactly when ESS < 0.5 N
+    assert 1 - 1e-9 <= e["ess"] <= 8 + 1e-9 and (e["parents"] is not None) == (e["ess"] < 4), e
+    assert len(e["nodes"]) == 8
+assert pf.cost.calls <= 8 * len(pf_steps)          # at most N steps per iteration
+assert dv.cost.calls <= 8 * max(n.depth for n in dv.tree)
+if TINYWORLD and formats.speaks_tinyworld(lm):   # TinyWorld's target on this problem
+    assert fmt.check(problem, pf.text) and fmt.check(problem, dv.text), (pf.answer, dv.answer)
+print("The claims hold.")
+
+# %% [markdown]
+# Look inside: the weight update, the resampling step and systematic resampling (the
+# filter's loop calls them after every step), then DVTS built on `stepwise_beam`:
+
+# %%
+show_source(meta.smc._reweight, meta.smc._resample, meta.systematic_resample)
+
+# %%
+show_source(meta.dvts)
+
+# %% [markdown]
 # ## What a search costs (Table 5)
 #
 # With $T_s$ the tokens of a step and $S$ the number of steps, Table 5 bills (input, output,
@@ -328,8 +408,9 @@ print(f"calls {beam.cost.calls} <= {3 * 3 * levels}; states scored {scored} <= c
 # `scripts/sweep_search.py` ran each method on the 104 problems of the `hard` set (3–6
 # operations on 2- or 3-digit numbers; chapter 00 lists the sets) with the same seed per problem:
 # greedy decoding; majority vote and best-of-N with the verifier (N = 4, 16); stepwise beam and
-# REBASE guided by the PRM with N_b·N_e = 4 and 16; and the beam guided by the exact checker, a
-# ceiling. Accuracies carry 95 % Wilson intervals, and methods are compared on the same problems
+# REBASE guided by the PRM with N_b·N_e = 4 and 16; particle filtering with N = 4 and 16
+# particles and DVTS with N = 4 steps per level (2 subtrees of M = 2), under the same values;
+# and the beam guided by the exact checker, a ceiling. Accuracies carry 95 % Wilson intervals, and methods are compared on the same problems
 # (`stats.paired`: bootstrap interval and McNemar's test).
 
 # %%
@@ -405,6 +486,90 @@ for name in ("oracle beam (4) - PRM beam (4)", "oracle beam (16) - PRM beam (16)
     assert diffs[name].resolved and diffs[name].low > 0, name
 print("The claims hold.")
 
+# %% [markdown]
+# ### Particle filtering and DVTS in the same sweep
+#
+# The same 104 problems, seeds and values (the PRM before the end, the verifier on finished
+# solutions), at the same widths: N = 4 and 16 particles (resampling below ESS = N/2, a
+# weighted vote at the end), and DVTS with N = 4 steps per level (2 subtrees of M = 2; the
+# sweep has not run DVTS at N = 16 yet). Each is compared, problem by problem, with the
+# methods of its width.
+
+# %%
+PF4, PF16 = ("particle_filter (PRM)", "N=4"), ("particle_filter (PRM)", "N=16")
+DV4 = ("dvts (PRM)", "N=4, M=2")
+MV4, MV16 = ("majority_vote", "N=4"), ("majority_vote", "N=16")
+BEAM4, BEAM16 = ("stepwise_beam (PRM)", "Nb=2, Ne=2"), ("stepwise_beam (PRM)", "Nb=4, Ne=4")
+RB4, RB16 = ("rebase (PRM)", "width=4"), ("rebase (PRM)", "width=16")
+for key in (PF4, DV4, PF16):
+    r = next(r for r in rows if (r["method"], r["setting"]) == key)
+    print(f"{key[0]:22s} {key[1]:9s} {stats.accuracy(hits[key])}  generated "
+          f"{r['output_tokens']:5.0f}  all tokens {r['total_tokens']:6.0f}")
+SMC_COMPARE = {
+    "particle filter (4) - majority vote (N=4)": (PF4, MV4),
+    "particle filter (4) - greedy": (PF4, ("greedy", "-")),
+    "particle filter (4) - PRM beam (4)": (PF4, BEAM4),
+    "particle filter (4) - REBASE (4)": (PF4, RB4),
+    "particle filter (16) - majority vote (N=16)": (PF16, MV16),
+    "particle filter (16) - PRM beam (16)": (PF16, BEAM16),
+    "particle filter (16) - REBASE (16)": (PF16, RB16),
+    "particle filter (16) - particle filter (4)": (PF16, PF4),
+    "DVTS (4) - majority vote (N=4)": (DV4, MV4),
+    "DVTS (4) - PRM beam (4)": (DV4, BEAM4),
+    "DVTS (4) - REBASE (4)": (DV4, RB4),
+    "DVTS (4) - particle filter (4)": (DV4, PF4),
+}
+smc_diffs = {name: stats.paired(hits[a], hits[b]) for name, (a, b) in SMC_COMPARE.items()}
+print()
+for name, d in smc_diffs.items():
+    print(f"{name:44s} {d}{'' if d.resolved else '   (not resolved)'}")
+
+# %% [markdown]
+# What the new rows show (104 problems; the cell below checks every number):
+# - **At four steps per level** (about 400 generated tokens, like the other small settings),
+#   particle filtering solves 65 problems and DVTS 72. Both beat majority voting (54), resolved
+#   (+11 and +17 points on the same problems). The filter is within noise of greedy decoding
+#   (62) and of the PRM-guided beam (70), and resolved *below* REBASE (77, −12 points); DVTS
+#   against the beam (+2), REBASE (−5) and the filter (+7): all within noise. With four
+#   particles, resampling has little to choose from.
+# - **At sixteen particles** the filter solves 79, the most of any PRM-guided method in the
+#   sweep: +13 points over its own N = 4 and +12.5 over the wider PRM-guided beam (66), both
+#   resolved. Against REBASE (77, +2) and majority voting (74, +5) the difference is within
+#   noise: 104 problems cannot rank them. Unlike the beam, which keeps the N_b states the PRM
+#   rates best and got no better from 4 to 16, the filter copies particles in proportion to
+#   their weights and gained from the width with the same imperfect value, the behaviour Puri
+#   et al. (2025) argue for; one sweep on one task is a hint, not a law.
+# - **It bills more.** Counting input and external tokens too, the filter at N = 16 bills
+#   18,343 tokens per problem, more than the beam (14,089) and REBASE (14,316) at the same
+#   width and about the same generated tokens.
+
+# %% tags=["claim"]
+right = {k: sum(h) for k, h in hits.items()}
+want = {PF4: 65, PF16: 79, DV4: 72, MV4: 54, ("greedy", "-"): 62, BEAM4: 70, RB4: 77,
+        BEAM16: 66, RB16: 77, MV16: 74}
+assert {k: right[k] for k in want} == want, {k: right[k] for k in want}
+small = [next(r for r in rows if (r["method"], r["setting"]) == k)["output_tokens"]
+         for k in (PF4, DV4)]
+assert all(380 < t < 430 for t in small), small                     # "about 400 generated"
+resolved = {"particle filter (4) - majority vote (N=4)": +11, "DVTS (4) - majority vote (N=4)": +17,
+            "particle filter (4) - REBASE (4)": -12, "particle filter (16) - particle filter (4)": +13,
+            "particle filter (16) - PRM beam (16)": +12.5}
+for name, points in resolved.items():
+    d = smc_diffs[name]
+    assert d.resolved and abs(100 * d.diff - points) < 0.5, (name, d)
+noise = {"particle filter (4) - greedy": +3, "particle filter (4) - PRM beam (4)": -5,
+         "DVTS (4) - PRM beam (4)": +2, "DVTS (4) - REBASE (4)": -5,
+         "DVTS (4) - particle filter (4)": +7, "particle filter (16) - REBASE (16)": +2,
+         "particle filter (16) - majority vote (N=16)": +5}
+for name, points in noise.items():
+    d = smc_diffs[name]
+    assert not d.resolved and abs(100 * d.diff - points) < 0.5, (name, d)
+assert right[PF16] == max(right[k] for k in right if "PRM" in k[0])   # the most, PRM-guided
+billed = {k: next(r for r in rows if (r["method"], r["setting"]) == k)["total_tokens"]
+          for k in (PF16, BEAM16, RB16)}
+assert [round(billed[k]) for k in (PF16, BEAM16, RB16)] == [18343, 14089, 14316], billed
+print("The claims hold.")
+
 # %%
 pareto_figure(rows, "total_tokens",
               title="TinyWorld: accuracy vs all billed tokens (input + output + external)")
@@ -420,6 +585,10 @@ pareto_figure(rows, "total_tokens",
 #   ceiling no learned value reaches. Compare a search against its oracle-value ceiling.
 # - One problem where greedy fails and search succeeds is a demonstration, not evidence:
 #   compare methods on many problems, at the same compute, with paired intervals.
+# - Particle filtering samples from the generator tilted by the value instead of maximising the
+#   value: importance weights $w_i \propto G(s_t)/G(s_{t'})$, resampling when the effective
+#   sample size falls below $\tau N$, a weighted vote at the end. DVTS keeps N/M greedy subtrees
+#   apart. Both are compared with the other searches on the same problems, at the same width.
 # - Cost is more than generated tokens (Table 5): a step-level search calls its scorer at every
 #   step, S times more often than reranking, and re-reads the growing prefix unless a KV cache
 #   is shared along the tree.
@@ -439,6 +608,11 @@ pareto_figure(rows, "total_tokens",
 #   inference for problem-solving with language models* (REBASE).
 # - Snell et al. (2024), *Scaling LLM test-time compute optimally can be more effective than
 #   scaling model parameters* (search against a PRM, and when it stops paying).
+# - Puri et al. (2025), *A probabilistic inference approach to inference-time scaling of LLMs
+#   using particle-based Monte Carlo methods* (particle filtering with a PRM as potential);
+#   Doucet & Johansen (2011), *A tutorial on particle filtering and smoothing* (SMC, ESS,
+#   systematic resampling); Beeching, Tunstall & Rush (2024), *Scaling test-time compute with
+#   open models* (Hugging Face's search-and-learn: DVTS).
 # - Kocsis & Szepesvári (2006), *Bandit based Monte-Carlo planning* (UCT); Hao et al. (2023),
 #   *Reasoning with language model is planning with world model* (RAP, MCTS over steps).
 #

@@ -17,6 +17,8 @@ from .refine import (Feedback, calculator_feedback, corrector, execution_feedbac
                      outcome_feedback, reask, refine, regenerate_from_error, resample,
                      self_feedback, step_feedback, verifier_feedback)
 from .search import allocate, best_first, rebase, stepwise_beam, tree_of_thought
+from .smc import (dvts, effective_sample_size, multinomial_resample, particle_filter,
+                  systematic_resample)
 from .steps import LMStepper, Partial, Step, TextStepper
 from .values import (Value, logprob_value, oracle_value, prm_value, terminal_value,
                      verifier_value)
