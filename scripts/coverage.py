@@ -77,8 +77,10 @@ ROWS = [
     ("3.3", "Locally typical sampling", "workbench.adapters.typical", ""),
     ("3.3", "ε-sampling", "workbench.adapters.epsilon", ""),
     ("3.3", "η-sampling", "workbench.adapters.eta", ""),
-    ("3.3", "Mirostat (target perplexity)",
+    ("3.3", "Mirostat 2.0 (target perplexity, surprise threshold)",
      "workbench.adapters.Mirostat workbench.adapters.mirostat", ""),
+    ("3.3", "Mirostat as in the paper (Zipf-estimated adaptive top-k, Algorithm 1)",
+     "workbench.adapters.MirostatV1 workbench.adapters.zipf_exponent", ""),
     ("3.3", "Basis-aware threshold sampling (LP solver)", "workbench.adapters.bat", ""),
     ("3.3", "Inference-time adapters: product with another model (p_θ·p_θ')^α",
      "workbench.control.product_of_experts workbench.control.poe_logits", ""),
@@ -132,7 +134,7 @@ ROWS = [
     ("4.2.2", "Weighted majority voting (eq. 34) and its N → ∞ limit (eq. 35)",
      "workbench.meta.weighted_vote workbench.meta.scaling.marginal_accuracy", ""),
     ("4.2.2", "Confidence-weighted voting (self-consistency's normalized weighting)",
-     "workbench.meta.sample_confidence", "planned: confidence-weighted voting (issue 20)"),
+     "workbench.meta.sample_confidence", ""),
     ("4.2.2", "Minimum Bayes risk decoding (eqs. 36-38)",
      "workbench.meta.mbr workbench.meta.answer_match workbench.meta.overlap_f1", ""),
     ("4.2.2", "Generate-and-transform: LLM aggregation (universal self-consistency)",
@@ -151,9 +153,10 @@ ROWS = [
      "workbench.meta.logprob_value workbench.meta.prm_value workbench.meta.verifier_value "
      "workbench.meta.oracle_value", ""),
     ("4.3", "Particle filtering (sequential Monte Carlo over steps; issue 20)",
-     "workbench.meta.particle_filter", "planned: particle filtering (issue 20)"),
+     "workbench.meta.particle_filter workbench.meta.smc.systematic_resample "
+     "workbench.meta.smc.multinomial_resample workbench.meta.smc.effective_sample_size", ""),
     ("4.3", "Diverse verifier tree search, DVTS (issue 20)",
-     "workbench.meta.dvts", "planned: DVTS (issue 20)"),
+     "workbench.meta.dvts", ""),
     ("4.3", "Training process reward models and value functions", "",
      f"{TRAINING}: the workbench loads trained PRMs and verifiers"),
     # §4.4 Refinement

@@ -25,7 +25,7 @@
 #
 # **Survey sections**: §4.3 (step-level search, Table 4), §6.1 (token budget, Table 5).
 # **Prerequisites**: chapters 01–03 (generators, greedy decoding, sampling) and 07 (best-of-N,
-# voting, verifiers). **Student time**: about 75 minutes (reading, the widget, three exercises
+# voting, verifiers). **Student time**: about 85 minutes (reading, the widget, three exercises
 # and two questions).
 # Runs in about 45 s on a 2-core CPU (42 s to build, 46 s under nbval, while another job shared
 # the machine; the compute-matched sweep is precomputed by `scripts/sweep_search.py`; a test re-runs a slice of

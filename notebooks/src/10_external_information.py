@@ -338,6 +338,19 @@ print("The claims hold.")
 show_source(meta.sample_confidence)
 
 # %% [markdown]
+# On the 12 samples of the first section (same sampler, same seed), each sample's confidence
+# and the two votes:
+
+# %%
+sc = meta.self_consistency(prompt, sampler, 12, answer_fn=fmt.answer, seed=SEED,
+                           weighting="normalized")
+for c in sc.candidates:
+    print(f"answer {fmt.answer(c.text)!s:>8}   confidence {meta.sample_confidence(c):.3f}   "
+          f"right: {fmt.check(problem, c.text)}")
+print("confidence-weighted vote:", sc.answer, "  plain vote:",
+      meta.plurality([fmt.answer(c.text) for c in sc.candidates]))
+
+# %% [markdown]
 # Compare it with plain and verifier-weighted voting problem by problem at each N (each
 # problem's accuracy averaged over 40 random subsets; 95 % bootstrap intervals over the 104
 # problems):
