@@ -7,9 +7,9 @@ Runs greedy decoding, majority voting and best-of-N (verifier) with N = 4 and 16
 step-level beam search and REBASE guided by the process reward model (the verifier on finished
 solutions) with N_b * N_e = 4 and 16 expansions per step, particle filtering (N = 4 and 16
 particles) and diverse verifier tree search (N = 4 and 16 steps per level, in N / M greedy
-subtrees of M = 2 and 4; the committed results hold N = 4 only: ``--only dvts`` adds N = 16,
-about 25 minutes on a shared 2-core CPU) under the same values, plus the beam guided by the
-exact step checker (a ceiling, not a method), on the problems and with the settings of
+subtrees of M = 2 and 4; ``--only dvts`` computes just the missing DVTS rows, about 5 minutes
+on 2 cores) under the same values, plus the beam guided by the exact step checker (a ceiling,
+not a method), on the problems and with the settings of
 ``scripts/sweep_compute.py`` (the ``hard`` set; problem ``arith-NNN`` uses seed
 ``seed * 100_003 + NNN`` in every method).  The methods both sweeps run are taken from the
 compute sweep's results file beside ``--out`` when it ran the same problem set, seed and
