@@ -103,7 +103,8 @@ def marginal_accuracy(pool, weighted: bool = False) -> float:
     for row in pool:
         w = row["scores"] if weighted else [1.0] * len(row["answers"])
         votes = _tally(row["answers"], w)
-        top = [a for a, v in votes.items() if v == max(votes.values())]
+        most = max(votes.values(), default=None)
+        top = [a for a, v in votes.items() if v == most]
         hits.append(top.count(row["answer"]) / len(top) if top else 0.0)
     return float(np.mean(hits))
 
