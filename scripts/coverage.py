@@ -211,6 +211,8 @@ ROWS = [
      "workbench.efficiency.expected_tokens_per_round workbench.efficiency.expected_speedup", ""),
     ("7.2", "Prompt lookup decoding (copied drafts)",
      "workbench.efficiency.prompt_lookup_decode workbench.efficiency.PromptLookupDrafter", ""),
+    ("7.2", "Lookahead decoding (Jacobi iteration, n-gram pool, no draft model)",
+     "workbench.efficiency.lookahead_decoding", ""),
     ("7.2", "Self-speculation with an early-exit draft",
      "workbench.efficiency.truncated_draft", ""),
     ("7.2", "Tree-structured drafts (SpecInfer, Medusa)", "",

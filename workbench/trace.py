@@ -119,6 +119,17 @@ EVENTS: dict = {
                      {"round": _ROUND, "pos": _POS, "token": _TOKEN}),
     "bonus": Kind("the target's own next token after every drafted token was accepted",
                   {"round": _ROUND, "pos": _POS, "token": _TOKEN}),
+    "lookahead_step": Kind("one step of lookahead decoding (efficiency.lookahead_decoding): a "
+                           "Jacobi update of the window and a check of pooled n-grams",
+                           {"step": "the step (1-based: step 0 is the prompt's pass, which "
+                            "gives the first token)",
+                            "window": "the guessed tokens fed after the last committed token",
+                            "candidates": "the pooled n-grams verified (each without its first "
+                            "token, the last committed one)",
+                            "accepted": "candidate tokens accepted (0: none matched)",
+                            "tokens": "the tokens the step added to the output (accepted, then "
+                            "the bonus token)",
+                            "pool_size": "n-grams in the pool after the step"}),
     # -- candidate lists (§4.2): candidates are referred to by index --------------------------
     "candidate": Kind("one candidate of a parallel meta-generator",
                       {"index": "its index", "text": "its text",

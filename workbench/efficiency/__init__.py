@@ -4,12 +4,14 @@ decoding, arithmetic intensity and the roofline, quantisation and attention kern
     from workbench import efficiency as eff
     eff.timed_greedy(lm, "Story:", 256, use_cache=False)      # the cost of no KV cache
     eff.speculative_decode(target, draft, "Story:", k=4, seed=0)
+    eff.lookahead_decoding(lm, "Story:", window=4, ngram=3)  # greedy, fewer sequential steps
     eff.PrefixCache(lm).prefill(prompts)                       # reuse computed prefixes
     eff.use_growing_cache(lm)          # KV caches that append in place (faster decoding)
 """
 from .kv import (attention_variants, cache_bytes, cache_length, growing_cache,
                  kv_cache_bytes, ms_per_token, new_cache, timed_greedy, use_growing_cache,
                  with_kv_heads)
+from .lookahead import lookahead_decoding
 from .prefix import PrefixCache, throughput
 from .quantize import agreement, quantize_int8, weight_bytes, with_attention
 from .roofline import (CPU_2CORE, H100, H100_NO_TENSOR_CORES, LLAMA2_7B, Hardware, forward_cost,
@@ -23,7 +25,7 @@ from .speculative import (ModelDrafter, PromptLookupDrafter, SpecStep,
 __all__ = [
     "attention_variants", "cache_bytes", "cache_length", "kv_cache_bytes",
     "ms_per_token", "timed_greedy", "with_kv_heads", "growing_cache", "use_growing_cache",
-    "new_cache", "PrefixCache", "throughput", "agreement",
+    "new_cache", "lookahead_decoding", "PrefixCache", "throughput", "agreement",
     "quantize_int8", "weight_bytes", "with_attention", "CPU_2CORE", "H100",
     "H100_NO_TENSOR_CORES", "LLAMA2_7B", "Hardware", "forward_cost", "measure_cpu",
     "parameter_count", "roofline", "roofline_table", "ModelDrafter", "PromptLookupDrafter",
