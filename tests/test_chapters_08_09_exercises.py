@@ -71,6 +71,27 @@ def test_ch08_allocate_solution_passes_blank_and_wrong_ones_fail(capsys):
         run(no_temperature, check, namespace())
 
 
+def test_ch08_systematic_resampling_exercise(capsys):
+    solution, check = exercise("08_step_level_search", 4)
+    run(solution, check, namespace())
+    assert "Exercise 4: right." in capsys.readouterr().out
+    blank, _ = exercise("08_step_level_search", 4, blank=True)
+    assert "BEGIN SOLUTION" not in blank and "systematic_children = ..." in blank
+    with pytest.raises(checks.ExerciseFailed, match="still `...`|NotImplementedError"):
+        run(blank, check, namespace())
+    left = solution.replace('side="right"', 'side="left"')
+    assert left != solution
+    with pytest.raises(checks.ExerciseFailed, match="belongs to the later slice"):
+        run(left, check, namespace())
+    unnormalised = solution.replace("np.cumsum(w / w.sum())", "np.cumsum(w)")
+    assert unnormalised != solution
+    with pytest.raises(checks.ExerciseFailed, match="normalise the weights"):
+        run(unnormalised, check, namespace())
+    binomial_guess = solution.replace("systematic_children = {2}", "systematic_children = {1, 2, 3}")
+    with pytest.raises(checks.ExerciseFailed, match="floor"):
+        run(binomial_guess, check, namespace())
+
+
 @pytest.fixture(scope="module")
 def arith():
     import workbench as wb

@@ -1,7 +1,6 @@
 """Lookahead decoding (survey §7.2; Fu et al. 2024): exactly greedy's tokens, in fewer
 sequential steps where the text repeats."""
 import pytest
-import torch
 
 import workbench as wb
 from workbench import decoding, efficiency
@@ -15,7 +14,6 @@ REPETITIVE = PROMPTS[1]
 
 @pytest.fixture(scope="module")
 def tinyworld():
-    torch.set_num_threads(1)
     return wb.load("tinyworld", device="cpu")
 
 
@@ -23,7 +21,9 @@ def assert_same_as_greedy(out, ref):
     assert out.token_ids == ref.token_ids
     assert out.text == ref.text
     assert out.finish_reason == ref.finish_reason
-    assert out.logprob == pytest.approx(ref.logprob, abs=1e-4)
+    assert out.logprob == pytest.approx(ref.logprob, abs=1e-4)    # the end token included
+    assert (out.end_logprob is None) == (ref.end_logprob is None)
+    assert out.proposal_logprob == 0.0                                # deterministic, as greedy
     assert out.logprobs == pytest.approx(ref.logprobs, abs=1e-4)
     steps = out.info["steps"]
     # each step adds at least one token (EOS counted: it is a generated token too); the

@@ -237,8 +237,10 @@ def test_self_consistency_weightings():
 def test_confidence_weighted_vote_on_a_language_model(tiny_lm):
     gen = LMGenerator(tiny_lm, max_new_tokens=12)
     r = meta.self_consistency("Q: 12+7*3-5\n", gen, 6, seed=3, weighting="normalized")
+    assert any(c.finish_reason == "eos" for c in r.candidates)     # the end token is counted
     for c, w in zip(r.candidates, r.scores):
-        assert w == pytest.approx(math.exp(np.mean(c.logprobs)))              # exp(mean log p)
+        scored = c.logprobs + ([c.end_logprob] if c.finish_reason == "eos" else [])
+        assert w == pytest.approx(math.exp(np.mean(scored)))                  # exp(mean log p)
         assert w == pytest.approx(meta.sample_confidence(c)) and 0 < w <= 1
     answers = [meta.default_answer(c.text) for c in r.candidates]
     assert r.answer == meta.plurality(answers, r.scores)

@@ -5,8 +5,8 @@ Greedy decoding and sampling run one loop, `decode`: at every step the model giv
 s_theta(. | y_<t, x), an optional chain of *adapters* q_t (eq. 13, Table 2) reshapes them, and a
 *chooser* picks the next token (argmax for greedy, eq. 8; a draw from softmax(q_t(s_theta)) for
 sampling, eqs. 12-13).  The loop uses the KV cache, stops at EOS, at ``max_new_tokens`` or at a
-stop string, emits a ``step`` event per token into the active trace, and returns `Generation`
-results with the text, the tokens, the per-token log-probabilities under p_theta and the cost.
+stop string, emits a ``step`` event per token, and returns `Generation` results: the text, the
+tokens, their log-probabilities under p_theta and under the proposal g sampled, and the cost.
 
 MAP decoding (eq. 7) has two searches besides greedy: `beam_search` (the same tokens and scores
 as Hugging Face ``generate(num_beams=...)``, plus the whole search tree) and `exact_map`, exact
@@ -27,7 +27,15 @@ from .rng import make_generator
 
 @dataclass
 class Generation:
-    """One generated continuation."""
+    """One generated continuation.
+
+    Two sequence probabilities, both counting the end-of-sequence token when the output ended on
+    it: ``logprob`` is log p_theta(y | x), the model's own (before any adapter), and
+    ``proposal_logprob`` is log g(y | x) under the distribution the loop actually drew from (the
+    adapters' q_t; 0 for greedy decoding, which is deterministic; None when the producer
+    cannot know it, e.g. a server).  Rejection sampling and importance resampling need
+    g; reranking by the model's belief needs p_theta.
+    """
     text: str                 # the continuation's text (prompt excluded)
     token_ids: list           # its tokens
     logprobs: list            # log p_theta(y_t | y_<t, x) of each token, before any adapter
@@ -36,27 +44,45 @@ class Generation:
     finish_reason: str = "length"   # "eos", "stop" or "length"
     cost: Cost = field(default_factory=Cost)
     info: dict = field(default_factory=dict)
+    end_logprob: float | None = None        # log p_theta(EOS | y, x) when it ended on EOS
+    proposal_logprobs: list | None = None   # log g(y_t | y_<t, x) of each token (adapted)
+    end_proposal_logprob: float | None = None   # log g(EOS | y, x) when it ended on EOS
 
     @property
     def logprob(self) -> float:
-        """log p_theta(y | x): the sum of the per-token log-probabilities."""
-        return float(sum(self.logprobs))
+        """log p_theta(y | x): the tokens' log-probabilities, plus log p_theta(EOS | y, x) when
+        the output ended on the end-of-sequence token."""
+        return float(sum(self.logprobs)) + (self.end_logprob or 0.0)
+
+    @property
+    def proposal_logprob(self) -> float | None:
+        """log g(y | x) under the adapted distribution actually sampled (EOS counted as in
+        ``logprob``), or None when the producer did not record it."""
+        if self.proposal_logprobs is None:
+            return None
+        return float(sum(self.proposal_logprobs)) + (self.end_proposal_logprob or 0.0)
 
     score = logprob
 
     @classmethod
     def of(cls, lm, prompt, prompt_ids, tokens, logprobs, finish_reason="length", spent=None,
-           external_tokens=0, text=None, info=None):
+           external_tokens=0, text=None, info=None, end_logprob=None, proposal_logprobs=None,
+           end_proposal_logprob=None):
         """The one constructor of the token loops: the text decoded from ``tokens``, the
         prompt's text, and the bill of one call (Table 5: the prompt's input tokens, the
         generated output tokens, tool results as ``external_tokens``) plus what the models
-        ``spent`` (forward passes, computed tokens)."""
+        ``spent`` (forward passes, computed tokens).  An output that ended on EOS must bring
+        ``end_logprob``, so that ``logprob`` is the whole sequence's."""
+        if finish_reason == "eos" and end_logprob is None:
+            raise ValueError("end_logprob is needed when finish_reason is 'eos'")
         bill = Cost(input_tokens=len(prompt_ids), output_tokens=len(tokens) - external_tokens,
                     external_tokens=external_tokens, calls=1)
         return cls(text=lm.decode(tokens) if text is None else text, token_ids=tokens,
                    logprobs=logprobs, prompt=prompt if isinstance(prompt, str) else
                    lm.decode(prompt_ids), prompt_ids=prompt_ids, finish_reason=finish_reason,
-                   cost=bill + spent if spent is not None else bill, info=info or {})
+                   cost=bill + spent if spent is not None else bill, info=info or {},
+                   end_logprob=end_logprob, proposal_logprobs=proposal_logprobs,
+                   end_proposal_logprob=end_proposal_logprob)
 
     def __str__(self):
         return self.text
@@ -119,10 +145,22 @@ def _top(logits_row, k):
     return [[int(a), float(b)] for a, b in zip(i, v)]
 
 
+def _proposal_logp(chooser, adapted):
+    """log g(. | y_<t, x) of the distribution ``chooser`` draws from given the adapted logits:
+    their softmax for sampling, a point mass (log g = 0 on the argmax) for greedy, None for
+    other choosers."""
+    if chooser is choose_sample:
+        return torch.log_softmax(adapted.float(), -1)
+    if chooser is choose_greedy:
+        return torch.zeros(adapted.shape, device=adapted.device)
+    return None
+
+
 def decode(lm: LanguageModel, state: DecodeState, chooser, max_new_tokens: int = 128,
            adapters=None, stop=None, generator=None, prompts=None, source="decode",
            trace_top: int = 10, eos: bool = True) -> list:
-    """Run the token loop on every row of ``state``; returns one `Generation` per row."""
+    """Run the token loop on every row of ``state``; returns one `Generation` per row, with the
+    log-probabilities of its tokens under p_theta and under the proposal g actually sampled."""
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     stop = _check_stop(stop)
@@ -130,12 +168,14 @@ def decode(lm: LanguageModel, state: DecodeState, chooser, max_new_tokens: int =
     B = state.batch_size
     prompt_lens = [len(r) for r in state.ids]
     out_tokens = [[] for _ in range(B)]
-    out_lps = [[] for _ in range(B)]
+    out_lps, out_glps = [[] for _ in range(B)], [[] for _ in range(B)]
+    end_lp, end_glp = [None] * B, [None] * B
     reasons = ["length"] * B
     done = [False] * B
     adapters = _adapter_list(adapters)
     observers = [a for a in adapters if hasattr(a, "observe")]
     eos_id = lm.eos_token_id if eos else None
+    known_g = chooser is choose_sample or chooser is choose_greedy
     with tr.source(source):
         for t in range(max_new_tokens):
             logits = state.logits
@@ -152,15 +192,21 @@ def decode(lm: LanguageModel, state: DecodeState, chooser, max_new_tokens: int =
             for a in observers:
                 a.observe(tok, adapted)
             chosen_lp = logp.gather(1, tok.view(-1, 1)).view(-1).tolist()
+            glogp = logp if chooser is choose_sample and not adapters else \
+                _proposal_logp(chooser, adapted)
+            chosen_glp = (glogp.gather(1, tok.view(-1, 1)).view(-1).tolist() if known_g
+                          else [None] * B)
             for r in range(B):
                 if done[r]:
                     continue
                 ti = toks[r]
                 if ti == eos_id:
                     reasons[r], done[r] = "eos", True
+                    end_lp[r], end_glp[r] = chosen_lp[r], chosen_glp[r]
                     continue
                 out_tokens[r].append(ti)
                 out_lps[r].append(chosen_lp[r])
+                out_glps[r].append(chosen_glp[r])
                 if stop and _hit_stop(lm, out_tokens[r], stop):
                     reasons[r], done[r] = "stop", True
             if all(done) or t == max_new_tokens - 1:
@@ -175,7 +221,9 @@ def decode(lm: LanguageModel, state: DecodeState, chooser, max_new_tokens: int =
     # the batch's shared compute is booked once, on its first row
     return [Generation.of(lm, prompts[r] if prompts else None, state.ids[r][:prompt_lens[r]],
                           out_tokens[r], out_lps[r], reasons[r],
-                          spent=per_row_compute if r == 0 else None) for r in range(B)]
+                          spent=per_row_compute if r == 0 else None, end_logprob=end_lp[r],
+                          proposal_logprobs=out_glps[r] if known_g else None,
+                          end_proposal_logprob=end_glp[r]) for r in range(B)]
 
 
 def is_batch(prompt) -> bool:
@@ -232,8 +280,9 @@ def sample(lm: LanguageModel, prompt, adapters=None, seed=None, max_new_tokens: 
 class Hypothesis(Generation):
     """A finished hypothesis of a search.
 
-    ``seq_logprob`` is log p_theta of the whole sequence, the end-of-sequence token included when
-    there is one (``logprob`` sums ``logprobs``, which, as in `decode`, leave EOS out);
+    ``seq_logprob`` is log p_theta of the whole sequence as the search accumulated it, the
+    end-of-sequence token included when there is one (as in ``logprob``; ``logprobs`` leave
+    EOS out, as in `decode`);
     ``length`` counts the generated tokens, EOS included; ``score`` is what the search ranked
     by: seq_logprob / length ** length_penalty for beam search, seq_logprob for `exact_map`.
     """
@@ -536,7 +585,8 @@ def _beam_result(lm, prompt, p_ids, tree, fin: _Finished, n_return, snap, params
         hyps.append(Hypothesis(
             text=lm.decode(item.tokens), token_ids=item.tokens, logprobs=item.logprobs,
             prompt=_text(lm, prompt), prompt_ids=p_ids, finish_reason=item.reason, score=score,
-            seq_logprob=tree[item.node].cum_logprob, length=item.length, node=item.node))
+            seq_logprob=tree[item.node].cum_logprob, length=item.length, node=item.node,
+            end_logprob=tree[item.node].logprob if item.reason == "eos" else None))
     cost = cost + Cost(input_tokens=len(p_ids), output_tokens=cost.computed_tokens - len(p_ids),
                        calls=1)
     if tr.active():
@@ -599,7 +649,8 @@ def exact_map(lm: LanguageModel, prompt, max_new_tokens: int = 16, node_budget: 
     res = MapResult(text=lm.decode(best.tokens), token_ids=best.tokens, logprobs=best.logprobs,
                     prompt=_text(lm, prompt), prompt_ids=p_ids, finish_reason=best.reason,
                     cost=cost, score=search.best_lp, seq_logprob=search.best_lp,
-                    length=best.length, optimal=not search.out_of_budget,
+                    end_logprob=search.best_lp - math.fsum(best.logprobs)
+                    if best.reason == "eos" else None, length=best.length, optimal=not search.out_of_budget,
                     nodes_expanded=search.expanded)
     if search.out_of_budget and raise_on_budget:
         raise SearchBudgetExceeded(
@@ -753,7 +804,8 @@ def stochastic_beam_search(lm: LanguageModel, prompt, k: int = 4, max_new_tokens
     cost = lm.counter.since(snap)
     samples = [Generation(text=lm.decode(toks), token_ids=toks, logprobs=lps,
                           prompt=_text(lm, prompt), prompt_ids=p_ids, finish_reason=reason,
-                          info={"gumbel": g, "seq_logprob": phi})
+                          info={"gumbel": g, "seq_logprob": phi},
+                          end_logprob=phi - math.fsum(lps) if reason == "eos" else None)
                for toks, lps, phi, g, reason, *_ in sorted(done, key=lambda c: -c[3])]
     cost = cost + Cost(input_tokens=len(p_ids), output_tokens=cost.computed_tokens - len(p_ids),
                        calls=1)

@@ -49,7 +49,7 @@ def contrastive_search(lm: LanguageModel, prompt, top_k: int = 4, alpha: float =
     Each step feeds the k candidates as k rows of one forward pass on the shared KV cache
     (``lm.forward(..., hidden=True)``), keeps the chosen row's cache and drops the others.
     Emits one ``contrastive_step`` event per step; returns a `decoding.Generation` (logprobs
-    under p_theta).
+    under p_theta; a deterministic search, so its proposal log-probability is 0).
     """
     validate.count("top_k", top_k)
     alpha = validate.number("alpha", alpha, 0.0, 1.0)
@@ -58,17 +58,19 @@ def contrastive_search(lm: LanguageModel, prompt, top_k: int = 4, alpha: float =
     snap = lm.counter.snapshot()
     logits, cache, hidden = lm.forward([p_ids], hidden=True)
     ctx = _Context(logits[0, -1], cache, hidden[0])
-    tokens, lps, reason = [], [], "length"
+    tokens, lps, reason, end_lp = [], [], "length", None
     with tr.source("contrastive_search"):
         for t in range(max_new_tokens):
             token, lp = _contrastive_step(lm, ctx, top_k, alpha, t)
             if token == eos_id:
-                reason = "eos"
+                reason, end_lp = "eos", lp
                 break
             tokens.append(token)
             lps.append(lp)
     return Generation.of(lm, prompt, p_ids, tokens, lps, reason, spent=lm.counter.since(snap),
-                         info={"top_k": top_k, "alpha": alpha})
+                         info={"top_k": top_k, "alpha": alpha}, end_logprob=end_lp,
+                         proposal_logprobs=[0.0] * len(tokens),   # deterministic
+                         end_proposal_logprob=0.0 if reason == "eos" else None)
 
 
 def degeneration_penalty(candidates: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
@@ -246,8 +248,7 @@ def _diverse_result(lm, prompt, p_ids, groups, snap, params, lam) -> DiverseBeam
             res = _beam_result(lm, prompt, p_ids, grp.tree, grp.fin, len(grp.fin.items), snap,
                                params)
             for h in res.hypotheses if g > 0 and lam > 0 else ():   # the penalised groups
-                h.seq_logprob = h.logprob + (grp.tree[h.node].logprob
-                                             if h.finish_reason == "eos" else 0.0)
+                h.seq_logprob = h.logprob       # the tokens' and EOS's true log-probabilities
             res.cost = res.cost if g == 0 else Cost()
             results.append(res)
     return DiverseBeamResult(results, results[0].cost, params)

@@ -113,12 +113,15 @@ g = C.generate(lm, "Review:", index, seed=SEED, max_new_tokens=20)
 print(repr(g.text), "| matches:", index.matches(g.text))
 print(f"{sum(g.info['forced'])} of {len(g.token_ids)} tokens forced",
       f"| forward passes {g.cost.forward_passes} for {len(g.token_ids)} tokens and the end "
-      f"(saved {g.info['passes_saved']}: the end was forced)")
+      f"(saved {g.info['passes_saved']})")
+print(f"log p_θ(y | x) = {g.logprob:.3f}, of which the forced end: {g.end_logprob:.4f}; "
+      f"log g(y | x) = {g.proposal_logprob:.3f}")
 
 # %% tags=["claim"]
 assert sorted(lm.decode([int(t)]) for t in first) == [" ", " The"]
 assert index.matches(g.text) and g.finish_reason == "eos"
-assert g.info["passes_saved"] == 1 and g.cost.forward_passes == len(g.token_ids)
+assert not any(g.info["forced"]) and g.end_proposal_logprob == 0.0     # only the end forced
+assert g.info["passes_saved"] == 0 and g.cost.forward_passes == len(g.token_ids) + 1
 
 # %% [markdown]
 # Two tokens are allowed first, not one: `" The"`, and `" "` followed later by `"The"`. The
@@ -126,9 +129,12 @@ assert g.info["passes_saved"] == 1 and g.cost.forward_passes == len(g.token_ids)
 # never produce (we come back to such unnatural boundaries with token healing). Where exactly
 # one token is allowed, |𝒜(σ_t)| = 1, q_t puts all its mass on it whatever p_θ says, so it is
 # appended **without asking the model** — the survey's *template speedup*: a run of forced
-# tokens is fed to the model in one pass together with the next free choice. Here no word
-# was forced, but the end was: after the final `"."` the pattern allows only EOS, so the
-# model was not asked for it — 5 forward passes for 5 tokens and the end, instead of 6.
+# tokens is fed to the model in one pass together with the next free choice. Here no token
+# was forced before the end, and the end was: after the final `"."` the pattern allows only
+# EOS, so g(EOS) = 1. Its probability under the model, p_θ(EOS | y, x), still takes a pass
+# (`g.logprob` is log p_θ of the whole output, end included, which importance weights need),
+# so nothing is saved here: 6 forward passes for 5 tokens and the end. Fast-forward pays on
+# forced runs *inside* an output, whose log-probabilities come with the next pass anyway.
 #
 # JSON schemas without recursion are regular once the layout is fixed; `C.json_constraint`
 # translates TinyWorld's record schema to a regex (`C.schema_to_regex`) and indexes it. Step

@@ -45,7 +45,7 @@ SEED = 0
 import itertools, json, math
 import numpy as np
 import workbench as wb
-from workbench import adapters, meta, scoring, stats
+from workbench import adapters, measures, meta, scoring, stats
 from workbench import reward_models as rm
 from workbench.budget import BudgetExceeded, Cost
 from workbench.meta import scaling
@@ -270,6 +270,42 @@ views.rejection_figure(t.events[:120], math.log(2))
 assert accepted.low <= z / 2 <= accepted.high, (accepted, z / 2)
 assert dragons.low <= 2 * (z - 1) / z <= dragons.high, (dragons, 2 * (z - 1) / z)
 print("Rejection sampling draws from q*: acceptance rate and dragon share agree with theory.")
+
+# %% [markdown]
+# ### Which g? The distribution you sampled, not the model
+#
+# The grammar sampler above scores exactly what it samples. A language model sampled through
+# adapters does not: at temperature τ the proposal is
+#
+# $$g(y \mid x) = \prod_{t=1}^{|y|} \operatorname{softmax}\big(s_\theta(\cdot \mid y_{<t}, x)/\tau\big)_{y_t},$$
+#
+# the end token included, while the model's own p_θ(y | x) is the same product at τ = 1. Every
+# `Generation` carries both: `.logprob` is log p_θ(y | x) and `.proposal_logprob` is log g(y | x)
+# (0 for greedy decoding, which is deterministic). `rejection_sample` divides by the proposal's
+# g, and `meta.proposal_weight` builds importance weights log q̃(y) − log g(y) the same way.
+# Using p_θ where g is meant would accept from the wrong distribution without any error.
+
+# %%
+t05 = [lambda s: adapters.temperature(s, 0.5)]
+story = meta.LMGenerator(lm, adapters=t05, max_new_tokens=60).generate("Story:", 1, SEED)[0]
+ids = story.token_ids + ([lm.eos_token_id] if story.finish_reason == "eos" else [])
+ref_g = float(measures.sequence_logprob(lm, "Story:", [ids], t05)[0])
+ref_p = float(measures.sequence_logprob(lm, "Story:", [ids])[0])
+print(f"{story.text!r} (ended on {story.finish_reason})")
+print(f"log p_θ(y | x) = {story.logprob:.3f}   (teacher-forced: {ref_p:.3f})")
+print(f"log g(y | x)   = {story.proposal_logprob:.3f}   (teacher-forced at τ = 0.5: {ref_g:.3f})")
+
+# %% [markdown]
+# For TinyWorld's model the two differ by about 2.5 nats on this story: g puts e^2.5 ≈ 12 times
+# more mass on it than p_θ does, and an acceptance ratio computed with the wrong one would be
+# off by that factor.
+
+# %% tags=["claim"]
+# any model: the loop's two numbers are the teacher-forced ones, each under its own distribution
+assert abs(story.logprob - ref_p) < 1e-3 and abs(story.proposal_logprob - ref_g) < 1e-3
+if TINYWORLD and SPEAKS:   # the sentence above: about 2.5 nats apart on this story
+    assert 2.3 < story.proposal_logprob - story.logprob < 2.7, story.proposal_logprob - story.logprob
+print("logprob is p_θ's, proposal_logprob is g's; rejection sampling needs g.")
 
 # %% [markdown]
 # The survey's own example: sampling **valid JSON** from the model (TinyWorld's records, asked

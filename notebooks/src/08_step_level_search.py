@@ -25,7 +25,7 @@
 #
 # **Survey sections**: §4.3 (step-level search, Table 4), §6.1 (token budget, Table 5).
 # **Prerequisites**: chapters 01–03 (generators, greedy decoding, sampling) and 07 (best-of-N,
-# voting, verifiers). **Student time**: about 85 minutes (reading, the widget, three exercises
+# voting, verifiers). **Student time**: about 90 minutes (reading, the widget, four exercises
 # and two questions).
 # Runs in about 45 s on a 2-core CPU (42 s to build, 46 s under nbval, while another job shared
 # the machine; the compute-matched sweep is precomputed by `scripts/sweep_search.py`; a test re-runs a slice of
@@ -814,3 +814,61 @@ with checks.exercise(3):
 # widening with the exact checker as value: if the oracle-value beam improves as it widens,
 # the search itself is not the problem, the value is; (4) more problems.
 # <!-- END SOLUTION -->
+
+# %% [markdown]
+# **Exercise 4** (implement it). Write the particle filter's resampler,
+# `my_systematic(weights, n, u)`: normalise the weights, lay the n points (k + u)/n for
+# k = 0, …, n − 1 over the cumulative weights, and return for each point the index of the
+# particle whose slice it falls in (a point on the boundary between two slices belongs to the
+# later one, so a particle of weight 0 never gets a child). `meta.systematic_resample(weights,
+# n, seed)` does the same with u = `np.random.default_rng(seed).random()`. Then, **before
+# running it**, say how many children particle 0 can get from weights (0.5, 0.3, 0.2) and
+# n = 4 under systematic resampling, and under multinomial resampling; store the two sets of
+# possible counts in `systematic_children` and `multinomial_children`.
+
+# %% tags=["solution"]
+def my_systematic(weights, n, u):
+    ### BEGIN SOLUTION
+    w = np.asarray(weights, float)
+    edges = np.cumsum(w / w.sum())
+    edges[-1] = 1.0
+    return np.searchsorted(edges, (np.arange(n) + u) / n, side="right").tolist()
+    ### END SOLUTION
+
+### BEGIN SOLUTION
+systematic_children = {2}                 # n·w_0 = 2 exactly: floor = ceil = 2
+multinomial_children = {0, 1, 2, 3, 4}    # Binomial(4, 0.5): anything from 0 to 4
+### END SOLUTION
+
+# %% tags=["check"]
+with checks.exercise(4):
+    checks.answered(systematic_children=systematic_children,
+                    multinomial_children=multinomial_children)
+    cases = [([0.5, 0.3, 0.2], 4), ([1, 1, 1, 1], 4), ([3, 0, 1], 8), ([0.1, 0.0, 0.9], 5),
+             ([2, 5, 1, 0, 2], 7), ([1], 3)]
+    for weights, n in cases:
+        for seed in range(5):
+            u = np.random.default_rng(seed).random()
+            mine = list(map(int, my_systematic(weights, n, u)))
+            ref = meta.systematic_resample(weights, n, seed=seed)
+            checks.expect(len(mine) == n, f"my_systematic({weights}, {n}, u) returned "
+                          f"{len(mine)} indices: give one parent per point, n in all.")
+            checks.expect(all(weights[i] > 0 for i in mine), f"my_systematic({weights}, {n}, "
+                          f"{u:.3f}) = {mine}: a particle of weight 0 got a child; a point on a "
+                          "boundary belongs to the later slice.")
+            checks.expect(mine == ref, f"my_systematic({weights}, {n}, {u:.3f}) = {mine}: "
+                          "normalise the weights, take their cumulative sums as the slices' "
+                          "right edges, and find where each point (k + u)/n falls.")
+    for weights, n, want in [([0, 1], 1, [1]), ([1, 0, 1], 2, [0, 2]), ([0, 2, 0, 2], 4, [1, 1, 3, 3])]:
+        mine = list(map(int, my_systematic(weights, n, 0.0)))   # u = 0: points on the edges
+        checks.expect(mine == want, f"my_systematic({weights}, {n}, u=0) = {mine}: with u = 0 "
+                      "some points fall exactly on a boundary; such a point belongs to the later "
+                      "slice, so a particle of weight 0 never gets a child.")
+    checks.expect(set(systematic_children) == {2}, f"systematic_children = "
+                  f"{systematic_children!r}: particle 0 gets floor(n·w) or ceil(n·w) children; "
+                  "what is n·w for it?")
+    checks.expect(set(multinomial_children) == {0, 1, 2, 3, 4}, f"multinomial_children = "
+                  f"{multinomial_children!r}: multinomial resampling draws the 4 parents "
+                  "independently; how many of them can be particle 0?")
+    counts = [meta.systematic_resample([0.5, 0.3, 0.2], 4, seed=s).count(0) for s in range(200)]
+    print(f"particle 0's children over 200 systematic resamplings: {sorted(set(counts))}")

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from ..trace import active, emit, source
-from ..decoding import Generation, apply_adapters, choose_greedy, choose_sample
+from ..decoding import (Generation, _proposal_logp, apply_adapters, choose_greedy,
+                        choose_sample)
 from ..rng import make_generator
 from .healing import heal_prompt, healing_candidates, token_strings
 from .index import TokenIndex, json_constraint, regex_constraint
@@ -74,8 +75,9 @@ class _Allowed:
         return ids
 
 
-def _choose(logits, allowed, adapters, chooser, generator, t) -> int:
-    """Mask ``logits`` to ``allowed`` (None: all), apply the adapters, pick a token."""
+def _choose(logits, allowed, adapters, chooser, generator, t) -> tuple:
+    """Mask ``logits`` to ``allowed`` (None: all), apply the adapters, pick a token; returns it
+    with its log-probability under the masked, adapted distribution drawn from (0 for greedy)."""
     masked = logits
     if allowed is not None:
         keep = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
@@ -84,7 +86,9 @@ def _choose(logits, allowed, adapters, chooser, generator, t) -> int:
     adapted = apply_adapters(masked.unsqueeze(0), adapters)
     if not torch.isfinite(adapted).any():
         raise ValueError(f"the adapters removed every allowed token at step {t}")
-    return int(chooser(adapted, generator)[0])
+    tok = int(chooser(adapted, generator)[0])
+    glogp = _proposal_logp(chooser, adapted)
+    return tok, float(glogp[0, tok])
 
 
 def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
@@ -116,7 +120,8 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
     chooser = choose_greedy if greedy else choose_sample
     adapters = list(adapters or ())
     snap = lm.counter.snapshot()
-    out, lps, forced, states, pending = [], [], [], [], []
+    out, lps, glps, forced, states, pending = [], [], [], [], [], []
+    end_lp = end_glp = None
     finish = "length"
     q = index.start if index is not None else None
 
@@ -146,13 +151,13 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
                 raise ValueError(f"no token is allowed at step {t} (state {q})")
             is_forced = fast_forward and allowed is not None and len(allowed) == 1
             if is_forced:
-                tok = int(allowed[0])
+                tok, glp = int(allowed[0]), 0.0
                 emit("forced", t=t, row=0, state=q, token=tok)
             else:
                 if pending:
                     feed(pending, len(out) - len(pending))
                     pending = []
-                tok = _choose(logits, allowed, adapters, chooser, gen, t)
+                tok, glp = _choose(logits, allowed, adapters, chooser, gen, t)
                 if active():
                     emit("mask", t=t, row=0, state=q, token=tok,
                          n_allowed=logits.shape[-1] if allowed is None else len(allowed),
@@ -161,17 +166,22 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
                 if hasattr(a, "observe"):
                     a.observe(torch.tensor([tok]), None)
             if tok == lm.eos_token_id:
-                finish = "eos"
+                finish, end_glp = "eos", glp
                 break
             lps.append(None if pending else float(torch.log_softmax(logits.float(), -1)[tok]))
+            glps.append(glp)
             out.append(tok)
             forced.append(is_forced)
             states.append(q)
             pending.append(tok)
             if index is not None:
                 q = index.next_state(q, tok)
-        if len(pending) > 1:            # the last run's log-probabilities need one more pass
+        if finish == "eos" and pending:  # a forced EOS: p_theta(EOS) needs the last logits
+            feed(pending, len(out) - len(pending))
+        elif len(pending) > 1:          # the last run's log-probabilities need one more pass
             feed(pending[:-1], len(out) - len(pending))
+        if finish == "eos":
+            end_lp = float(torch.log_softmax(logits.float(), -1)[lm.eos_token_id])
     cost = lm.counter.since(snap)
     baseline = 1 + len(out) - (finish == "length" and len(out) > 0)
     info = {"constraint": index.pattern if index is not None else None, "states": states,
@@ -185,7 +195,8 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
     healed_text = removed.decode("utf-8", "replace")
     if heal and text.startswith(healed_text):
         text = text[len(healed_text):]
-    return Generation.of(lm, prompt_text, ids, out, lps, finish, spent=cost, text=text, info=info)
+    return Generation.of(lm, prompt_text, ids, out, lps, finish, spent=cost, text=text, info=info,
+                         end_logprob=end_lp, proposal_logprobs=glps, end_proposal_logprob=end_glp)
 
 
 class ConstraintAdapter:

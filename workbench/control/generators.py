@@ -73,6 +73,7 @@ def lockstep(models, roles, combine, prompt, seed=None, n: int | None = None,
     base, B = order[0], order[0].batch_size
     prompt_lens = [len(r) for r in base.ids]
     toks_out, lps_out, q_out = ([[] for _ in range(B)] for _ in range(3))
+    end_lp, end_lq = [None] * B, [None] * B
     done, reasons, spent = [False] * B, ["length"] * B, Cost()
     with source(name):
         for t in range(max_new_tokens):
@@ -94,6 +95,7 @@ def lockstep(models, roles, combine, prompt, seed=None, n: int | None = None,
                          **((extras or [{}] * B)[r] or {}))
                 if toks[r] == lm.eos_token_id:
                     done[r], reasons[r] = True, "eos"
+                    end_lp[r], end_lq[r] = float(lp[r]), float(lq[r])
                     continue
                 toks_out[r].append(toks[r])
                 lps_out[r].append(float(lp[r]))
@@ -111,9 +113,14 @@ def lockstep(models, roles, combine, prompt, seed=None, n: int | None = None,
     if spent != Cost():
         costs["scorer"] = spent
     shared = sum(costs.values(), Cost())
+    sampled = chooser is choose_sample     # greedy draws from a point mass: log g = 0
     out = [Generation.of(lm, prompts[r // k], base.ids[r][:prompt_lens[r]], toks_out[r],
                          lps_out[r], reasons[r], spent=shared if r == 0 else None,
-                         info={"method": name, "q_logprobs": q_out[r], "costs": costs})
+                         info={"method": name, "q_logprobs": q_out[r], "costs": costs},
+                         end_logprob=end_lp[r],
+                         proposal_logprobs=q_out[r] if sampled else [0.0] * len(q_out[r]),
+                         end_proposal_logprob=(end_lq[r] if sampled else 0.0)
+                         if reasons[r] == "eos" else None)
            for r in range(B)]
     groups = [out[i:i + k] for i in range(0, len(out), k)]
     groups = [g[0] for g in groups] if n is None else groups

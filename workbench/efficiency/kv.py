@@ -181,7 +181,8 @@ def timed_greedy(lm: LanguageModel, prompt, max_new_tokens: int = 64,
     cfg = lm.model.config
     info = {"timeline": timeline, "use_cache": use_cache, "layers": cfg.num_hidden_layers,
             "kv_heads": kv_heads(cfg), "head_dim": head_dim(cfg), "prompt_tokens": len(ids)}
-    return Generation.of(lm, prompt, ids, out, logprobs, spent=lm.counter.since(snap), info=info)
+    return Generation.of(lm, prompt, ids, out, logprobs, spent=lm.counter.since(snap), info=info,
+                         proposal_logprobs=[0.0] * len(out))   # greedy: deterministic
 
 
 def ms_per_token(lm: LanguageModel, prompt="Story:", tokens: int = 64, repeats: int = 3,

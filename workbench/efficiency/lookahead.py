@@ -85,7 +85,9 @@ def lookahead_decoding(lm: LanguageModel, prompt, window: int = 4, ngram: int = 
             "seconds": _seconds(start, lm.device), "window": window, "ngram": ngram,
             "max_candidates": max_candidates}
     return Generation.of(lm, prompt, ids, run.out, run.logprobs, run.finish, spent=cost,
-                         info=info)
+                         info=info, end_logprob=run.end_logprob,
+                         proposal_logprobs=[0.0] * len(run.out),    # greedy: deterministic
+                         end_proposal_logprob=0.0 if run.finish == "eos" else None)
 
 
 class _Run:
@@ -99,7 +101,7 @@ class _Run:
         self.lm, self.W, self.n, self.G = lm, window, ngram, max_candidates
         self.budget, self.eos = max_new_tokens, eos
         self.prompt, self.out, self.logprobs = list(ids), [], []
-        self.finish, self.accepted = "length", []
+        self.finish, self.accepted, self.end_logprob = "length", [], None
         self.pool: dict = {}      # first token -> list of (n-1)-token continuations, newest first
         self.levels: list = []    # the trajectory's last n-2 inputs, each {position: token}
         self.filler = random.Random(0)
@@ -151,7 +153,7 @@ class _Run:
             if len(self.out) >= self.budget:
                 break
             if tok == self.eos:
-                self.finish = "eos"
+                self.finish, self.end_logprob = "eos", float(lps[k, tok])
                 break
             self.out.append(tok)
             self.logprobs.append(float(lps[k, tok]))

@@ -250,7 +250,8 @@ def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapte
     start = time.perf_counter()
     state, pending = target.prefill(ids), []
     drafter.start(ids)
-    out, logprobs, rounds, finish = [], [], [], "length"
+    out, logprobs, glps, rounds, finish = [], [], [], [], "length"
+    end = (None, None)
     with tagged(source):
         while len(out) < max_new_tokens and finish == "length":
             drafted, q = drafter.propose(min(k, max_new_tokens - len(out) - 1), adapters,
@@ -276,14 +277,18 @@ def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapte
                     target.rewind(state, kk - n)
             pending = [step.next_token]
             drafter.update(step, drafted)
-            lps = torch.log_softmax(raw[:n + 1], -1).gather(
-                1, torch.tensor(step.tokens, device=raw.device).view(-1, 1)).view(-1).tolist()
-            for tok, lp in zip(step.tokens, lps):
+            chosen = torch.tensor(step.tokens, device=raw.device).view(-1, 1)
+            lps = torch.log_softmax(raw[:n + 1], -1).gather(1, chosen).view(-1).tolist()
+            # the output follows the target's adapted distribution (a point mass for greedy)
+            gs = [0.0] * len(lps) if greedy else torch.log_softmax(
+                apply_adapters(raw[:n + 1], adapters).float(), -1).gather(1, chosen).view(-1).tolist()
+            for tok, lp, lg in zip(step.tokens, lps, gs):
                 if stop_at_eos and tok == target.eos_token_id:
-                    finish = "eos"
+                    finish, end = "eos", (lp, lg)
                     break
                 out.append(tok)
                 logprobs.append(lp)
+                glps.append(lg)
             rounds.append({"drafted": drafted, "accepted": n, "next": step.next_token,
                            "kind": step.kind, "p": step.p_draft, "q": step.q_draft,
                            "beta": beta})
@@ -294,7 +299,8 @@ def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapte
     dcost = dcount.since(dsnap) if dcount else Cost()
     return Generation.of(target, prompt, ids, out, logprobs, finish, spent=tcost + dcost,
                          info=summarize(rounds, k) | {"seconds": seconds, "target_cost": tcost,
-                                                      "draft_cost": dcost, "rollback": rollback})
+                                                      "draft_cost": dcost, "rollback": rollback},
+                         end_logprob=end[0], proposal_logprobs=glps, end_proposal_logprob=end[1])
 
 
 def _emit_round(r, step, drafted, beta):

@@ -9,8 +9,8 @@ from .base import (FunctionGenerator, LMGenerator, MetaResult, TextGenerator, Te
 from .chains import chain, chain_of_thought, least_to_most, tool_generate
 from .parallel import (answer_match, best_of_n, bon_kl_bound, bon_policy, default_answer,
                        filter_target, importance_resample, kl_divergence, llm_aggregate,
-                       majority_vote, mbr, noisy_channel, overlap_f1, plurality, rejection_sample,
-                       sample_confidence, self_consistency, weighted_vote)
+                       majority_vote, mbr, noisy_channel, overlap_f1, plurality, proposal_weight,
+                       rejection_sample, sample_confidence, self_consistency, weighted_vote)
 from .adaptive import adaptive_vote, beta_confidence, cascade
 from .mcts import mcts
 from .refine import (Feedback, calculator_feedback, corrector, execution_feedback,

@@ -1,7 +1,8 @@
 """Generators as values (survey eq. 23): what meta-generators call and what they return.
 
 A *generator* is anything with ``generate(prompt, n, seed) -> list of outputs``; an output has
-``.text`` and ``.cost`` (and ``.logprob`` when the generator knows log p(y | x), else None).
+``.text`` and ``.cost`` (and ``.logprob`` when the generator knows log p(y | x), else None;
+``.proposal_logprob``, log g(y | x) of the distribution it sampled, when it knows that).
 `LMGenerator` wraps a token-level algorithm on a `LanguageModel` (its ``n`` samples share one
 computed prompt); `TextGenerator` wraps a black box that only returns text (an API, a person, a
 rule); `as_generator` turns any meta-generator function into a generator, so meta-generators
@@ -20,11 +21,14 @@ from ..rng import split
 
 @dataclass
 class TextOutput:
-    """An output of a black-box generator: text, optional log-probability, its cost."""
+    """An output of a black-box generator: text, optional log-probabilities, its cost.
+    ``proposal_logprob`` is log g(y | x) of the distribution the output was drawn from (None
+    when unknown, e.g. a server that reports p_theta before its temperature)."""
     text: str
     cost: Cost = field(default_factory=Cost)
     logprob: float | None = None
     info: dict = field(default_factory=dict)
+    proposal_logprob: float | None = None
 
 
 @dataclass
@@ -91,7 +95,9 @@ def _copy_free(g):
 
 
 class TextGenerator:
-    """A black-box generator from ``fn(prompt, seed) -> text`` (or ``(text, logprob)``).
+    """A black-box generator from ``fn(prompt, seed) -> text`` (or ``(text, logprob)``, the
+    log-probability of the distribution ``fn`` samples from: it is both the output's
+    ``logprob`` and its ``proposal_logprob``).
 
     ``count_tokens`` measures prompt and output for the cost (default: whitespace words; pass a
     tokenizer's length function to count real tokens).
@@ -109,7 +115,8 @@ class TextGenerator:
             r = self.fn(prompt, s)
             text, lp = (r if isinstance(r, tuple) else (r, None))
             outs.append(TextOutput(text, Cost(input_tokens=self.count(prompt),
-                                              output_tokens=self.count(text), calls=1), lp))
+                                              output_tokens=self.count(text), calls=1), lp,
+                                   proposal_logprob=lp))
         return outs
 
     def __call__(self, prompt, seed=None):

@@ -104,6 +104,7 @@ def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapte
     state = lm.prefill(prompt)
     n_prompt = len(state.ids[0])
     text, logprobs, tokens, calls, ext, finish = "", [], [], [], 0, "length"
+    g_logprobs, end = [], (None, None)
     with source("tool_generate"):
         while len(tokens) < max_new_tokens:
             g = decoding.decode(lm, state, chooser, max_new_tokens - len(tokens), adapters,
@@ -111,6 +112,8 @@ def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapte
             finish = g.finish_reason
             tokens += g.token_ids
             logprobs += g.logprobs
+            g_logprobs += g.proposal_logprobs
+            end = (g.end_logprob, g.end_proposal_logprob)
             text += g.text
             hit = next((c for c in close if text.endswith(c)), None)
             if g.finish_reason != "stop" or hit is None or len(calls) >= max_calls:
@@ -129,8 +132,10 @@ def tool_generate(lm, prompt, tools=None, seed=None, greedy: bool = True, adapte
             lm.extend(state, [g.token_ids[-1]] + ids)
             text += result
             tokens += ids
-            logprobs += [0.0] * len(ids)
+            logprobs += [0.0] * len(ids)         # a tool's tokens are given, not drawn
+            g_logprobs += [0.0] * len(ids)
             finish = "length"       # decoding goes on, unless the result used up the budget
     return decoding.Generation.of(lm, prompt, state.ids[0][:n_prompt], tokens, logprobs, finish,
                                   spent=lm.counter.since(snap), external_tokens=ext, text=text,
-                                  info={"tool_calls": calls})
+                                  info={"tool_calls": calls}, end_logprob=end[0],
+                                  proposal_logprobs=g_logprobs, end_proposal_logprob=end[1])

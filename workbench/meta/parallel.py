@@ -135,8 +135,10 @@ def _distinct_probability(cands) -> list:
 
 def sample_confidence(candidate) -> float:
     """The model's confidence in one sample: exp of its mean token log-probability, the
-    geometric mean of p(y_t | y_<t, x) over its tokens (in (0, 1])."""
-    n = len(getattr(candidate, "token_ids", None) or []) or candidate.cost.output_tokens
+    geometric mean of p(y_t | y_<t, x) over its tokens, the end token included when ``logprob``
+    counts it (in (0, 1])."""
+    n = (len(getattr(candidate, "token_ids", None) or []) or candidate.cost.output_tokens) + \
+        (getattr(candidate, "end_logprob", None) is not None)
     if n <= 0:
         raise ValueError("confidence needs the sample's token count (token_ids or "
                          "cost.output_tokens); the generator reported none")
@@ -248,8 +250,10 @@ def rejection_sample(prompt, proposal, log_target, log_M: float, num_samples: in
     """Sequence-level rejection sampling (Figure 5): draw y ~ g, accept with probability
     q~(y) / (M g(y)), where q~ is the unnormalised target and M g(y) >= q~(y) for all y.
 
-    ``log_target(prompt, output)`` gives log q~(y) (``-inf`` to reject outright);
-    ``output.logprob`` must be log g(y).  Accepted samples are exact draws from q* = q~/Z, and
+    ``log_target(prompt, output)`` gives log q~(y) (``-inf`` to reject outright); log g(y) is
+    ``output.proposal_logprob``, the probability of y under the distribution the proposal
+    actually sampled (adapters such as a temperature included; ``output.logprob`` is p_theta's,
+    which is g only for plain sampling).  Accepted samples are exact draws from q* = q~/Z, and
     the expected acceptance rate is Z / M.  Raises ``ValueError`` if a proposal violates the
     bound, and `BudgetExceeded` if ``num_samples`` are not accepted within ``max_proposals``.
     """
@@ -270,14 +274,12 @@ def rejection_sample(prompt, proposal, log_target, log_M: float, num_samples: in
             cost = cost + total_cost(outs)
             for o in outs:
                 proposals += 1
-                if getattr(o, "logprob", None) is None:
-                    raise ValueError("rejection_sample needs log g(y): the proposal's outputs "
-                                     "must carry .logprob")
+                log_g = proposal_logprob(o, "rejection_sample")
                 lt = log_target(prompt, o)
-                log_ratio = lt - log_M - o.logprob
+                log_ratio = lt - log_M - log_g
                 if log_ratio > 1e-6:
                     raise ValueError(f"the bound is violated: q~(y)/g(y) = "
-                                     f"{math.exp(lt - o.logprob):.4g} > M = {math.exp(log_M):.4g}")
+                                     f"{math.exp(lt - log_g):.4g} > M = {math.exp(log_M):.4g}")
                 u = float(u_rng.random())
                 ok = math.log(u) < log_ratio if lt > -math.inf else False
                 emit("propose_accept" if ok else "propose_reject", text=o.text, log_ratio=log_ratio,
@@ -291,10 +293,22 @@ def rejection_sample(prompt, proposal, log_target, log_M: float, num_samples: in
                             "acceptance_rate": len(accepted) / proposals})
 
 
+def proposal_logprob(output, who: str) -> float:
+    """log g(y | x) of a proposal's output: its ``.proposal_logprob``, the probability under the
+    distribution actually sampled (`decoding.Generation.proposal_logprob`, or what a black-box
+    `TextGenerator` returned)."""
+    lg = getattr(output, "proposal_logprob", None)
+    if lg is None:
+        raise ValueError(f"{who} needs log g(y): the proposal's outputs must carry "
+                         ".proposal_logprob (a server's .logprob is p_theta's, not g's)")
+    return lg
+
+
 def filter_target(predicate):
     """log q~(y) = log g(y) if predicate(y) else -inf: q* is g restricted to a set (eq. 17);
     with M = 1 rejection sampling keeps exactly the outputs that pass."""
-    return lambda prompt, o: o.logprob if predicate(o.text) else -math.inf
+    return lambda prompt, o: (proposal_logprob(o, "filter_target") if predicate(o.text)
+                              else -math.inf)
 
 
 def importance_resample(prompt, generator, log_weight, k: int, seed=None,
@@ -302,8 +316,8 @@ def importance_resample(prompt, generator, log_weight, k: int, seed=None,
     """Pseudo-rejection sampling / sampling-importance-resampling (§4.2.3): draw k candidates
     from g, then pick one with probability proportional to exp(log_weight(y) / temperature).
 
-    With ``log_weight = log q~(y) - log g(y)`` this approaches exact sampling from q* as
-    k -> infinity; with ``log_weight = v(y)`` it samples from the value function's softmax.
+    With ``log_weight = log q~(y) - log g(y)`` (log g(y) is ``candidate.proposal_logprob``,
+    see `proposal_weight`) this approaches exact sampling from q* as k -> infinity; with ``log_weight = v(y)`` it samples from the value function's softmax.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -320,6 +334,12 @@ def importance_resample(prompt, generator, log_weight, k: int, seed=None,
         _emit_candidates(cands, scores=p.tolist())
         emit("choose", index=pick, score=float(p[pick]))
     return MetaResult(cands[pick].text, total_cost(cands), cands, p.tolist(), pick)
+
+
+def proposal_weight(log_target):
+    """The importance weight log w(y) = log q~(y) - log g(y) for `importance_resample`, with
+    log g(y) the candidate's own proposal log-probability (adapters included)."""
+    return lambda prompt, o: log_target(prompt, o) - proposal_logprob(o, "proposal_weight")
 
 
 # -- the best-of-N policy (eq. 39) ---------------------------------------------------------
