@@ -37,7 +37,8 @@ def test_reused_caches_give_the_models_own_logprobs(lm_and_adapter):
     for n in r.tree[1:]:
         steps = [r.tree[i].step_obj for i in r.path(n.id)[1:]]
         prefix = lm.encode(PROMPT) + [t for s in steps[:-1] for t in s.token_ids]
-        fresh = lm.token_logprobs(prefix, [steps[-1].token_ids])[0]
+        ended = [lm.eos_token_id] if steps[-1].finish == "eos" else []   # the end is counted
+        fresh = lm.token_logprobs(prefix, [steps[-1].token_ids + ended])[0]
         assert sum(fresh) == pytest.approx(n.logprob, abs=1e-4)
 
 

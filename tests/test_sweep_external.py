@@ -42,8 +42,12 @@ def test_first_problems_resample_identically(stored):
     for new, old in zip(pool, data["pool"]):
         assert new["id"] == old["id"] and new["answers"] == old["answers"]
         assert new["lengths"] == old["lengths"]
-        for key in ("verifier", "prm", "logp_mean", "joint"):
-            assert new[key] == pytest.approx(old[key], abs=2e-4)
+        for key in ("verifier", "prm", "logp_mean"):
+            assert new[key] == pytest.approx(old[key], abs=2e-4), key
+        # The stored pool predates counting the end token in log p_theta (issue 20): "joint"
+        # now adds log p_theta(EOS | y, x), which is negative and on these problems tiny
+        # (-3e-4 measured); re-running the sweep restores the 2e-4 check above.
+        assert all(o - 1e-3 <= n <= o + 2e-4 for n, o in zip(new["joint"], old["joint"]))
 
 
 TOOLS = data_dir() / "results" / "tool_use.json"
