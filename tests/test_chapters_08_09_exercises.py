@@ -48,48 +48,48 @@ def run(solution, check, ns):
     exec(compile(check, "check", "exec"), ns)
 
 
-def test_ch08_allocate_solution_passes_blank_and_wrong_ones_fail(capsys):
-    solution, check = exercise("08_step_level_search", 1)
+def solution_passes_blank_fails(stem, n, placeholder, capsys):
+    """Exercise ``n``: the solution passes its check, the student's blank copy fails it."""
+    solution, check = exercise(stem, n)
     run(solution, check, namespace())
-    assert "Exercise 1: right." in capsys.readouterr().out
-    blank, _ = exercise("08_step_level_search", 1, blank=True)
-    assert "BEGIN SOLUTION" not in blank and "rebase_alloc = ..." in blank
+    assert f"Exercise {n}: right." in capsys.readouterr().out
+    blank, _ = exercise(stem, n, blank=True)
+    assert "BEGIN SOLUTION" not in blank and f"{placeholder} = ..." in blank
     with pytest.raises(checks.ExerciseFailed, match="still `...`|NotImplementedError"):
         run(blank, check, namespace())
+    return solution, check
+
+
+def mistake_fails(solution, check, old, new, match):
+    """The solution with ``old`` replaced by the mistake ``new`` fails with ``match``."""
+    wrong = solution.replace(old, new)
+    assert wrong != solution
+    with pytest.raises(checks.ExerciseFailed, match=match):
+        run(wrong, check, namespace())
+
+
+def test_ch08_allocate_solution_passes_blank_and_wrong_ones_fail(capsys):
+    solution, check = solution_passes_blank_fails("08_step_level_search", 1, "rebase_alloc",
+                                                  capsys)
     rounding = ("def my_allocate(width, weights):\n    w = np.asarray(weights, float)\n"
                 "    return [int(round(x)) for x in width * w / w.sum()]\n"
                 "rebase_alloc = my_allocate(8, np.exp(np.array([0.9, 0.5, 0.1]) / 0.2))\n")
     with pytest.raises(checks.ExerciseFailed, match="adds up to .*floor them"):
         run(rounding, check, namespace())
-    later_ties = solution.replace("(-(exact[i] - out[i]), i)", "(-(exact[i] - out[i]), -i)")
-    assert later_ties != solution
-    with pytest.raises(checks.ExerciseFailed, match="on a tie to the earlier state"):
-        run(later_ties, check, namespace())
-    no_temperature = solution.replace("np.array([0.9, 0.5, 0.1]) / 0.2", "np.array([0.9, 0.5, 0.1])")
-    assert no_temperature != solution
-    with pytest.raises(checks.ExerciseFailed, match="divide the values by the temperature"):
-        run(no_temperature, check, namespace())
+    mistake_fails(solution, check, "(-(exact[i] - out[i]), i)", "(-(exact[i] - out[i]), -i)",
+                  "on a tie to the earlier state")
+    mistake_fails(solution, check, "np.array([0.9, 0.5, 0.1]) / 0.2", "np.array([0.9, 0.5, 0.1])",
+                  "divide the values by the temperature")
 
 
 def test_ch08_systematic_resampling_exercise(capsys):
-    solution, check = exercise("08_step_level_search", 4)
-    run(solution, check, namespace())
-    assert "Exercise 4: right." in capsys.readouterr().out
-    blank, _ = exercise("08_step_level_search", 4, blank=True)
-    assert "BEGIN SOLUTION" not in blank and "systematic_children = ..." in blank
-    with pytest.raises(checks.ExerciseFailed, match="still `...`|NotImplementedError"):
-        run(blank, check, namespace())
-    left = solution.replace('side="right"', 'side="left"')
-    assert left != solution
-    with pytest.raises(checks.ExerciseFailed, match="belongs to the later slice"):
-        run(left, check, namespace())
-    unnormalised = solution.replace("np.cumsum(w / w.sum())", "np.cumsum(w)")
-    assert unnormalised != solution
-    with pytest.raises(checks.ExerciseFailed, match="normalise the weights"):
-        run(unnormalised, check, namespace())
-    binomial_guess = solution.replace("systematic_children = {2}", "systematic_children = {1, 2, 3}")
-    with pytest.raises(checks.ExerciseFailed, match="floor"):
-        run(binomial_guess, check, namespace())
+    solution, check = solution_passes_blank_fails("08_step_level_search", 4,
+                                                  "systematic_children", capsys)
+    mistake_fails(solution, check, 'side="right"', 'side="left"', "belongs to the later slice")
+    mistake_fails(solution, check, "np.cumsum(w / w.sum())", "np.cumsum(w)",
+                  "normalise the weights")
+    mistake_fails(solution, check, "systematic_children = {2}", "systematic_children = {1, 2, 3}",
+                  "floor")
 
 
 @pytest.fixture(scope="module")
