@@ -209,14 +209,17 @@ ROWS = [
      "workbench.efficiency.greedy_verify_step", ""),
     ("7.2", "Speculative speed-up: expected tokens per round and walltime",
      "workbench.efficiency.expected_tokens_per_round workbench.efficiency.expected_speedup", ""),
+    ("7.2", "Token-tree speculative decoding (SpecInfer, Sequoia: multi-step speculative "
+     "sampling)", "workbench.efficiency.tree_speculative_decoding "
+     "workbench.efficiency.multi_draft_step", ""),
     ("7.2", "Prompt lookup decoding (copied drafts)",
      "workbench.efficiency.prompt_lookup_decode workbench.efficiency.PromptLookupDrafter", ""),
     ("7.2", "Lookahead decoding (Jacobi iteration, n-gram pool, no draft model)",
      "workbench.efficiency.lookahead_decoding", ""),
     ("7.2", "Self-speculation with an early-exit draft",
      "workbench.efficiency.truncated_draft", ""),
-    ("7.2", "Tree-structured drafts (SpecInfer, Medusa)", "",
-     "not yet: no issue; drafts here are single sequences"),
+    ("7.2", "Tree drafts from extra decoding heads (Medusa)", "",
+     f"{TRAINING}: the heads are trained on the target"),
     ("7.3", "Batching: throughput vs batch size", "workbench.efficiency.throughput "
      "workbench.efficiency.ms_per_token", ""),
     ("7.3", "Prefix sharing across a meta-generator's calls (radix cache)",

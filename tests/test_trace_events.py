@@ -16,7 +16,8 @@ from workbench.constraints import generate as constrained
 from workbench.constraints.generate import ConstraintAdapter
 from workbench.constraints.lexical import lexical_beam_search
 from workbench.control import generators as control
-from workbench.efficiency import lookahead_decoding, speculative_decode
+from workbench.efficiency import (lookahead_decoding, speculative_decode,
+                                  tree_speculative_decoding)
 from workbench.tinyworld import arithmetic as ar
 from workbench.tinyworld.formats import ArithmeticDecomposer
 
@@ -62,6 +63,7 @@ def _run_everything(target, draft, tiny_lm, url):
     speculative_decode(target, draft, "Story:", k=3, max_new_tokens=24, seed=0)
     speculative_decode(target, tiny_lm, "Story:", k=3, max_new_tokens=8, seed=0)   # rejects
     lookahead_decoding(target, "Story: the cat sat. the cat", max_new_tokens=8, stop_at_eos=False)
+    tree_speculative_decoding(target, draft, "Story:", branching=(2, 1), max_new_tokens=6, seed=0)
     meta.best_of_n("Q\n", scripted(["A: 4", "A: 5"]),
                    lambda p, outs: ([len(o.text) for o in outs], Cost()), 2)
     meta.majority_vote("Q\n", scripted(["A: 4", "A: 4", "A: 8"]), 3)

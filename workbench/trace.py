@@ -130,6 +130,16 @@ EVENTS: dict = {
                             "tokens": "the tokens the step added to the output (accepted, then "
                             "the bonus token)",
                             "pool_size": "n-grams in the pool after the step"}),
+    "tree_spec_round": Kind("one round of token-tree speculative decoding "
+                            "(efficiency.tree_speculative_decoding): a drafted tree, verified "
+                            "in one target pass, and the path the target accepted",
+                            {"round": _ROUND,
+                             "tokens": "the tree's drafted tokens, in node order (the root, "
+                             "the last committed token, is not listed)",
+                             "parents": "each node's parent (an index into tokens; -1: the root)",
+                             "path": "the accepted nodes, root to deepest (indices into tokens)",
+                             "emitted": "the round's tokens: the accepted path's, then the one "
+                             "the target chose itself (the output stops at EOS)"}),
     # -- candidate lists (§4.2): candidates are referred to by index --------------------------
     "candidate": Kind("one candidate of a parallel meta-generator",
                       {"index": "its index", "text": "its text",

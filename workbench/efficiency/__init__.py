@@ -4,6 +4,7 @@ decoding, arithmetic intensity and the roofline, quantisation and attention kern
     from workbench import efficiency as eff
     eff.timed_greedy(lm, "Story:", 256, use_cache=False)      # the cost of no KV cache
     eff.speculative_decode(target, draft, "Story:", k=4, seed=0)
+    eff.tree_speculative_decoding(target, draft, "Story:", branching=(2, 2, 1), seed=0)
     eff.lookahead_decoding(lm, "Story:", window=4, ngram=3)  # greedy, fewer sequential steps
     eff.PrefixCache(lm).prefill(prompts)                       # reuse computed prefixes
     eff.use_growing_cache(lm)          # KV caches that append in place (faster decoding)
@@ -21,6 +22,7 @@ from .speculative import (ModelDrafter, PromptLookupDrafter, SpecStep,
                           expected_tokens_per_round, greedy_verify_step, prompt_lookup_decode,
                           speculative_decode, speculative_sampling_step, summarize,
                           truncated_draft)
+from .tree_spec import greedy_tree_step, multi_draft_step, tree_speculative_decoding
 
 __all__ = [
     "attention_variants", "cache_bytes", "cache_length", "kv_cache_bytes",
@@ -31,4 +33,5 @@ __all__ = [
     "parameter_count", "roofline", "roofline_table", "ModelDrafter", "PromptLookupDrafter",
     "SpecStep", "accepted_length_distribution", "expected_speedup", "expected_tokens_per_round",
     "greedy_verify_step", "prompt_lookup_decode", "speculative_decode",
-    "speculative_sampling_step", "summarize", "truncated_draft"]
+    "speculative_sampling_step", "summarize", "truncated_draft", "tree_speculative_decoding",
+    "multi_draft_step", "greedy_tree_step"]
