@@ -91,6 +91,23 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(data_dir() / "tokenizer")
 
 
+def support(lm, prompt, ads, depth):
+    """Every output of "sample through ``ads`` for at most ``depth`` tokens" that has g > 0
+    (those that end on EOS include it): the whole support, for exact distribution tests."""
+    import numpy as np
+    from workbench import decoding
+    p_ids = lm.prompt_ids(prompt)
+    out, frontier = [], [[]]
+    for _ in range(depth):
+        nxt = []
+        for pre in frontier:
+            logits = decoding.apply_adapters(lm.next_logits([p_ids + pre]), ads)[0]
+            for tok in np.flatnonzero(np.isfinite(logits.numpy())).tolist():
+                (out if tok == lm.eos_token_id else nxt).append(pre + [tok])
+        frontier = nxt
+    return out + frontier
+
+
 def random_llama(tokenizer, seed=0, layers=2, hidden=64, heads=4, kv_heads=None, ctx=256):
     from transformers import LlamaConfig, LlamaForCausalLM
     torch.manual_seed(seed)

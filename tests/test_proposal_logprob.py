@@ -11,6 +11,7 @@ import pytest
 import scipy.stats as sps
 
 import workbench as wb
+from conftest import support
 from workbench import adapters, constraints, decoding, efficiency as eff, meta
 from workbench.measures import sequence_logprob
 
@@ -83,20 +84,6 @@ def test_speculative_sampling_reports_the_target_proposal(lm):
     g = eff.speculative_decode(lm, draft, "Story:", k=4, adapters=ads, seed=2,
                                max_new_tokens=60)
     check_against_reference(lm, "Story:", [g], ads)
-
-
-def support(lm, prompt, ads, depth):
-    """Every output of "sample through ``ads`` for ``depth`` tokens" that has g > 0."""
-    p_ids = lm.prompt_ids(prompt)
-    out, frontier = [], [[]]
-    for t in range(depth):
-        nxt = []
-        for pre in frontier:
-            logits = decoding.apply_adapters(lm.next_logits([p_ids + pre]), ads)[0]
-            for tok in np.flatnonzero(np.isfinite(logits.numpy())).tolist():
-                (out if tok == lm.eos_token_id else nxt).append(pre + [tok])
-        frontier = nxt
-    return out + frontier
 
 
 def test_rejection_sampling_with_an_lm_proposal_is_exact(lm):

@@ -12,6 +12,7 @@ import torch
 from scipy import stats
 
 import workbench as wb
+from conftest import support
 from workbench import adapters, decoding
 from workbench.efficiency import (multi_draft_step, speculative_decode,
                                   speculative_sampling_step, tree_spec,
@@ -135,20 +136,6 @@ def test_greedy_tree_decoding_on_random_llamas(tokenizer):
         assert out.logprob == pytest.approx(ref.logprob, abs=1e-4)
 
 
-def _support(lm, prompt, ads, depth):
-    """Every output of "sample through ``ads`` for ``depth`` tokens" (EOS included)."""
-    p_ids = lm.prompt_ids(prompt)
-    out, frontier = [], [[]]
-    for _ in range(depth):
-        nxt = []
-        for pre in frontier:
-            logits = decoding.apply_adapters(lm.next_logits([p_ids + pre]), ads)[0]
-            for tok in np.flatnonzero(np.isfinite(logits.numpy())).tolist():
-                (out if tok == lm.eos_token_id else nxt).append(pre + [tok])
-        frontier = nxt
-    return out + frontier
-
-
 @pytest.mark.parametrize("which,branching,depth,n", [("tinyworld-draft", (2, 2), 3, 400),
                                                      ("first layer", (2,), 2, 250)])
 def test_sampled_outputs_follow_the_adapted_target(target, draft, which, branching, depth, n):
@@ -159,7 +146,7 @@ def test_sampled_outputs_follow_the_adapted_target(target, draft, which, branchi
     first layer alone (`truncated_draft`) often does not (the residuals are used)."""
     ads = [partial(adapters.temperature, tau=1.5), partial(adapters.top_k, k=3)]
     q_model = draft if which == "tinyworld-draft" else truncated_draft(target, 1)
-    ys = _support(target, "Story:", ads, depth)
+    ys = support(target, "Story:", ads, depth)
     log_g = sequence_logprob(target, "Story:", ys, ads)
     assert np.exp(log_g).sum() == pytest.approx(1.0, abs=1e-5)
     index = {tuple(y): i for i, y in enumerate(ys)}
