@@ -121,7 +121,7 @@ print(f"log p_θ(y | x) = {g.logprob:.3f}, of which the forced end: {g.end_logpr
 assert sorted(lm.decode([int(t)]) for t in first) == [" ", " The"]
 assert index.matches(g.text) and g.finish_reason == "eos"
 assert not any(g.info["forced"]) and g.end_proposal_logprob == 0.0     # only the end forced
-assert g.info["passes_saved"] == 0 and g.cost.forward_passes == len(g.token_ids) + 1
+assert g.info["passes_saved"] == 0 and g.cost.forward_passes == len(g.token_ids) + 1 == 6
 
 # %% [markdown]
 # Two tokens are allowed first, not one: `" The"`, and `" "` followed later by `"The"`. The
