@@ -72,6 +72,23 @@ def events_have_their_documented_fields():
     assert not bad, f"events off their schema (workbench.trace.EVENTS): {sorted(set(bad))}"
 
 
+# Tests that must run alone on the machine are marked `serial`: they assert on wall-clock time
+# (the chapters that time code, the browser's and the server's waits, load-time bounds) or they
+# inspect machine-wide state (the sandbox suites watch the shared world-writable directories).
+# scripts/test.sh runs the rest on two workers, one file per worker, then these one at a time.
+SERIAL_NOTEBOOKS = ("05_", "12_", "13_", "14_")
+SERIAL_FILES = ("test_browser.py", "test_export.py", "test_binder.py", "test_backends.py")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        if (name in SERIAL_FILES or name.startswith("test_sandbox")
+                or (item.path.suffix == ".ipynb" and name.startswith(SERIAL_NOTEBOOKS))):
+            item.add_marker(pytest.mark.serial)
+
+
 def load_script(name: str):
     """A module of ``scripts/`` (sweeps, notebook builder, exporter), imported by file path."""
     import importlib.util

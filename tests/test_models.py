@@ -166,6 +166,7 @@ def test_unknown_model_name_raises_clear_error():
         wb.load("tinyworld-does-not-exist")
 
 
+@pytest.mark.serial
 def test_missing_hub_model_fails_fast_offline(monkeypatch):
     import time
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -23,6 +23,7 @@ def metrics(name):
     return json.loads((data_dir() / "models" / name / "metrics.json").read_text())
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("name", MODELS)
 def test_model_loads_offline_by_name_quickly_and_has_a_card(name):
     d = data_dir() / "models" / name
