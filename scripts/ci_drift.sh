@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Drift check: the fast unit tests (not the browser, server and notebook tiers) in a second
-# environment, so that a breaking release is seen here before a user meets it.
+# Drift check: the fast unit tests (not `slow`, not the browser, server and notebook tiers) in
+# a second environment, so that a breaking release is seen here before a user meets it.
 #   bash scripts/ci_drift.sh newest   # the lock, then the newest transformers, tokenizers,
 #                                     # plotly, ipywidgets and anywidget (and what they need)
 #   bash scripts/ci_drift.sh lowest   # every runtime dependency at pyproject.toml's lower bound
@@ -43,4 +43,4 @@ sys.exit(f"lower bounds not installed as declared: {bad}" if bad else 0)
 PY
 fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONHASHSEED=0 WORKBENCH_THREADS=${WORKBENCH_THREADS:-2}
-exec "$env/bin/python" -m pytest tests -m "not tier" -p no:cacheprovider -q "$@"
+exec "$env/bin/python" -m pytest tests -m "not tier and not slow" -p no:cacheprovider -q "$@"

@@ -201,6 +201,8 @@ ROWS = [
     ("7.2", "Multi-query and grouped-query attention",
      "workbench.efficiency.with_kv_heads workbench.efficiency.attention_variants", ""),
     ("7.2", "Model compression: quantisation", "workbench.efficiency.quantize_int8", ""),
+    ("7.2", "KV-cache quantisation (KIVI: min-max codes, keys per channel, values per token)",
+     "workbench.efficiency.with_quantized_kv workbench.efficiency.quantize_minmax", ""),
     ("7.2", "Model compression: distillation", "", f"{TRAINING}: it trains a new model"),
     ("7.2", "Hardware-aware implementation (fused / SDPA attention)",
      "workbench.efficiency.with_attention", ""),

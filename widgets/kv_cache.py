@@ -380,3 +380,22 @@ class PrefixStepper:
     def _ipython_display_(self):
         from IPython.display import display
         display(self.view)
+
+
+def kv_quant_figure(rows, height: int = 340) -> go.Figure:
+    """KL divergence from the float cache against the bits of a quantized KV cache, one line per
+    grouping of the keys; ``rows``: dicts with "bits", "keys", "kl", "agreement", "bytes_ratio"."""
+    fig = figure("A quantized KV cache: distance from the float cache while decoding",
+                 height=height)
+    for i, keys in enumerate(sorted({r["keys"] for r in rows})):
+        line = sorted((r for r in rows if r["keys"] == keys), key=lambda r: r["bits"])
+        fig.add_trace(go.Scatter(
+            x=[r["bits"] for r in line], y=[r["kl"] for r in line], mode="lines+markers",
+            name=f"keys per {keys}", line=dict(color=PALETTE[i % len(PALETTE)]),
+            customdata=[[r["agreement"], r["bytes_ratio"]] for r in line],
+            hovertemplate="%{x} bits: KL %{y:.2g} nats, argmax agrees at %{customdata[0]:.1%}, "
+                          "%{customdata[1]:.1%} of the float cache's bytes<extra></extra>"))
+    fig.update_layout(xaxis=dict(title="bits per key and value", dtick=1),
+                      yaxis=dict(title="mean KL(float || quantized), nats", type="log"),
+                      legend=dict(orientation="h", y=-0.25))
+    return fig

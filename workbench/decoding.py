@@ -145,15 +145,15 @@ def _top(logits_row, k):
     return [[int(a), float(b)] for a, b in zip(i, v)]
 
 
-def _proposal_logp(chooser, adapted):
-    """log g(. | y_<t, x) of the distribution ``chooser`` draws from given the adapted logits:
-    their softmax for sampling, a point mass (log g = 0 on the argmax) for greedy, None for
-    other choosers."""
+def _chosen_proposal_logp(chooser, adapted, tok) -> list:
+    """log g(y_t | y_<t, x) of each row's token ``tok`` under the distribution ``chooser`` draws
+    from given the adapted logits: their softmax for sampling, a point mass (log g = 0 on the
+    argmax) for greedy, None for other choosers."""
     if chooser is choose_sample:
-        return torch.log_softmax(adapted.float(), -1)
+        return torch.log_softmax(adapted.float(), -1).gather(1, tok.view(-1, 1)).view(-1).tolist()
     if chooser is choose_greedy:
-        return torch.zeros(adapted.shape, device=adapted.device)
-    return None
+        return [0.0] * len(tok)
+    return [None] * len(tok)
 
 
 def decode(lm: LanguageModel, state: DecodeState, chooser, max_new_tokens: int = 128,
@@ -192,10 +192,10 @@ def decode(lm: LanguageModel, state: DecodeState, chooser, max_new_tokens: int =
             for a in observers:
                 a.observe(tok, adapted)
             chosen_lp = logp.gather(1, tok.view(-1, 1)).view(-1).tolist()
-            glogp = logp if chooser is choose_sample and not adapters else \
-                _proposal_logp(chooser, adapted)
-            chosen_glp = (glogp.gather(1, tok.view(-1, 1)).view(-1).tolist() if known_g
-                          else [None] * B)
+            # log g(y_t) of each chosen token: p_theta's own when sampling p_theta unadapted, 0
+            # under greedy's point mass, None when the chooser's distribution is not known
+            chosen_glp = (chosen_lp if chooser is choose_sample and not adapters
+                          else _chosen_proposal_logp(chooser, adapted, tok))
             for r in range(B):
                 if done[r]:
                     continue

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..trace import active, emit, source
-from ..decoding import (Generation, _proposal_logp, apply_adapters, choose_greedy,
+from ..decoding import (Generation, _chosen_proposal_logp, apply_adapters, choose_greedy,
                         choose_sample)
 from ..rng import make_generator
 from .healing import heal_prompt, healing_candidates, token_strings
@@ -86,9 +86,9 @@ def _choose(logits, allowed, adapters, chooser, generator, t) -> tuple:
     adapted = apply_adapters(masked.unsqueeze(0), adapters)
     if not torch.isfinite(adapted).any():
         raise ValueError(f"the adapters removed every allowed token at step {t}")
-    tok = int(chooser(adapted, generator)[0])
-    glogp = _proposal_logp(chooser, adapted)
-    return tok, float(glogp[0, tok])
+    tok = chooser(adapted, generator)
+    glp = _chosen_proposal_logp(chooser, adapted, tok)   # 0 for greedy's point mass
+    return int(tok[0]), glp[0]
 
 
 def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,

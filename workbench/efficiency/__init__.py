@@ -8,10 +8,13 @@ decoding, arithmetic intensity and the roofline, quantisation and attention kern
     eff.lookahead_decoding(lm, "Story:", window=4, ngram=3)  # greedy, fewer sequential steps
     eff.PrefixCache(lm).prefill(prompts)                       # reuse computed prefixes
     eff.use_growing_cache(lm)          # KV caches that append in place (faster decoding)
+    eff.with_quantized_kv(lm, bits=4)  # keys and values stored in 4 bits (KIVI)
 """
 from .kv import (attention_variants, cache_bytes, cache_length, growing_cache,
                  kv_cache_bytes, ms_per_token, new_cache, timed_greedy, use_growing_cache,
                  with_kv_heads)
+from .kv_quant import (QuantizedTensor, decode_fidelity, quantize_minmax, quantized_kv_bytes,
+                       quantized_kv_cache, with_quantized_kv)
 from .lookahead import lookahead_decoding
 from .prefix import PrefixCache, throughput
 from .quantize import agreement, quantize_int8, weight_bytes, with_attention
@@ -27,7 +30,8 @@ from .tree_spec import greedy_tree_step, multi_draft_step, tree_speculative_deco
 __all__ = [
     "attention_variants", "cache_bytes", "cache_length", "kv_cache_bytes",
     "ms_per_token", "timed_greedy", "with_kv_heads", "growing_cache", "use_growing_cache",
-    "new_cache", "lookahead_decoding", "PrefixCache", "throughput", "agreement",
+    "new_cache", "QuantizedTensor", "decode_fidelity", "quantize_minmax", "quantized_kv_bytes",
+    "quantized_kv_cache", "with_quantized_kv", "lookahead_decoding", "PrefixCache", "throughput", "agreement",
     "quantize_int8", "weight_bytes", "with_attention", "CPU_2CORE", "H100",
     "H100_NO_TENSOR_CORES", "LLAMA2_7B", "Hardware", "forward_cost", "measure_cpu",
     "parameter_count", "roofline", "roofline_table", "ModelDrafter", "PromptLookupDrafter",
