@@ -8,7 +8,11 @@ decoding, arithmetic intensity and the roofline, quantisation and attention kern
     eff.lookahead_decoding(lm, "Story:", window=4, ngram=3)  # greedy, fewer sequential steps
     eff.PrefixCache(lm).prefill(prompts)                       # reuse computed prefixes
     eff.use_growing_cache(lm)          # KV caches that append in place (faster decoding)
+    eff.continuous_batching(lm, requests, max_batch=4, num_blocks=32, block_size=4)
 """
+from .batching import (PagedKVAllocator, Request, ServingResult, StepRecord,
+                       continuous_batching, merge_states, padded_reservation, poisson_workload,
+                       serving_curve, simulate_serving, static_batching)
 from .kv import (attention_variants, cache_bytes, cache_length, growing_cache,
                  kv_cache_bytes, ms_per_token, new_cache, timed_greedy, use_growing_cache,
                  with_kv_heads)
@@ -34,4 +38,6 @@ __all__ = [
     "SpecStep", "accepted_length_distribution", "expected_speedup", "expected_tokens_per_round",
     "greedy_verify_step", "prompt_lookup_decode", "speculative_decode",
     "speculative_sampling_step", "summarize", "truncated_draft", "tree_speculative_decoding",
-    "multi_draft_step", "greedy_tree_step"]
+    "multi_draft_step", "greedy_tree_step", "PagedKVAllocator", "Request", "ServingResult",
+    "StepRecord", "continuous_batching", "merge_states", "padded_reservation",
+    "poisson_workload", "serving_curve", "simulate_serving", "static_batching"]
