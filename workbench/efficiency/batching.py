@@ -13,7 +13,7 @@ than one block per request), not for the worst case.
     reqs = [Request(i, prompt, max_new_tokens=n, arrival=a) for ...]
     out = continuous_batching(lm, reqs, max_batch=4, num_blocks=32, block_size=4)
     out.generations[0].token_ids == decoding.greedy(lm, reqs[0].prompt, n).token_ids
-    static_batching(lm, reqs, batch_size=4).num_steps >= out.num_steps
+    static_batching(lm, reqs, batch_size=4).summary()    # steps, latency, memory, passes
 
 `simulate_serving` replays a workload (arrival, prompt length, output length) under a per-step
 cost model, without a model, for latency-vs-throughput curves over arrival rates.
