@@ -227,6 +227,10 @@ ROWS = [
      "workbench.efficiency.ms_per_token", ""),
     ("7.3", "Prefix sharing across a meta-generator's calls (radix cache)",
      "workbench.efficiency.PrefixCache", ""),
+    ("7.3", "Continuous batching with a paged KV cache (Orca, vLLM/PagedAttention) vs static "
+     "batching; latency vs throughput over arrival rates",
+     "workbench.efficiency.continuous_batching workbench.efficiency.static_batching "
+     "workbench.efficiency.PagedKVAllocator workbench.efficiency.simulate_serving", ""),
 ]
 
 # Names that other objects also have (``tokenizer.decode``): searched as ``module.name``, which

@@ -140,6 +140,18 @@ EVENTS: dict = {
                              "path": "the accepted nodes, root to deepest (indices into tokens)",
                              "emitted": "the round's tokens: the accepted path's, then the one "
                              "the target chose itself (the output stops at EOS)"}),
+    "batch_step": Kind("one engine step of a batching server (efficiency.continuous_batching, "
+                       "efficiency.static_batching): admissions, one token per running "
+                       "request, retirements",
+                       {"step": "the engine step (0-based; requests arrive at steps)",
+                        "admitted": "ids of the requests prefilled and added this step",
+                        "finished": "ids of the requests that left the batch this step",
+                        "batch": "rows in the step's decode pass (0: none)",
+                        "waiting": "requests not yet admitted after the step",
+                        "tokens": "[request id, token] chosen this step (EOS included)",
+                        "blocks_used": "KV blocks allocated after the step (null: static "
+                        "batching, which reserves up front)",
+                        "reserved_tokens": "KV token slots reserved after the step"}),
     # -- candidate lists (§4.2): candidates are referred to by index --------------------------
     "candidate": Kind("one candidate of a parallel meta-generator",
                       {"index": "its index", "text": "its text",

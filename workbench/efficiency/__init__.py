@@ -9,7 +9,11 @@ decoding, arithmetic intensity and the roofline, quantisation and attention kern
     eff.PrefixCache(lm).prefill(prompts)                       # reuse computed prefixes
     eff.use_growing_cache(lm)          # KV caches that append in place (faster decoding)
     eff.with_quantized_kv(lm, bits=4)  # keys and values stored in 4 bits (KIVI)
+    eff.continuous_batching(lm, requests, max_batch=4, num_blocks=32, block_size=4)
 """
+from .batching import (PagedKVAllocator, Request, ServingResult, StepRecord,
+                       continuous_batching, merge_states, padded_reservation, poisson_workload,
+                       serving_curve, simulate_serving, static_batching)
 from .kv import (attention_variants, cache_bytes, cache_length, growing_cache,
                  kv_cache_bytes, ms_per_token, new_cache, timed_greedy, use_growing_cache,
                  with_kv_heads)
@@ -31,11 +35,13 @@ __all__ = [
     "attention_variants", "cache_bytes", "cache_length", "kv_cache_bytes",
     "ms_per_token", "timed_greedy", "with_kv_heads", "growing_cache", "use_growing_cache",
     "new_cache", "QuantizedTensor", "decode_fidelity", "quantize_minmax", "quantized_kv_bytes",
-    "quantized_kv_cache", "with_quantized_kv", "lookahead_decoding", "PrefixCache", "throughput", "agreement",
-    "quantize_int8", "weight_bytes", "with_attention", "CPU_2CORE", "H100",
+    "quantized_kv_cache", "with_quantized_kv", "lookahead_decoding", "PrefixCache", "throughput",
+    "agreement", "quantize_int8", "weight_bytes", "with_attention", "CPU_2CORE", "H100",
     "H100_NO_TENSOR_CORES", "LLAMA2_7B", "Hardware", "forward_cost", "measure_cpu",
     "parameter_count", "roofline", "roofline_table", "ModelDrafter", "PromptLookupDrafter",
     "SpecStep", "accepted_length_distribution", "expected_speedup", "expected_tokens_per_round",
     "greedy_verify_step", "prompt_lookup_decode", "speculative_decode",
     "speculative_sampling_step", "summarize", "truncated_draft", "tree_speculative_decoding",
-    "multi_draft_step", "greedy_tree_step"]
+    "multi_draft_step", "greedy_tree_step", "PagedKVAllocator", "Request", "ServingResult",
+    "StepRecord", "continuous_batching", "merge_states", "padded_reservation",
+    "poisson_workload", "serving_curve", "simulate_serving", "static_batching"]
