@@ -3,7 +3,7 @@ et al. 2023): every request gets exactly greedy's tokens (and transformers' own 
 batching's), the allocator's block arithmetic, and the schedule's steps and latencies against
 static batching."""
 import pytest
-from transformers import ContinuousBatchingConfig, GenerationConfig
+from transformers import GenerationConfig
 
 import workbench as wb
 from conftest import random_llama
@@ -71,6 +71,10 @@ def test_without_eos_and_with_growing_caches(target, tokenizer):
 
 @pytest.mark.parametrize("name", ["target", "tiny_lm"])
 def test_transformers_continuous_batching_gives_the_same_tokens(name, request):
+    try:
+        from transformers import ContinuousBatchingConfig
+    except ImportError:   # transformers 5.0 (the lower bound) has generate_batch but not this
+        pytest.skip("this transformers release has no ContinuousBatchingConfig")
     lm = request.getfixturevalue(name)
     reqs = [Request(i, p, 12, arrival=i) for i, p in enumerate(PROMPTS[:3])]
     ours = continuous_batching(lm, reqs, max_batch=2, num_blocks=24, block_size=4)

@@ -399,3 +399,43 @@ def kv_quant_figure(rows, height: int = 340) -> go.Figure:
                       yaxis=dict(title="mean KL(float || quantized), nats", type="log"),
                       legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+def serving_steps_figure(results, height: int = 420) -> go.Figure:
+    """Step by step, for each `efficiency.continuous_batching` / `static_batching` result: the
+    rows in the decode pass (top) and the KV token slots reserved (bottom)."""
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("rows in the decoding pass", "KV token slots reserved"))
+    for i, res in enumerate(results):
+        color = PALETTE[i % len(PALETTE)]
+        steps = [s.step for s in res.steps]
+        for row, ys in ((1, [s.batch for s in res.steps]),
+                        (2, [s.reserved_tokens for s in res.steps])):
+            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines", line=dict(color=color,
+                                                                            shape="hv"),
+                                     name=f"{res.scheduler} ({res.num_steps} steps)",
+                                     legendgroup=res.scheduler, showlegend=row == 1),
+                          row=row, col=1)
+    fig.update_layout(height=height, title="Serving the same requests: static vs continuous "
+                      "batching", legend=dict(orientation="h", y=-0.18))
+    fig.update_xaxes(title_text="engine step", row=2, col=1)
+    return fig
+
+
+def serving_curve_figure(rows, height: int = 360) -> go.Figure:
+    """Mean latency against throughput, one line per scheduler, one point per arrival rate
+    (rows of `efficiency.serving_curve`)."""
+    fig = figure("Latency vs throughput as requests arrive faster (simulated)", height=height)
+    for i, scheduler in enumerate(("static", "continuous")):
+        line = [r for r in rows if r["scheduler"] == scheduler]
+        fig.add_trace(go.Scatter(
+            x=[r["throughput"] for r in line], y=[r["mean_latency"] for r in line],
+            mode="lines+markers", name=scheduler, line=dict(color=PALETTE[i]),
+            customdata=[r["rate"] for r in line],
+            hovertemplate="rate %{customdata}: throughput %{x:.2f} tokens per time unit, "
+                          "mean latency %{y:.0f}<extra></extra>"))
+    fig.update_layout(xaxis_title="throughput (output tokens per time unit)",
+                      yaxis_title="mean latency (time units)", legend=dict(orientation="h",
+                                                                           y=-0.25))
+    return fig
