@@ -3,7 +3,8 @@
 #   1. everything not marked `serial`, on two workers (pytest-xdist, one torch thread each; a
 #      test file or a notebook stays on one worker);
 #   2. the tests marked `serial` (tests/conftest.py: the chapters that assert measured speed-ups,
-#      the browser, export and server tests, load-time bounds, the sandbox suites), one at a time.
+#      under nbval and in the browser; the server tests, load-time bounds, the sandbox suites),
+#      one at a time.
 # Extra arguments go to both phases (`bash scripts/test.sh -x`); WORKBENCH_WORKERS=1 runs
 # phase 1 without workers.  Fails when either phase fails.
 set -uo pipefail
@@ -16,7 +17,9 @@ PYTEST=(.venv/bin/python -m pytest tests notebooks --nbval --nbval-sanitize-with
 workers=${WORKBENCH_WORKERS:-2}
 xdist=(); [ "$workers" -gt 1 ] && xdist=(-n "$workers" --dist loadfile)
 t0=$SECONDS
-WORKBENCH_THREADS=1 "${PYTEST[@]}" -m "not serial" "${xdist[@]}" "$@"; rc1=$?
+# one thread per worker and per kernel it starts (nbval's, the browser test's JupyterLab): two
+# busy processes with two OpenMP threads each on two cores spin against each other
+WORKBENCH_THREADS=1 OMP_NUM_THREADS=1 "${PYTEST[@]}" -m "not serial" "${xdist[@]}" "$@"; rc1=$?
 t1=$SECONDS
 WORKBENCH_THREADS=${WORKBENCH_THREADS:-2} "${PYTEST[@]}" -m serial "$@"; rc2=$?
 if [ "$rc1" = 5 ] && [ "$rc2" = 5 ]; then echo "test.sh: no tests collected" >&2; exit 5; fi

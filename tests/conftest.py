@@ -73,19 +73,28 @@ def events_have_their_documented_fields():
 
 
 # Tests that must run alone on the machine are marked `serial`: they assert on wall-clock time
-# (the chapters that time code, the browser's and the server's waits, load-time bounds) or they
-# inspect machine-wide state (the sandbox suites watch the shared world-writable directories).
-# scripts/test.sh runs the rest on two workers, one file per worker, then these one at a time.
+# (the chapters that time code, also when the browser test runs them; the server's waits;
+# load-time bounds) or they inspect machine-wide state (the sandbox suites watch the shared
+# world-writable directories).  scripts/test.sh runs the rest on two workers, one file per
+# worker, then these one at a time.
 SERIAL_NOTEBOOKS = ("05_", "12_", "13_", "14_")
-SERIAL_FILES = ("test_browser.py", "test_export.py", "test_binder.py", "test_backends.py")
+SERIAL_FILES = ("test_backends.py",)
+
+
+def _serial(item) -> bool:
+    name = item.path.name
+    if name in SERIAL_FILES or name.startswith("test_sandbox"):
+        return True
+    if item.path.suffix == ".ipynb":
+        return name.startswith(SERIAL_NOTEBOOKS)
+    path = getattr(getattr(item, "callspec", None), "params", {}).get("path")
+    return name == "test_browser.py" and path is not None and path.name.startswith(SERIAL_NOTEBOOKS)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        name = item.path.name
-        if (name in SERIAL_FILES or name.startswith("test_sandbox")
-                or (item.path.suffix == ".ipynb" and name.startswith(SERIAL_NOTEBOOKS))):
+        if _serial(item):
             item.add_marker(pytest.mark.serial)
 
 
