@@ -510,6 +510,9 @@ if EMBEDDED:
         kls = [kv_by[b, k]["kl"] for b in (8, 4, 3, 2)]
         assert kls == sorted(kls), (k, kls)
     assert 0.13 < kv_by[4, "channel"]["bytes_ratio"] < 0.15
+    # the groupings trade places: per-channel keys closer at 4 and 3 bits, per-token at 2
+    assert all(kv_by[b, "channel"]["kl"] < kv_by[b, "token"]["kl"] for b in (4, 3))
+    assert kv_by[2, "channel"]["kl"] > kv_by[2, "token"]["kl"]
 print("The claims hold.")
 
 # %% [markdown]
