@@ -71,6 +71,23 @@ def test_fidelity_falls_with_the_bits(target):
     assert same["agreement"] == 1.0 and same["kl"] == pytest.approx(0, abs=1e-9)
 
 
+def test_a_precomputed_reference_gives_the_same_numbers(target):
+    """`fidelity_reference` computed once, then reused, gives exactly what `decode_fidelity`
+    computes from the model; prompts given beside a precomputed reference, or missing beside a
+    model, are refused by name."""
+    ref = kq.fidelity_reference(target, PROMPTS[1:], max_new_tokens=12)
+    q = kq.with_quantized_kv(target, 3, residual=4)
+    assert kq.decode_fidelity(ref, q) == kq.decode_fidelity(target, q, PROMPTS[1:],
+                                                            max_new_tokens=12)
+    assert ref.rows[0][2].shape[0] == 12 and ref.name == target.name
+    with pytest.raises(ValueError, match="prompts"):
+        kq.decode_fidelity(ref, q, PROMPTS[1:])
+    with pytest.raises(ValueError, match="prompts"):
+        kq.decode_fidelity(target, q)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        kq.fidelity_reference(target, PROMPTS[1:], max_new_tokens=0)
+
+
 def test_byte_formula_matches_the_cache_it_describes(target):
     """After decoding, the packed codes, steps and offsets of every layer plus its
     full-precision residual window add up to `quantized_kv_bytes`."""

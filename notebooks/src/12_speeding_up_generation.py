@@ -478,11 +478,11 @@ show_source(eff.quantize_minmax)
 
 # %%
 kv_prompts = ["Story:", "Q: 38+17*3-29+6*4\n", 'JSON: {"name": "Ada"', document(3, 0)[:40]]
+kv_ref = eff.fidelity_reference(lm, kv_prompts, max_new_tokens=32)   # the float side, once
 kv_rows = []
 for bits in (8, 4, 3, 2):
     for keys in ("channel", "token"):
-        fid = eff.decode_fidelity(lm, eff.with_quantized_kv(lm, bits, keys=keys, residual=8),
-                                  kv_prompts, max_new_tokens=32)
+        fid = eff.decode_fidelity(kv_ref, eff.with_quantized_kv(lm, bits, keys=keys, residual=8))
         kv_rows.append({"bits": bits, "keys": keys, **fid, "bytes_ratio":
                         eff.quantized_kv_bytes(cfg, 4096, bits) / eff.kv_cache_bytes(cfg, 4096)})
         print(f"{bits} bits, keys per {keys:7}: KL {fid['kl']:.2e} nats; argmax agrees at "

@@ -17,8 +17,9 @@ from .batching import (PagedKVAllocator, Request, ServingResult, StepRecord,
 from .kv import (attention_variants, cache_bytes, cache_length, growing_cache,
                  kv_cache_bytes, ms_per_token, new_cache, timed_greedy, use_growing_cache,
                  with_kv_heads)
-from .kv_quant import (QuantizedTensor, decode_fidelity, quantize_minmax, quantized_kv_bytes,
-                       quantized_kv_cache, with_quantized_kv)
+from .kv_quant import (FidelityReference, QuantizedTensor, decode_fidelity, fidelity_reference,
+                       quantize_minmax, quantized_kv_bytes, quantized_kv_cache,
+                       with_quantized_kv)
 from .lookahead import lookahead_decoding
 from .prefix import PrefixCache, throughput
 from .quantize import agreement, quantize_int8, weight_bytes, with_attention
@@ -34,7 +35,8 @@ from .tree_spec import greedy_tree_step, multi_draft_step, tree_speculative_deco
 __all__ = [
     "attention_variants", "cache_bytes", "cache_length", "kv_cache_bytes",
     "ms_per_token", "timed_greedy", "with_kv_heads", "growing_cache", "use_growing_cache",
-    "new_cache", "QuantizedTensor", "decode_fidelity", "quantize_minmax", "quantized_kv_bytes",
+    "new_cache", "QuantizedTensor", "decode_fidelity", "FidelityReference", "fidelity_reference",
+    "quantize_minmax", "quantized_kv_bytes",
     "quantized_kv_cache", "with_quantized_kv", "lookahead_decoding", "PrefixCache", "throughput",
     "agreement", "quantize_int8", "weight_bytes", "with_attention", "CPU_2CORE", "H100",
     "H100_NO_TENSOR_CORES", "LLAMA2_7B", "Hardware", "forward_cost", "measure_cpu",

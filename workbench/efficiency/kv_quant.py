@@ -114,21 +114,56 @@ def quantized_kv_bytes(config, tokens: int, bits: int, scale_bytes: int = 2,
     return config.num_hidden_layers * heads * per_head
 
 
+@dataclass
+class FidelityReference:
+    """What `decode_fidelity` compares against, computed once: the reference model's greedy
+    continuation of each prompt (``ids``, the prompt's length ``n``) and its stepwise
+    log-probabilities along it (``logprobs``, one row per decoded position)."""
+    name: str
+    prompts: list
+    max_new_tokens: int
+    rows: list          # (ids, n, logprobs) per prompt
+
+
 @torch.no_grad()
-def decode_fidelity(reference: LanguageModel, other: LanguageModel, prompts,
-                    max_new_tokens: int = 64) -> dict:
-    """How closely ``other`` (e.g. `with_quantized_kv`) tracks ``reference`` while decoding:
-    teacher-forced along the reference's greedy continuation of each prompt, one token per pass
-    through each model's own KV cache; argmax agreement and mean KL(p_ref || p_other) in nats
-    over the decoded positions."""
+def fidelity_reference(reference: LanguageModel, prompts,
+                       max_new_tokens: int = 64) -> FidelityReference:
+    """The float side of `decode_fidelity`, to reuse across the models compared with it."""
     from ..decoding import greedy
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-    agree, kl, total = 0, 0.0, 0
+    rows = []
     for prompt in prompts:
         n = len(reference.encode(prompt))
         ids = reference.encode(prompt) + greedy(reference, prompt, max_new_tokens=max_new_tokens,
                                                 eos=False).token_ids
-        a, b = _stepwise_logprobs(reference, ids, n), _stepwise_logprobs(other, ids, n)
+        rows.append((ids, n, _stepwise_logprobs(reference, ids, n)))
+    return FidelityReference(reference.name, prompts, max_new_tokens, rows)
+
+
+@torch.no_grad()
+def decode_fidelity(reference, other: LanguageModel, prompts=None,
+                    max_new_tokens: int = 64) -> dict:
+    """How closely ``other`` (e.g. `with_quantized_kv`) tracks ``reference`` while decoding:
+    teacher-forced along the reference's greedy continuation of each prompt, one token per pass
+    through each model's own KV cache; argmax agreement and mean KL(p_ref || p_other) in nats
+    over the decoded positions.
+
+    ``reference`` is a model (then ``prompts`` are required) or a `fidelity_reference` computed
+    once for several comparisons (then its own prompts and length are used)."""
+    if isinstance(reference, FidelityReference):
+        if prompts is not None:
+            raise ValueError("prompts must be None when reference is a FidelityReference (it "
+                             "holds its own prompts)")
+        ref = reference
+    elif prompts is None:
+        raise ValueError("prompts are required when reference is a model")
+    else:
+        ref = fidelity_reference(reference, prompts, max_new_tokens)
+    agree, kl, total = 0, 0.0, 0
+    for ids, n, a in ref.rows:
+        b = _stepwise_logprobs(other, ids, n)
         agree += int((a.argmax(-1) == b.argmax(-1)).sum())
         kl += float((a.exp() * (a - b)).sum())
         total += a.shape[0]
