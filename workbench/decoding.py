@@ -140,9 +140,11 @@ def _hit_stop(lm: LanguageModel, tokens: list, stop: list) -> bool:
 
 
 def _top(logits_row, k):
+    """The ``k`` most probable [token, log-prob] pairs of one row (tokens masked to -inf left
+    out)."""
     lp = torch.log_softmax(logits_row.float(), -1)
     v, i = lp.topk(min(k, lp.shape[-1]))
-    return [[int(a), float(b)] for a, b in zip(i, v)]
+    return [[int(a), float(b)] for a, b in zip(i, v) if b > float("-inf")]
 
 
 def _chosen_proposal_logp(chooser, adapted, tok) -> list:
@@ -156,74 +158,174 @@ def _chosen_proposal_logp(chooser, adapted, tok) -> list:
     return [None] * len(tok)
 
 
+class _Rows:
+    """What the token loop has produced for each row: tokens, log p_theta, log g, the end."""
+
+    def __init__(self, B):
+        self.tokens, self.lps, self.glps = ([[] for _ in range(B)] for _ in range(3))
+        self.end_lp, self.end_glp = [None] * B, [None] * B
+        self.reasons, self.done = ["length"] * B, [False] * B
+
+    def record(self, lm, toks, lps, glps, eos_id, stop) -> None:
+        for r, ti in enumerate(toks):
+            if self.done[r]:
+                continue
+            if ti == eos_id:
+                self.reasons[r], self.done[r] = "eos", True
+                self.end_lp[r], self.end_glp[r] = lps[r], glps[r]
+                continue
+            self.tokens[r].append(ti)
+            self.lps[r].append(lps[r])
+            self.glps[r].append(glps[r])
+            if stop and _hit_stop(lm, self.tokens[r], stop):
+                self.reasons[r], self.done[r] = "stop", True
+
+
+class _Pending:
+    """Forced tokens not fed to the model yet (a single-row state): a run of them is fed in one
+    pass when the model is next needed, which also gives their log-probabilities."""
+
+    def __init__(self):
+        self.tokens, self.start = [], 0
+
+    def add(self, token, index) -> None:
+        if not self.tokens:
+            self.start = index
+        self.tokens.append(token)
+
+    def feed(self, lm, state, rows) -> None:
+        """One pass over the run; fills the log-probabilities of the tokens after each."""
+        if not self.tokens:
+            return
+        lp = torch.log_softmax(lm.extend(state, self.tokens).float(), -1)
+        lps, out = rows.lps[0], rows.tokens[0]
+        for j in range(len(self.tokens)):
+            k = self.start + j + 1
+            if k < len(lps) and lps[k] is None:
+                lps[k] = float(lp[j, out[k]])
+        if len(self.tokens) > 1:
+            tr.emit("fast_forward", t=self.start, tokens=list(self.tokens),
+                    passes_saved=len(self.tokens) - 1)
+        self.tokens = []
+
+
+def _forced(forcers, rows, B) -> int | None:
+    """The token every adapter's ``forced()`` says comes next on a single live row, or None."""
+    if B != 1 or rows.done[0] or not forcers:
+        return None
+    said = {a.forced() for a in forcers} - {None}
+    return said.pop() if len(said) == 1 else None
+
+
 def decode(lm: LanguageModel, state: DecodeState, chooser, max_new_tokens: int = 128,
            adapters=None, stop=None, generator=None, prompts=None, source="decode",
-           trace_top: int = 10, eos: bool = True) -> list:
+           trace_top: int = 10, eos: bool = True, fast_forward: bool = True) -> list:
     """Run the token loop on every row of ``state``; returns one `Generation` per row, with the
-    log-probabilities of its tokens under p_theta and under the proposal g actually sampled."""
+    log-probabilities of its tokens under p_theta and under the proposal g actually sampled.
+
+    Adapters reshape the logits in order (logits -> logits).  A stateful adapter may also
+    define ``observe(tokens, adapted)`` (told each step's chosen tokens and the distribution
+    they were drawn from; None for a forced token), ``trace_fields(row)`` (fields it adds to
+    that row's ``step`` event), ``spent()`` (the `Cost` of the models it ran, added to the bill)
+    and ``forced()`` (the one token it allows next, or None).  With ``fast_forward`` a forced
+    token on a single-row state is appended without asking the model, and a run of them is fed
+    in one pass (`constraints.generate`); `control.lockstep` runs its models as an adapter."""
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     stop = _check_stop(stop)
     snap = lm.counter.snapshot()
     B = state.batch_size
     prompt_lens = [len(r) for r in state.ids]
-    out_tokens = [[] for _ in range(B)]
-    out_lps, out_glps = [[] for _ in range(B)], [[] for _ in range(B)]
-    end_lp, end_glp = [None] * B, [None] * B
-    reasons = ["length"] * B
-    done = [False] * B
+    rows, pending = _Rows(B), _Pending()
     adapters = _adapter_list(adapters)
     observers = [a for a in adapters if hasattr(a, "observe")]
+    reporters = [a for a in adapters if hasattr(a, "trace_fields")]
+    forcers = [a for a in adapters if hasattr(a, "forced")] if fast_forward else []
     eos_id = lm.eos_token_id if eos else None
     known_g = chooser is choose_sample or chooser is choose_greedy
     with tr.source(source):
+        nxt = _forced(forcers, rows, B)
         for t in range(max_new_tokens):
-            logits = state.logits
-            logp = torch.log_softmax(logits.float(), -1)
-            adapted = apply_adapters(logits, adapters) if adapters else logits
-            tok = chooser(adapted, generator)
+            if nxt is not None:         # -- a forced token: no model pass of its own
+                if nxt == eos_id:
+                    pending.feed(lm, state, rows)
+                tok = torch.tensor([nxt], device=state.logits.device)
+                lp = [None if pending.tokens else
+                      float(torch.log_softmax(state.logits[0].float(), -1)[nxt])]
+                glp = [0.0]                          # a point mass
+                for a in observers:
+                    a.observe(tok, None)
+            else:                       # -- a choice: feed what is pending, adapt, choose
+                pending.feed(lm, state, rows)
+                tok, lp, glp = _choose(state.logits, adapters, chooser, generator, rows, t,
+                                       reporters, trace_top, observers)
             toks = tok.tolist()
-            if tr.active():
-                for r in range(B):
-                    if not done[r]:
-                        tr.emit("step", row=r, t=t, token=toks[r],
-                                logprob=float(logp[r, toks[r]]), top=_top(logits[r], trace_top),
-                                top_adapted=_top(adapted[r], trace_top) if adapters else None)
-            for a in observers:
-                a.observe(tok, adapted)
-            chosen_lp = logp.gather(1, tok.view(-1, 1)).view(-1).tolist()
-            # log g(y_t) of each chosen token: p_theta's own when sampling p_theta unadapted, 0
-            # under greedy's point mass, None when the chooser's distribution is not known
-            chosen_glp = (chosen_lp if chooser is choose_sample and not adapters
-                          else _chosen_proposal_logp(chooser, adapted, tok))
-            for r in range(B):
-                if done[r]:
-                    continue
-                ti = toks[r]
-                if ti == eos_id:
-                    reasons[r], done[r] = "eos", True
-                    end_lp[r], end_glp[r] = chosen_lp[r], chosen_glp[r]
-                    continue
-                out_tokens[r].append(ti)
-                out_lps[r].append(chosen_lp[r])
-                out_glps[r].append(chosen_glp[r])
-                if stop and _hit_stop(lm, out_tokens[r], stop):
-                    reasons[r], done[r] = "stop", True
-            if all(done) or t == max_new_tokens - 1:
+            rows.record(lm, toks, lp, glp, eos_id, stop)
+            if all(rows.done) or t == max_new_tokens - 1:
                 break
-            if any(done):
-                tok = torch.tensor([lm.pad_token_id if d else x for d, x in zip(done, toks)],
-                                   device=tok.device)
-            lm.advance(state, tok)
+            nxt = _forced(forcers, rows, B)
+            if nxt is not None or pending.tokens:
+                pending.add(toks[0], len(rows.tokens[0]) - 1)
+            else:
+                lm.advance(state, torch.tensor([lm.pad_token_id if d else x
+                                                for d, x in zip(rows.done, toks)],
+                                               device=tok.device) if any(rows.done) else tok)
+        if any(x is None for x in rows.lps[0]):
+            pending.feed(lm, state, rows)      # the last run's log-probabilities
     cost = lm.counter.since(snap)
     per_row_compute = Cost(forward_passes=cost.forward_passes,
                            computed_tokens=cost.computed_tokens)
+    per_row_compute = sum((a.spent() for a in adapters if hasattr(a, "spent")), per_row_compute)
     # the batch's shared compute is booked once, on its first row
     return [Generation.of(lm, prompts[r] if prompts else None, state.ids[r][:prompt_lens[r]],
-                          out_tokens[r], out_lps[r], reasons[r],
-                          spent=per_row_compute if r == 0 else None, end_logprob=end_lp[r],
-                          proposal_logprobs=out_glps[r] if known_g else None,
-                          end_proposal_logprob=end_glp[r]) for r in range(B)]
+                          rows.tokens[r], rows.lps[r], rows.reasons[r],
+                          spent=per_row_compute if r == 0 else None, end_logprob=rows.end_lp[r],
+                          proposal_logprobs=rows.glps[r] if known_g else None,
+                          end_proposal_logprob=rows.end_glp[r]) for r in range(B)]
+
+
+def _choose(logits, adapters, chooser, generator, rows, t, reporters, trace_top, observers):
+    """One free step: adapt the logits, choose, trace, tell the observers; returns the tokens,
+    their log p_theta and their log g under the distribution chosen from."""
+    logp = torch.log_softmax(logits.float(), -1)
+    adapted = apply_adapters(logits, adapters) if adapters else logits
+    if adapters:
+        empty = [r for r in range(len(rows.done))
+                 if not rows.done[r] and not bool(torch.isfinite(adapted[r]).any())]
+        if empty:
+            raise ValueError(f"the adapters removed every allowed token at step {t} "
+                             f"(row {empty[0]})")
+    tok = chooser(adapted, generator)
+    if tr.active():
+        _emit_steps(t, tok.tolist(), rows.done, logits, logp, adapted if adapters else None,
+                    reporters, trace_top)
+    for a in observers:
+        a.observe(tok, adapted)
+    chosen_lp = logp.gather(1, tok.view(-1, 1)).view(-1).tolist()
+    # log g(y_t) of each chosen token: p_theta's own when sampling p_theta unadapted, 0
+    # under greedy's point mass, None when the chooser's distribution is not known
+    chosen_glp = (chosen_lp if chooser is choose_sample and not adapters
+                  else _chosen_proposal_logp(chooser, adapted, tok))
+    return tok, chosen_lp, chosen_glp
+
+
+def _emit_steps(t, toks, done, logits, logp, adapted, reporters, trace_top) -> None:
+    """One ``step`` event per live row: the token, log p_theta and the top pairs before and
+    (with adapters) after the adapters, with log q of the token and the adapters' own fields."""
+    lq = None
+    if adapted is not None:
+        lq = torch.log_softmax(adapted.float(), -1).gather(
+            1, torch.tensor(toks, device=adapted.device).view(-1, 1)).view(-1).tolist()
+    for r in range(len(toks)):
+        if done[r]:
+            continue
+        extra = {}
+        for a in reporters:
+            extra.update(a.trace_fields(r) or {})
+        tr.emit("step", row=r, t=t, token=toks[r], logprob=float(logp[r, toks[r]]),
+                top=_top(logits[r], trace_top),
+                top_adapted=_top(adapted[r], trace_top) if adapted is not None else None,
+                **({"q_logprob": lq[r]} if lq is not None else {}), **extra)
 
 
 def is_batch(prompt) -> bool:
@@ -486,8 +588,10 @@ class _Candidates:
     live_lp: torch.Tensor | None = None
 
 
-def _top_k_continuations(logits, run: _Beams, tree, t: int) -> _Candidates:
-    """Score every one-token extension by its cumulative log p (eq. 11); keep the best 2B."""
+def _top_k_continuations(logits, run: _Beams, tree, t: int, penalty=None) -> _Candidates:
+    """Score every one-token extension by its cumulative log p (eq. 11), less a per-token
+    ``penalty`` if given (diverse beam search); keep the best 2B (their ``tok_lps`` stay the
+    true log p_theta(v | .))."""
     logp = torch.log_softmax(logits.float(), -1)
     B, V = logp.shape
     if tr.active():
@@ -495,7 +599,8 @@ def _top_k_continuations(logits, run: _Beams, tree, t: int) -> _Candidates:
             if run.scores[b] > -1e8:
                 tr.emit("beam_expand", t=t, node=run.nodes[b], cum_logprob=float(run.scores[b]),
                         top=_top(logits[b], 2 * B))
-    cand_lp, cand_idx = torch.topk((logp + run.scores[:, None]).view(-1), 2 * B)
+    score = logp if penalty is None else logp - penalty
+    cand_lp, cand_idx = torch.topk((score + run.scores[:, None]).view(-1), 2 * B)
     return _Candidates((cand_idx // V).tolist(), (cand_idx % V).tolist(), cand_lp,
                        logp.view(-1)[cand_idx].tolist(), len(tree))
 

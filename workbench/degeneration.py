@@ -18,9 +18,9 @@ import torch
 
 from . import trace as tr, validate
 from .budget import Cost
-from .decoding import (Generation, Node, _Beams, _beam_result, _can_improve, _Candidates,
+from .decoding import (Generation, Node, _Beams, _beam_result, _can_improve,
                        _check_beam_args, _check_stop, _end_reason, _Finished, _merge_finished,
-                       _next_live_beams, _record_step)
+                       _next_live_beams, _record_step, _top_k_continuations)
 from .models import LanguageModel
 
 
@@ -202,8 +202,9 @@ def _diverse_step(lm, logits, groups, t, lam, ends, length_penalty, early_stoppi
     for g, grp in enumerate(groups):
         if not grp.live:
             continue
-        cand = _penalised_continuations(logits[grp.rows].cpu(), grp.run, len(grp.tree),
-                                        lam * counts)
+        with tr.instrumentation(False):     # beam_* events of several trees would collide
+            cand = _top_k_continuations(logits[grp.rows].cpu(), grp.run, grp.tree, t,
+                                        penalty=lam * counts)
         cand.reasons = [_end_reason(lm, grp.run.toks[b], v, prompt_len + t, **ends)
                         for b, v in zip(cand.src, cand.toks)]
         nxt = _next_live_beams(cand, len(grp.rows))
@@ -228,16 +229,6 @@ def _diverse_step(lm, logits, groups, t, lam, ends, length_penalty, early_stoppi
             grp.rows = list(range(len(rows), len(rows) + len(nxt)))
             rows, tokens = rows + src_rows, tokens + chosen
     return rows, tokens
-
-
-def _penalised_continuations(logits, run: _Beams, first: int, penalty) -> _Candidates:
-    """Every one-token extension scored by the running score + log p_theta(v | .) - penalty(v);
-    the best 2B' (``tok_lps`` stay the true log p_theta(v | .))."""
-    logp = torch.log_softmax(logits.float(), -1)
-    B, V = logp.shape
-    lp, idx = torch.topk((logp - penalty + run.scores[:, None]).view(-1), 2 * B)
-    return _Candidates((idx // V).tolist(), (idx % V).tolist(), lp, logp.view(-1)[idx].tolist(),
-                       first)
 
 
 def _diverse_result(lm, prompt, p_ids, groups, snap, params, lam) -> DiverseBeamResult:

@@ -46,10 +46,11 @@ _PROPOSAL = {"text": "the proposal", "log_ratio": "log(target/(M·proposal))",
 
 EVENTS: dict = {
     # -- token loops (§3): the time index is t ------------------------------------------------
-    "step": Kind("one token chosen by the token loop (decoding.decode, control.lockstep)",
+    "step": Kind("one token chosen by the token loop (decoding.decode: sampling, greedy, "
+                 "control.lockstep, constraints.generate)",
                  {"t": _T, "row": "batch row", "token": _TOKEN,
                   "logprob": "log p_θ(token | prefix) under the model, before any adapter",
-                  "top": "the top [token, log-prob] pairs the token was chosen from"},
+                  "top": "the top [token, log-prob] pairs of p_θ, before any adapter"},
                  {"top_adapted": "the top pairs after the logits adapters",
                   "q_logprob": "log q(token | prefix) under the adapted distribution",
                   "components": "each model's top pairs, by role (controlled generation)",

@@ -23,8 +23,7 @@ import numpy as np
 import torch
 
 from ..trace import active, emit, source
-from ..decoding import (Generation, _chosen_proposal_logp, apply_adapters, choose_greedy,
-                        choose_sample)
+from ..decoding import Generation, _adapter_list, choose_greedy, choose_sample, decode
 from ..rng import make_generator
 from .healing import heal_prompt, healing_candidates, token_strings
 from .index import TokenIndex, json_constraint, regex_constraint
@@ -75,22 +74,6 @@ class _Allowed:
         return ids
 
 
-def _choose(logits, allowed, adapters, chooser, generator, t) -> tuple:
-    """Mask ``logits`` to ``allowed`` (None: all), apply the adapters, pick a token; returns it
-    with its log-probability under the masked, adapted distribution drawn from (0 for greedy)."""
-    masked = logits
-    if allowed is not None:
-        keep = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
-        keep[torch.as_tensor(allowed, dtype=torch.long, device=logits.device)] = True
-        masked = logits.masked_fill(~keep, float("-inf"))
-    adapted = apply_adapters(masked.unsqueeze(0), adapters)
-    if not torch.isfinite(adapted).any():
-        raise ValueError(f"the adapters removed every allowed token at step {t}")
-    tok = chooser(adapted, generator)
-    glp = _chosen_proposal_logp(chooser, adapted, tok)   # 0 for greedy's point mass
-    return int(tok[0]), glp[0]
-
-
 def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
              greedy: bool = False, adapters=None, fast_forward: bool = True,
              heal: bool = False, max_rollback: int | None = None,
@@ -101,8 +84,8 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
     plain decoding, or with ``heal=True`` only the healing constraint).  Masks are applied
     before ``adapters``.  With ``fast_forward`` forced tokens cost no pass of their own; with
     ``heal`` the prompt's last tokens are rolled back and the continuation must start with
-    their text (`healing.heal_prompt`).
-    Emits ``mask``, ``forced``, ``fast_forward`` and ``heal`` events.
+    their text (`healing.heal_prompt`).  The loop is `decoding.decode`'s, with the constraint
+    as its first adapter.  Emits ``mask``, ``forced``, ``fast_forward`` and ``heal`` events.
     """
     index = as_index(constraint, lm)
     ids = lm.prompt_ids(prompt, max_new_tokens)
@@ -112,124 +95,131 @@ def generate(lm, prompt, constraint=None, seed=None, max_new_tokens: int = 64,
         ids, removed = heal_prompt(lm, ids, max_rollback)
         index = _healed_index(index, removed, lm) if removed else index
         first = healing_candidates(lm, removed) if removed else None
-    allowed_at = _Allowed(index, first)
     if index is not None and index.distance[index.start] > max_new_tokens:
         raise ValueError(f"the constraint needs at least {index.distance[index.start]} tokens to "
                          f"finish, but max_new_tokens={max_new_tokens}")
-    gen = make_generator(seed, lm.device)
-    chooser = choose_greedy if greedy else choose_sample
-    adapters = list(adapters or ())
-    snap = lm.counter.snapshot()
-    out, lps, glps, forced, states, pending = [], [], [], [], [], []
-    end_lp = end_glp = None
-    finish = "length"
-    q = index.start if index is not None else None
-
+    mask = ConstraintAdapter(index, budget=max_new_tokens, first_ids=first, eos=lm.eos_token_id,
+                             trace_allowed=trace_allowed)
     with source("constrained"):
         if heal:
             emit("heal", removed=removed.decode("utf-8", "replace"), kept=len(ids),
                  candidates=first[:trace_allowed] if first else [])
+        snap = lm.counter.snapshot()
         state = lm.prefill([ids])
-        logits = state.logits[0]
-
-        def feed(run, first_index):
-            """One pass over ``run`` (tokens out[first_index:...]); fills their log-probs."""
-            nonlocal logits
-            step_logits = lm.extend(state, run)
-            lp = torch.log_softmax(step_logits.float(), -1)
-            for j in range(len(run)):
-                k = first_index + j + 1
-                if k < len(lps) and lps[k] is None:
-                    lps[k] = float(lp[j, out[k]])
-            logits = step_logits[-1]
-            if len(run) > 1:
-                emit("fast_forward", t=first_index, tokens=list(run), passes_saved=len(run) - 1)
-
-        for t in range(max_new_tokens):
-            allowed = allowed_at.at(q, max_new_tokens - t, t)
-            if allowed is not None and len(allowed) == 0:
-                raise ValueError(f"no token is allowed at step {t} (state {q})")
-            is_forced = fast_forward and allowed is not None and len(allowed) == 1
-            if is_forced:
-                tok, glp = int(allowed[0]), 0.0
-                emit("forced", t=t, row=0, state=q, token=tok)
-            else:
-                if pending:
-                    feed(pending, len(out) - len(pending))
-                    pending = []
-                tok, glp = _choose(logits, allowed, adapters, chooser, gen, t)
-                if active():
-                    emit("mask", t=t, row=0, state=q, token=tok,
-                         n_allowed=logits.shape[-1] if allowed is None else len(allowed),
-                         allowed=None if allowed is None else allowed[:trace_allowed])
-            for a in adapters:
-                if hasattr(a, "observe"):
-                    a.observe(torch.tensor([tok]), None)
-            if tok == lm.eos_token_id:
-                finish, end_glp = "eos", glp
-                break
-            lps.append(None if pending else float(torch.log_softmax(logits.float(), -1)[tok]))
-            glps.append(glp)
-            out.append(tok)
-            forced.append(is_forced)
-            states.append(q)
-            pending.append(tok)
-            if index is not None:
-                q = index.next_state(q, tok)
-        if finish == "eos" and pending:  # a forced EOS: p_theta(EOS) needs the last logits
-            feed(pending, len(out) - len(pending))
-        elif len(pending) > 1:          # the last run's log-probabilities need one more pass
-            feed(pending[:-1], len(out) - len(pending))
-        if finish == "eos":
-            end_lp = float(torch.log_softmax(logits.float(), -1)[lm.eos_token_id])
-    cost = lm.counter.since(snap)
-    baseline = 1 + len(out) - (finish == "length" and len(out) > 0)
-    info = {"constraint": index.pattern if index is not None else None, "states": states,
-            "forced": forced, "final_state": q, "fast_forward": fast_forward,
-            "accepted": index is None or index.is_accepting(q),
-            "passes_saved": baseline - cost.forward_passes}
+        prefill = lm.counter.since(snap)
+        g = decode(lm, state, choose_greedy if greedy else choose_sample, max_new_tokens,
+                   [mask] + _adapter_list(adapters), generator=make_generator(seed, lm.device),
+                   prompts=[prompt_text], source="constrained", fast_forward=fast_forward)[0]
+    g.cost = g.cost + prefill
+    n = len(g.token_ids)
+    q = mask.states[0] if mask.states else (index.start if index is not None else None)
+    baseline = 1 + n - (g.finish_reason == "length" and n > 0)
+    g.info = {"constraint": index.pattern if index is not None else None,
+              "states": mask.states_seen[0] if mask.states_seen else [],
+              "forced": mask.forced_seen[0] if mask.forced_seen else [],
+              "final_state": q, "fast_forward": fast_forward,
+              "accepted": index is None or index.is_accepting(q),
+              "passes_saved": baseline - g.cost.forward_passes}
     if heal:
-        info["healed"] = {"removed": removed.decode("utf-8", "replace"),
-                          "rolled_back": len(lm.prompt_ids(prompt)) - len(ids)}
-    text = lm.decode(out)
-    healed_text = removed.decode("utf-8", "replace")
-    if heal and text.startswith(healed_text):
-        text = text[len(healed_text):]
-    return Generation.of(lm, prompt_text, ids, out, lps, finish, spent=cost, text=text, info=info,
-                         end_logprob=end_lp, proposal_logprobs=glps, end_proposal_logprob=end_glp)
+        g.info["healed"] = {"removed": removed.decode("utf-8", "replace"),
+                            "rolled_back": len(lm.prompt_ids(prompt)) - len(ids)}
+        healed_text = removed.decode("utf-8", "replace")
+        if g.text.startswith(healed_text):
+            g.text = g.text[len(healed_text):]
+    return g
 
 
 class ConstraintAdapter:
-    """The constraint as an adapter for the loops of `workbench.decoding` (one state per row).
+    """The constraint as an adapter of `decoding.decode` (one automaton state per row).
 
     ``decoding.sample(lm, prompt, adapters=[ConstraintAdapter(index)], seed=0)`` masks each
-    row's logits to its state's allowed tokens; `observe` advances the states.  It has neither
-    fast-forward nor the budget check of `generate`; make a fresh one per call.
+    row's logits to its state's allowed tokens; `observe` advances the states and records a
+    ``mask`` event (a ``forced`` one for a token written without a choice).  With ``budget``
+    (the run's max_new_tokens) tokens that could not finish within it are masked too, and
+    `forced` names the one token a state allows, which the loop appends without a model pass
+    (fast-forward).  ``first_ids`` limits the first token (token healing).  Make a fresh one
+    per call.
     """
 
-    def __init__(self, constraint, lm=None):
+    def __init__(self, constraint, lm=None, budget: int | None = None, first_ids=None,
+                 eos: int | None = None, trace_allowed: int = 20):
         self.index = as_index(constraint, lm)
-        if self.index is None:
+        if self.index is None and first_ids is None and budget is None:
             raise ValueError("ConstraintAdapter needs a constraint")
-        self.states, self.t = None, 0       # one automaton state per row; token time
+        self.allowed_at = _Allowed(self.index, first_ids)
+        self.budget, self.trace_allowed = budget, trace_allowed
+        self.eos = self.index.eos if self.index is not None else eos
+        self.states, self.live, self.t = None, None, 0   # automaton state per row; token time
+        self.shown, self.width = {}, None
+        self.states_seen, self.forced_seen = None, None  # per row, per token
+
+    def _start(self, B):
+        if self.states is None:
+            start = self.index.start if self.index is not None else None
+            self.states, self.live = [start] * B, [True] * B
+            self.states_seen, self.forced_seen = [[] for _ in range(B)], [[] for _ in range(B)]
+
+    def _allowed(self, q):
+        """Ids allowed in state ``q`` within the budget (None: any token)."""
+        return self.allowed_at.at(q, self.budget - self.t, self.t)
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        if self.states is None:
-            self.states = [self.index.start] * logits.shape[0]
-        out = logits.clone()
+        self._start(logits.shape[0])
+        out, self.shown, self.width = logits.clone(), {}, logits.shape[-1]
         for r, q in enumerate(self.states):
-            if q is not None:
-                m = self.index.mask(q, logits.shape[-1], logits.device)
-                out[r] = out[r].masked_fill(~m, float("-inf"))
-                emit("mask", t=self.t, row=r, state=q, n_allowed=int(m.sum()))
+            if not self.live[r]:
+                continue
+            if self.budget is None:
+                keep = self.index.mask(q, logits.shape[-1], logits.device)
+            else:
+                allowed = self.shown[r] = self._allowed(q)
+                if allowed is None:
+                    continue
+                if len(allowed) == 0:
+                    raise ValueError(f"no token is allowed at step {self.t} (state {q})")
+                keep = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+                keep[torch.as_tensor(allowed, dtype=torch.long, device=logits.device)] = True
+            out[r] = logits[r].masked_fill(~keep, float("-inf"))
         return out
 
+    def forced(self):
+        """The one token allowed next on a single live row (with a budget), else None."""
+        self._start(1)
+        if self.budget is None or not self.live[0]:
+            return None
+        allowed = self._allowed(self.states[0])
+        return int(allowed[0]) if allowed is not None and len(allowed) == 1 else None
+
     def observe(self, tokens, adapted=None) -> None:
-        self.t += 1
-        for r, t in enumerate(torch.as_tensor(tokens).view(-1).tolist()):
+        toks = torch.as_tensor(tokens).view(-1).tolist()
+        self._start(len(toks))
+        for r, tok in enumerate(toks):
             q = self.states[r]
-            if q is not None:
-                self.states[r] = None if t == self.index.eos else self.index.next_state(q, t)
+            if not self.live[r]:
+                continue
+            if active():
+                self._emit(r, q, tok, forced=adapted is None)
+            if tok == self.eos:
+                self.live[r] = False
+                continue
+            self.states_seen[r].append(q)
+            self.forced_seen[r].append(adapted is None)
+            if self.index is not None:
+                self.states[r] = self.index.next_state(q, tok)
+        self.t += 1
+
+    def _emit(self, r, q, tok, forced) -> None:
+        if forced:
+            emit("forced", t=self.t, row=r, state=q, token=tok)
+            return
+        if self.budget is None:
+            emit("mask", t=self.t, row=r, state=q, token=tok,
+                 n_allowed=int(self.index.mask(q, self.width).sum()))
+            return
+        allowed = self.shown.get(r)
+        emit("mask", t=self.t, row=r, state=q, token=tok,
+             n_allowed=self.width if allowed is None else len(allowed),
+             allowed=None if allowed is None else allowed[:self.trace_allowed])
 
 
 def compare_healing(lm, prompt: str, max_new_tokens: int = 8, greedy: bool = True, seed=0,

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import torch
 
 from ..budget import Cost
-from ..decoding import Generation, apply_adapters, choose_greedy, choose_sample, is_batch
+from ..decoding import _adapter_list, choose_greedy, choose_sample, decode, is_batch
 from ..models import CACHE_ARG, LanguageModel, cache_kwargs
 from ..rng import make_generator
-from ..trace import active, emit, source
+from ..trace import active
 from .rules import (NEG_INF, _count, _label, _strength, contrastive_logits, dexperts_logits,
                     fudge_logits, poe_logits, rad_logits, top_candidates)
 
@@ -49,6 +49,54 @@ def _start(models, roles, prompts, n, max_new_tokens):
     return unique, states, counters
 
 
+class _Lockstep:
+    """The other models of a lock-step run, as a stateful adapter of `decoding.decode`.
+
+    Called with the target's logits, it advances its models by the last chosen token (EOS rows
+    by padding, as the loop pads the target) and returns ``combine``'s logits for live rows
+    (the target's for finished ones); it reports each step's components and rule fields to the
+    trace, log q of every chosen token, and the cost of the models and scorer it ran."""
+
+    def __init__(self, lm, order, roles, combine, others, external):
+        self.lm, self.order, self.roles, self.combine = lm, order, roles, combine
+        self.others = others                    # (model, its DecodeState) but the target
+        mine = [m.counter for m, _ in self.others if m.counter is not lm.counter]
+        self.snaps = {id(c): (c, c.snapshot()) for c in mine}
+        self.external = external
+        B = order[0].batch_size
+        self.live, self.pending, self.extras = [True] * B, None, None
+        self.q = [[] for _ in range(B)]
+        self.scored = Cost()
+
+    def __call__(self, logits):
+        if self.pending is not None:
+            for m, st in self.others:
+                m.advance(st, self.pending)
+        combined, self.extras, cost = self.combine(self.order, self.live)
+        self.scored = self.scored + (cost or Cost())
+        keep = torch.tensor(self.live, device=combined.device).view(-1, 1)
+        return torch.where(keep, combined, logits)
+
+    def observe(self, tokens, adapted) -> None:
+        lq = torch.log_softmax(adapted.float(), -1).gather(1, tokens.view(-1, 1)).view(-1)
+        toks = tokens.tolist()
+        for r, live in enumerate(self.live):
+            if live:
+                self.q[r].append(float(lq[r]))
+                self.live[r] = toks[r] != self.lm.eos_token_id
+        self.pending = torch.tensor([x if ok else self.lm.pad_token_id
+                                     for x, ok in zip(toks, self.live)], device=tokens.device)
+
+    def trace_fields(self, r) -> dict:
+        parts = {role: _top(st.logits[r]) for role, st in zip(self.roles, self.order)
+                 if role not in self.external}
+        return {"components": parts, **((self.extras or [{}] * len(self.live))[r] or {})}
+
+    def spent(self) -> Cost:
+        """What the other models computed since the loop began, and the scorer's bill."""
+        return sum((c.since(snap) for c, snap in self.snaps.values()), self.scored)
+
+
 def lockstep(models, roles, combine, prompt, seed=None, n: int | None = None,
              max_new_tokens: int = 64, adapters=None, greedy: bool = False,
              name: str = "control", external=()):
@@ -59,69 +107,32 @@ def lockstep(models, roles, combine, prompt, seed=None, n: int | None = None,
     returns ``(logits, extras, cost)``: the combined next-token logits (B, V), per-row trace
     fields (or None) and the cost of any scorer it called outside these models (or None).
     ``adapters`` then reshape the logits; the token is sampled (the argmax with ``greedy``) and
-    fed to every model.  The same model object given twice runs once.  The computed tokens of
+    fed to every model.  The loop is `decoding.decode`'s, with the other models run by a
+    stateful adapter.  The same model object given twice runs once.  The computed tokens of
     the roles in ``external`` (scorers) are booked as external tokens too (Table 5).
     """
     lm = models[0]
     k = 1 if n is None else _count("n", n)
     prompts = list(prompt) if is_batch(prompt) else [prompt]
     unique, states, counters = _start(models, roles, prompts, k, max_new_tokens)
-    adapters = [adapters] if callable(adapters) else list(adapters or [])
-    chooser = choose_greedy if greedy else choose_sample
-    gen = make_generator(seed, lm.device)
+    prefill = sum((c.since(snap) for c, snap, _ in counters.values()), Cost())
     order = [states[id(m)] for m in models]
-    base, B = order[0], order[0].batch_size
-    prompt_lens = [len(r) for r in base.ids]
-    toks_out, lps_out, q_out = ([[] for _ in range(B)] for _ in range(3))
-    end_lp, end_lq = [None] * B, [None] * B
-    done, reasons, spent = [False] * B, ["length"] * B, Cost()
-    with source(name):
-        for t in range(max_new_tokens):
-            live = [not d for d in done]
-            combined, extras, cost = combine(order, live)
-            spent = spent + (cost or Cost())
-            keep = torch.tensor(live, device=combined.device).view(-1, 1)
-            adapted = apply_adapters(torch.where(keep, combined, base.logits), adapters)
-            tok = chooser(adapted, gen)
-            toks = tok.tolist()
-            lp = torch.log_softmax(base.logits.float(), -1).gather(1, tok.view(-1, 1)).view(-1)
-            lq = torch.log_softmax(adapted.float(), -1).gather(1, tok.view(-1, 1)).view(-1)
-            for r in (r for r in range(B) if live[r]):
-                if active():
-                    parts = {role: _top(st.logits[r]) for role, st in zip(roles, order)
-                             if role not in external}
-                    emit("step", row=r, t=t, token=toks[r], logprob=float(lp[r]),
-                         q_logprob=float(lq[r]), top=_top(adapted[r]), components=parts,
-                         **((extras or [{}] * B)[r] or {}))
-                if toks[r] == lm.eos_token_id:
-                    done[r], reasons[r] = True, "eos"
-                    end_lp[r], end_lq[r] = float(lp[r]), float(lq[r])
-                    continue
-                toks_out[r].append(toks[r])
-                lps_out[r].append(float(lp[r]))
-                q_out[r].append(float(lq[r]))
-            if all(done) or t == max_new_tokens - 1:
-                break
-            tok = torch.tensor([lm.pad_token_id if d else x for d, x in zip(done, toks)],
-                               device=lm.device)
-            for m, _ in unique:
-                m.advance(states[id(m)], tok)
+    others = [(m, states[id(m)]) for m, _ in unique[1:]]
+    combiner = _Lockstep(lm, order, roles, combine, others, external)
+    chooser = choose_greedy if greedy else choose_sample
+    out = decode(lm, order[0], chooser, max_new_tokens, [combiner] + _adapter_list(adapters),
+                 generator=make_generator(seed, lm.device),
+                 prompts=[p for p in prompts for _ in range(k)], source=name, trace_top=8)
     costs = {r: c.since(s) for c, s, r in counters.values()}
     for r in external:
         if r in costs:
             costs[r].external_tokens += costs[r].computed_tokens
-    if spent != Cost():
-        costs["scorer"] = spent
-    shared = sum(costs.values(), Cost())
-    sampled = chooser is choose_sample     # greedy draws from a point mass: log g = 0
-    out = [Generation.of(lm, prompts[r // k], base.ids[r][:prompt_lens[r]], toks_out[r],
-                         lps_out[r], reasons[r], spent=shared if r == 0 else None,
-                         info={"method": name, "q_logprobs": q_out[r], "costs": costs},
-                         end_logprob=end_lp[r],
-                         proposal_logprobs=q_out[r] if sampled else [0.0] * len(q_out[r]),
-                         end_proposal_logprob=(end_lq[r] if sampled else 0.0)
-                         if reasons[r] == "eos" else None)
-           for r in range(B)]
+            out[0].cost.external_tokens += costs[r].computed_tokens
+    if combiner.scored != Cost():
+        costs["scorer"] = combiner.scored
+    out[0].cost = out[0].cost + prefill
+    for g, q in zip(out, combiner.q):
+        g.info = {"method": name, "q_logprobs": q[:len(g.token_ids)], "costs": costs}
     groups = [out[i:i + k] for i in range(0, len(out), k)]
     groups = [g[0] for g in groups] if n is None else groups
     return groups if is_batch(prompt) else groups[0]
