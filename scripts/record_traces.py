@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 import tempfile
 from pathlib import Path
 
@@ -23,13 +24,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import workbench as wb  # noqa: E402
-from workbench import decoding, meta, scoring  # noqa: E402
+from workbench import adapters, decoding, meta, scoring  # noqa: E402
 from workbench.constraints import generate as constrained  # noqa: E402
-from workbench.efficiency import speculative_decode  # noqa: E402
+from workbench.efficiency import PrefixCache, speculative_decode, timed_greedy  # noqa: E402
 from workbench.paths import data_dir  # noqa: E402
 
 TEXT = ("The answer is yes. The answer is no. A story: the cat sat on the mat, and the dog "
         "ran to the park. Question: what is 12 + 7? Answer: 19.\n")
+STREAM = ("A story: the cat sat", "A story: the dog ran", "Question: what is 12 + 7?",
+          "A story: the cat ran")       # prompts served by a prefix cache of CAPACITY tokens
+CAPACITY = 16
 OUT = data_dir() / "traces" / "gpt2-local.jsonl"
 
 
@@ -58,18 +62,31 @@ def models(root: Path) -> tuple:
 
 
 def record(lm, draft) -> tuple:
-    """One run of each algorithm a view replays, all in one trace: (trace, results by name)."""
+    """One run of each algorithm a view replays, all in one trace: (trace, results by name).
+    Sampling runs twice, without and with an adapter (top-k, k = 3), for the stepper's and the
+    distribution explorer's q; best-of-N twice on the same samples, with two judges (per-token
+    log p first, then log p), for the selector's toggle; timed greedy decoding with and without
+    the KV cache, for the cache view; a prefix cache serving STREAM, for the prefix stepper."""
     sampler = meta.LMGenerator(lm, max_new_tokens=6)
     stepper = meta.LMStepper(lm, max_step_tokens=4)
     with wb.trace() as t:
         r = {"sample": decoding.sample(lm, "A story:", max_new_tokens=8, seed=0)}
+        r["sample_top_k"] = decoding.sample(lm, "A story:", adapters=partial(adapters.top_k, k=3),
+                                            max_new_tokens=8, seed=0)
         r["beam_search"] = decoding.beam_search(lm, "A story:", num_beams=2, max_new_tokens=5)
         r["constrained"] = constrained(lm, "Question:", r"The answer is (yes|no)\.", seed=0,
                                        max_new_tokens=24)
         r["speculative"] = speculative_decode(lm, draft, "A story:", k=3, max_new_tokens=12,
                                               seed=0)
+        r["timed_greedy"] = timed_greedy(lm, "A story:", 6)
+        r["timed_recompute"] = timed_greedy(lm, "A story:", 6, use_cache=False)
+        cache = PrefixCache(lm, max_tokens=CAPACITY)
+        for prompt in STREAM:
+            cache.prefill(prompt)
         r["majority_vote"] = meta.majority_vote("Question: what is 12 + 7?", sampler, 5, seed=0,
                            answer_fn=lambda text: text.strip()[:1] or None)
+        r["best_of_n_per_token"] = meta.best_of_n("Question:", sampler,
+                                                  scoring.LogProbScorer(per_token=True), 4, seed=0)
         r["best_of_n"] = meta.best_of_n("Question:", sampler, scoring.LogProbScorer(), 4, seed=0)
         r["rejection_sample"] = meta.rejection_sample(
             "A story:", sampler, lambda p, o: o.logprob - len(o.text) / 20, 0.0, num_samples=1,

@@ -16,8 +16,8 @@ from workbench.constraints import generate as constrained
 from workbench.constraints.generate import ConstraintAdapter
 from workbench.constraints.lexical import lexical_beam_search
 from workbench.control import generators as control
-from workbench.efficiency import (Request, continuous_batching, lookahead_decoding,
-                                  speculative_decode, tree_speculative_decoding)
+from workbench.efficiency import (PrefixCache, Request, continuous_batching, lookahead_decoding,
+                                  speculative_decode, timed_greedy, tree_speculative_decoding)
 from workbench.tinyworld import arithmetic as ar
 from workbench.tinyworld.formats import ArithmeticDecomposer
 
@@ -64,6 +64,8 @@ def _run_everything(target, draft, tiny_lm, url):
     speculative_decode(target, tiny_lm, "Story:", k=3, max_new_tokens=8, seed=0)   # rejects
     lookahead_decoding(target, "Story: the cat sat. the cat", max_new_tokens=8, stop_at_eos=False)
     tree_speculative_decoding(target, draft, "Story:", branching=(2, 1), max_new_tokens=6, seed=0)
+    timed_greedy(target, "Story:", 3)
+    PrefixCache(target).prefill(["Story: the cat", "Story: the dog"])
     continuous_batching(target, [Request(0, "Story:", 3), Request(1, "Q: 1+2\n", 2, arrival=1)],
                         max_batch=2, num_blocks=8, block_size=4)
     meta.best_of_n("Q\n", scripted(["A: 4", "A: 5"]),

@@ -124,26 +124,61 @@ def _title(run) -> str:
 
 class BeamTree:
     """Sliders for the width, the length penalty and max tokens, a toggle for early stopping;
-    every change re-runs `decoding.beam_search` and redraws the tree."""
+    every change re-runs `decoding.beam_search` and redraws the tree.  `BeamTree.replay(trace)`
+    opens a recorded search instead, without the model (the controls then only show its
+    parameters)."""
 
     def __init__(self, lm, prompt="Story: The", num_beams=3, length_penalty=1.0,
                  max_new_tokens=8, early_stopping=False):
-        import ipywidgets as W
         self.lm, self.prompt = lm, prompt
+        self._controls(num_beams, length_penalty, max_new_tokens, early_stopping)
+        self.fig = go.FigureWidget(self.figure())
+        for w in (self.width, self.penalty, self.tokens, self.stopping):
+            w.observe(lambda _: self.redraw(), names="value")
+        self._layout()
+        self.redraw()
+
+    @classmethod
+    def replay(cls, trace, tokenizer=None):
+        """The tree of the last beam search recorded in ``trace`` (its ``beam_step``,
+        ``beam_finish`` and ``beam_done`` events; live, or loaded with `workbench.trace.load`,
+        whose tokenizer shows the tokens).  Changing a control would re-run the search, which
+        needs the model: the controls show the recorded parameters, disabled."""
+        import ipywidgets as W
+        from .replay import freeze, needed, note, tokenizer_of
+        needed(trace, ("beam_step", "beam_finish", "beam_done"), "a decoding.beam_search run")
+        needed(trace, ("beam_done",), "a decoding.beam_search run that returned")
+        view = cls.__new__(cls)
+        view.lm = view.prompt = view.result = None
+        tok = tokenizer_of(trace, tokenizer)
+        run = beam_run(trace, tok)
+        p = run["params"]
+        view._controls(p["num_beams"], p["length_penalty"], p["max_new_tokens"],
+                       p["early_stopping"])
+        freeze(view.width, view.penalty, view.tokens, view.stopping)
+        view.fig = go.FigureWidget(beam_tree_figure(trace, tok))
+        view._layout(note(W, "The controls show the recorded search's parameters; changing "
+                             "them would re-run the search, which needs the model."))
+        view.info.value = hypotheses_html(recorded_hypotheses(trace, tok)) + \
+            f"{len(run['tree']) - 1} candidates scored in {p['steps']} steps (recorded)"
+        return view
+
+    def _controls(self, num_beams, length_penalty, max_new_tokens, early_stopping):
+        import ipywidgets as W
         self.width = W.IntSlider(value=num_beams, min=1, max=8, description="beams")
         self.penalty = W.FloatSlider(value=length_penalty, min=-2.0, max=3.0, step=0.1,
                                      description="length pen.")
-        self.tokens = W.IntSlider(value=max_new_tokens, min=1, max=24, description="max tokens")
+        self.tokens = W.IntSlider(value=max_new_tokens, min=1, max=max(24, max_new_tokens),
+                                  description="max tokens")
         self.stopping = W.ToggleButtons(options=[("False", False), ("True", True),
                                                  ("never", "never")], value=early_stopping,
                                         description="early stop")
-        self.fig = go.FigureWidget(self.figure())
+
+    def _layout(self, *top):
+        import ipywidgets as W
         self.info = W.HTML()
-        for w in (self.width, self.penalty, self.tokens, self.stopping):
-            w.observe(lambda _: self.redraw(), names="value")
-        self.view = W.VBox([W.HBox([self.width, self.penalty, self.tokens]), self.stopping,
-                            self.fig, self.info])
-        self.redraw()
+        self.view = W.VBox([*top, W.HBox([self.width, self.penalty, self.tokens]),
+                            self.stopping, self.fig, self.info])
 
     def run(self):
         return decoding.beam_search(self.lm, self.prompt, num_beams=self.width.value,
@@ -161,11 +196,34 @@ class BeamTree:
             self.fig.data = []
             self.fig.add_traces(list(new.data))
             self.fig.layout = new.layout
-        rows = "".join(f"<li>#{i + 1} {h.text!r}: score {h.score:.4f}, log p {h.seq_logprob:.3f}, "
-                       f"{h.length} tokens ({h.finish_reason})</li>"
-                       for i, h in enumerate(self.result.hypotheses))
-        self.info.value = f"<ol style='list-style:none'>{rows}</ol>cost: {self.result.cost}"
+        rows = [(h.text, h.score, h.seq_logprob, h.length, h.finish_reason)
+                for h in self.result.hypotheses]
+        self.info.value = hypotheses_html(rows) + f"cost: {self.result.cost}"
 
     def _ipython_display_(self):
         from IPython.display import display
         display(self.view)
+
+
+def hypotheses_html(rows) -> str:
+    """The returned hypotheses, best first: ``(text, score, log p, length, reason)`` rows."""
+    items = "".join(f"<li>#{i + 1} {text!r}: score {score:.4f}, log p {lp:.3f}, {n} tokens "
+                    f"({reason})</li>" for i, (text, score, lp, n, reason) in enumerate(rows))
+    return f"<ol style='list-style:none'>{items}</ol>"
+
+
+def recorded_hypotheses(trace, tokenizer=None) -> list:
+    """`hypotheses_html` rows of the last beam search in ``trace``, from its ``beam_finish``
+    and ``beam_done`` events (texts decoded with ``tokenizer``, else token ids)."""
+    events = last_run(as_events(trace), ("beam_step", "beam_finish", "beam_done"), "beam_done")
+    tree = beam_run(events)["tree"]
+    finish = {e["node"]: e for e in events if e["kind"] == "beam_finish"}
+    rows = []
+    for n in events[-1]["returned"]:
+        f = finish[n]
+        tokens = [tree[i].token for i in decoding.tree_path(tree, n)[1:]]
+        tokens = tokens[:-1] if f["reason"] == "eos" else tokens
+        text = (tokenizer.decode(tokens, skip_special_tokens=True) if tokenizer is not None
+                else str(tokens))
+        rows.append((text, f["score"], f["cum_logprob"], f["length"], f["reason"]))
+    return rows

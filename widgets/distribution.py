@@ -107,6 +107,9 @@ def distribution_data(logits: torch.Tensor, settings: dict, ids: list, labels: l
 
 
 def _title(d: dict) -> str:
+    if d.get("recorded"):
+        return (f"top {len(d['ids'])} tokens recorded · their p_θ mass {sum(d['p']):.3f} · "
+                "entropies and kept counts need the whole distribution")
     s = (f"{d['n_kept']} of {d['vocab']} tokens kept · p_θ mass kept {d['kept_mass']:.3f} · "
          f"H(p_θ) {d['entropy_p']:.2f} → H(q) {d['entropy_q']:.2f} nats")
     if d["p_star_kept"] is not None:
@@ -143,7 +146,8 @@ def distribution_figure(d: dict, prompt: str | None = None) -> go.Figure:
 
 
 class DistributionExplorer:
-    """A prompt, one checkbox + slider per adapter; bars update as the sliders move."""
+    """A prompt, one checkbox + slider per adapter; bars update as the sliders move.
+    `DistributionExplorer.replay(trace)` shows the recorded steps of a run instead."""
 
     def __init__(self, lm, prompt: str = "Story: The", top: int = 20, settings=None):
         import ipywidgets as W
@@ -169,6 +173,57 @@ class DistributionExplorer:
         self.view = W.VBox([self.prompt, W.HBox([W.VBox(rows[:4]), W.VBox(rows[4:])]),
                             self.fig, self.info])
         self.redraw()
+
+    @classmethod
+    def replay(cls, trace, tokenizer=None, run: int = 0, row: int = 0, t: int = 0,
+               prompt: str | None = None, top: int = 20):
+        """The next-token candidates recorded at step ``t`` of row ``row`` of token-loop run
+        ``run`` in ``trace`` (a ``step`` event's top pairs of p_θ, and of q when the run used
+        adapters), with a slider over the run's steps.  Only the top-k was recorded, so the
+        adapters cannot be re-applied (that needs the whole distribution): their controls are
+        hidden, and a note says so.  ``prompt`` (not recorded) is shown when given."""
+        import ipywidgets as W
+        from .replay import note, pick, recorded_steps, tokenizer_of
+        view = cls.__new__(cls)
+        view.lm, view.top, view.p_star = None, top, None
+        view.steps = recorded_steps(trace, run, row)
+        pick(view.steps, t, "t", "steps in that run")
+        view.tokenizer, view.recorded_prompt = tokenizer_of(trace, tokenizer), prompt
+        view.step = W.IntSlider(value=0, min=0, max=len(view.steps) - 1, description="step t")
+        view.prompt = W.Text(description="prefix", disabled=True, layout=W.Layout(width="420px"))
+        view.fig = go.FigureWidget()
+        view.info = W.HTML()
+        view.step.observe(lambda ch: view._show_recorded(ch["new"]), names="value")
+        view.view = W.VBox([note(W, (
+            f"The bars are the top {len(view.steps[0]['top'])} candidates recorded at each "
+            "step: p_θ, and q after the adapters the run used (q = p_θ when it used none). "
+            "Moving an adapter needs the whole distribution, of which only the top was "
+            "recorded, so the adapter controls are off.")), W.HBox([view.step, view.prompt]),
+            view.fig, view.info])
+        view.step.value = t
+        view._show_recorded(t)
+        return view
+
+    def _show_recorded(self, t: int):
+        """Draw the candidates recorded at step ``t`` of the replayed run."""
+        from .replay import recorded_candidates
+        e = self.steps[t]
+        d = {**recorded_candidates(e, self.tokenizer, self.top), "recorded": True,
+             "p_star": None, "p_star_kept": None, "settings": {}}
+        before = [s["token"] for s in self.steps[:t]]
+        text = (self.tokenizer.decode(before) if self.tokenizer is not None else str(before))
+        self.prompt.value = (self.recorded_prompt or "…") + text
+        new = distribution_figure(d, self.prompt.value)
+        with self.fig.batch_update():
+            self.fig.data = []
+            self.fig.add_traces(list(new.data))
+            self.fig.layout = new.layout
+        taken = (d["labels"][d["ids"].index(e["token"])] if e["token"] in d["ids"]
+                 else f"{e['token']} (outside the recorded top)")
+        self.info.value = (f"step {t} of {len(self.steps)}: the run took <code>{taken}</code>, "
+                           f"log p_θ = {e['logprob']:.3f}")
+        self.last = d
+        return d
 
     def settings(self) -> dict:
         return {n: self.value[n].value for n in ORDER if self.on[n].value}

@@ -71,38 +71,75 @@ def evidence_figure(rows: dict, title=None) -> go.Figure:
 
 class SelectorExplorer:
     """Slider for N, a toggle between judges: best-of-N (eq. 28) over the same samples (same
-    seed), with the chosen candidate outlined and correctness coloured."""
+    seed), with the chosen candidate outlined and correctness coloured.
+    `SelectorExplorer.replay(trace)` toggles between recorded best-of-N runs instead."""
 
     def __init__(self, generator, prompt, scorers: dict, check, seed=0, n=8):
-        import ipywidgets as W
         self.generator, self.prompt, self.scorers = generator, prompt, scorers
         self.check, self.seed = check, seed
-        self.n = W.IntSlider(value=n, min=1, max=32, description="N")
-        self.judge = W.ToggleButtons(options=list(scorers))
-        self.fig = go.FigureWidget(figure("", height=320))
-        self.info = W.HTML()
+        self._build(n, list(scorers))
         for w in (self.n, self.judge):
             w.observe(lambda _: self.update(), names="value")
-        self.view = W.VBox([self.n, self.judge, self.fig, self.info])
         self.update()
+
+    @classmethod
+    def replay(cls, trace, judges=None, check=None):
+        """The best-of-N runs recorded in ``trace`` (their ``candidate`` and ``choose``
+        events), one per judge: ``judges`` names them in order (default run 0, run 1, ...);
+        ``check(text) -> bool`` (optional, no model needed) colours right and wrong.  Changing
+        N would draw new samples, which needs the model: N shows the recorded one, disabled."""
+        import ipywidgets as W
+        from .replay import freeze, needed, note, split_runs
+        events = needed(trace, ("candidate", "choose"), "a meta.best_of_n run per judge")
+        runs = split_runs(events, "choose")
+        judges = list(judges) if judges is not None else [f"run {i}" for i in range(len(runs))]
+        if len(judges) != len(runs):
+            raise ValueError(f"judges must name the {len(runs)} recorded best-of-N runs in "
+                             f"order, got {len(judges)} names")
+        view = cls.__new__(cls)
+        view.generator = view.prompt = view.scorers = view.seed = None
+        view.check, view.runs = check, dict(zip(judges, runs))
+        n = sum(e["kind"] == "candidate" for e in runs[0])
+        view._build(n, judges, note(W, "The toggle switches between the recorded judges' runs; "
+                                       "N shows the recorded one, since more samples would "
+                                       "need the model."))
+        freeze(view.n)
+        view.judge.observe(lambda _: view.update(), names="value")
+        view.update()
+        return view
+
+    def _build(self, n, judges, *top):
+        import ipywidgets as W
+        self.n = W.IntSlider(value=n, min=1, max=max(32, n), description="N")
+        self.judge = W.ToggleButtons(options=judges)
+        self.fig = go.FigureWidget(figure("", height=320))
+        self.info = W.HTML()
+        self.view = W.VBox([*top, self.n, self.judge, self.fig, self.info])
 
     def run(self):
         from workbench import meta
+        if self.generator is None:                 # replayed: the recorded run
+            return self.runs[self.judge.value]
         return meta.best_of_n(self.prompt, self.generator, self.scorers[self.judge.value],
                               self.n.value, seed=self.seed)
 
     def update(self):
+        from .parallel import selection
         r = self.run()
-        flags = [bool(self.check(c.text)) for c in r.candidates]
-        new = best_of_n_figure(r, flags, title=f"{self.judge.value} picks candidate {r.chosen}"
-                               f" ({'right' if flags[r.chosen] else 'wrong'})")
+        run = selection(r)
+        flags = None if self.check is None else [bool(self.check(t)) for t in run["texts"]]
+        verdict = "" if flags is None else f" ({'right' if flags[run['chosen']] else 'wrong'})"
+        new = best_of_n_figure(r, flags, title=f"{self.judge.value} picks candidate "
+                               f"{run['chosen']}{verdict}")
         with self.fig.batch_update():
             self.fig.data = []
             for tr in new.data:
                 self.fig.add_trace(tr)
             self.fig.layout = new.layout
-        self.info.value = (f"{sum(flags)} of {len(flags)} candidates are right; "
-                           f"external tokens spent judging: {r.cost.external_tokens}")
+        right = (f"{sum(flags)} of {len(flags)} candidates are right" if flags is not None
+                 else f"{len(run['texts'])} candidates (no check given)")
+        self.info.value = right + (f"; external tokens spent judging: {r.cost.external_tokens}"
+                                   if hasattr(r, "cost") else "; replayed from a trace")
         return r
 
     def _ipython_display_(self):

@@ -103,10 +103,23 @@ def cache_sizes_figure(rows, height: int = 300) -> go.Figure:
     return fig
 
 
-class KVCacheView:
-    """Step through a `timed_greedy` generation: the cache grid and the per-step timeline."""
+def recorded_generation(events):
+    """A `timed_greedy` generation's ``info`` and ``token_ids``, rebuilt from the ``kv_pass``
+    events of one of its runs (what `KVCacheView` draws)."""
+    from types import SimpleNamespace
+    timeline = [{"kind": e["phase"], "seconds": e["seconds"], "computed": e["computed"],
+                 "cache_tokens": e["cache_tokens"], "cache_bytes": e["cache_bytes"]}
+                for e in events]
+    info = {"timeline": timeline, "use_cache": events[0]["phase"] != "recompute",
+            **events[0]["shape"]}
+    return SimpleNamespace(info=info, token_ids=[e["token"] for e in events])
 
-    def __init__(self, gen, no_cache=None, tokenizer=None):
+
+class KVCacheView:
+    """Step through a `timed_greedy` generation: the cache grid and the per-step timeline.
+    `KVCacheView.replay(trace)` opens a recorded one instead, without the model."""
+
+    def __init__(self, gen, no_cache=None, tokenizer=None, *top):
         import ipywidgets as w
         self.gen, self.tokenizer = gen, tokenizer
         n = len(gen.info["timeline"])
@@ -116,8 +129,28 @@ class KVCacheView:
                                   continuous_update=False)
         self.detail = w.HTML()
         self.slider.observe(lambda change: self.show(change["new"]), names="value")
-        self.widget = w.VBox([self.slider, self.detail, self.grid, self.timeline])
+        self.widget = w.VBox([*top, self.slider, self.detail, self.grid, self.timeline])
         self.show(0)
+
+    @classmethod
+    def replay(cls, trace, tokenizer=None, run: int = -1, no_cache: int | None = None):
+        """Cached run ``run`` of `timed_greedy` recorded in ``trace`` (its ``kv_pass``
+        events), with recompute run ``no_cache`` beside it on the timeline when given (None:
+        none).  The times are the recording machine's; nothing here needs the model."""
+        import ipywidgets as w
+        from .replay import needed, note, pick, tokenizer_of
+        events = needed(trace, "kv_pass", "an efficiency.timed_greedy run")
+        runs = [[]]
+        for e in events:
+            runs += [[]] if e["step"] == 0 and runs[-1] else []
+            runs[-1].append(e)
+        cached = [r for r in runs if r[0]["phase"] != "recompute"]
+        plain = [r for r in runs if r[0]["phase"] == "recompute"]
+        gen = recorded_generation(pick(cached, run, "run", "timed_greedy runs with the cache"))
+        other = (recorded_generation(pick(plain, no_cache, "no_cache", "recomputing runs"))
+                 if no_cache is not None else None)
+        return cls(gen, other, tokenizer_of(trace, tokenizer), note(w, (
+            "The milliseconds were measured on the machine that recorded the run.")))
 
     def show(self, step: int):
         fig = cache_grid_figure(self.gen, step)
@@ -327,13 +360,16 @@ class PrefixStepper:
     the radix tree after request k, what that request was served from the tree and what it
     computed, and the totals so far.  ``capacities``: the cache sizes to choose from (None:
     unbounded); the stream is replayed from the start when the capacity changes or the slider
-    moves back."""
+    moves back.  `PrefixStepper.replay(trace)` steps through recorded requests instead."""
 
     def __init__(self, lm, stream, capacities=(None,), tokenizer=None):
-        import ipywidgets as W
         if not stream:
             raise ValueError("stream must hold at least one prompt")
         self.lm, self.stream, self.tokenizer = lm, list(stream), tokenizer or lm.tokenizer
+        self._build(capacities)
+
+    def _build(self, capacities, *top):
+        import ipywidgets as W
         self.request = W.IntSlider(value=1, min=1, max=len(self.stream), description="request")
         self.capacity = W.Dropdown(options=[("unbounded" if c is None else str(c), c)
                                             for c in capacities], description="capacity")
@@ -342,13 +378,37 @@ class PrefixStepper:
         self.cache, self.log = None, []
         for w in (self.request, self.capacity):
             w.observe(lambda _: self.update(), names="value")
-        self.view = W.VBox([W.HBox([self.request, self.capacity]), self.fig, self.info])
+        self.view = W.VBox([*top, W.HBox([self.request, self.capacity]), self.fig, self.info])
         self.update()
+
+    @classmethod
+    def replay(cls, trace, tokenizer=None, cache: int = 0):
+        """The requests recorded in ``trace`` for its ``cache``-th prefix cache (its
+        ``prefix_lookup`` events: each prompt, what it reused and computed, the tree after
+        it), one at a time.  Another capacity would re-serve the stream, which needs the
+        model: the dropdown shows the recorded one, disabled."""
+        import ipywidgets as W
+        from .replay import freeze, needed, note, pick, tokenizer_of
+        events = needed(trace, "prefix_lookup", "an efficiency.PrefixCache serving a stream")
+        serials = list(dict.fromkeys(e["cache"] for e in events))
+        serial = pick(serials, cache, "cache", "prefix caches")
+        view = cls.__new__(cls)
+        view.lm, view.recorded = None, [e for e in events if e["cache"] == serial]
+        view.stream = [e["prompt"] for e in view.recorded]
+        view.tokenizer = tokenizer_of(trace, tokenizer)
+        view._build((view.recorded[0]["max_tokens"],), note(W, (
+            "The slider steps through the recorded requests; another capacity would serve the "
+            "stream again, which needs the model.")))
+        freeze(view.capacity)
+        return view
 
     def advance_to(self, k: int) -> None:
         """Serve the first ``k`` prompts (replaying from an empty cache when needed); the log
         holds each request's (prompt tokens, served from the tree, computed)."""
         from workbench.efficiency import PrefixCache
+        if self.lm is None:                      # replayed: the recorded requests
+            self.cache, self.log = recorded_cache(self.recorded[:k])
+            return
         if self.cache is None or self.cache.max_tokens != self.capacity.value or k < len(self.log):
             self.cache, self.log = PrefixCache(self.lm, max_tokens=self.capacity.value), []
         while len(self.log) < k:
@@ -380,6 +440,24 @@ class PrefixStepper:
     def _ipython_display_(self):
         from IPython.display import display
         display(self.view)
+
+
+def recorded_cache(events) -> tuple:
+    """(a stand-in for the `PrefixCache` after ``events``, the `PrefixStepper` log of them):
+    the tree of the last ``prefix_lookup`` event and the counters summed over all of them."""
+    from types import SimpleNamespace
+    nodes = []
+    for parent, tokens in events[-1]["tree"]:
+        nodes.append(SimpleNamespace(tokens=tokens, children={}))
+        if parent >= 0:
+            nodes[parent].children[tokens[0]] = nodes[-1]
+    log = [(len(e["prompt"]), e["reused"], e["computed"]) for e in events]
+    asked, reused, computed = (sum(col) for col in zip(*log))
+    cache = SimpleNamespace(root=nodes[0], max_tokens=events[-1]["max_tokens"],
+                            stored_tokens=sum(len(n.tokens) for n in nodes),
+                            requested_tokens=asked, hit_rate=reused / asked if asked else 0.0,
+                            tokens_saved=asked - computed)
+    return cache, log
 
 
 def kv_quant_figure(rows, height: int = 340) -> go.Figure:

@@ -143,6 +143,38 @@ class VotingExplorer:
         self.view = W.VBox([W.HBox([self.n, self.temp]), self.method, self.fig, self.info])
         self.update()
 
+    @classmethod
+    def replay(cls, trace, correct=None, run: int = -1):
+        """The votes (or best-of-N scores) of parallel run ``run`` recorded in ``trace`` (its
+        ``candidate``, ``vote`` and ``choose`` events; pass ``trace.by("majority_vote")`` to
+        pick one algorithm's runs).  N, the temperature and the method would re-run the
+        generator, which needs the model: N and the method show the recorded run, disabled;
+        the temperature, not recorded, is hidden."""
+        import ipywidgets as W
+        from .replay import freeze, needed, note, pick, split_runs
+        events = needed(trace, ("candidate", "vote", "choose"),
+                        "a meta.majority_vote, weighted_vote or best_of_n run")
+        r = pick(split_runs(events, "choose"), run, "run", "parallel runs")
+        cands = [e for e in r if e["kind"] == "candidate"]
+        voted = any(e["kind"] == "vote" for e in r)
+        view = cls.__new__(cls)
+        view.lm, view.correct, view.scorer = None, correct, None
+        view.n = W.IntSlider(value=len(cands), min=1, max=max(32, len(cands)), description="N")
+        view.temp = W.FloatSlider(description="temperature", layout=W.Layout(display="none"))
+        view.method = W.ToggleButtons(options=["vote" if voted else "best-of-N"])
+        freeze(view.n, view.temp, view.method)
+        flags = None if correct is None else [c["answer"] == correct for c in cands]
+        view.fig = go.FigureWidget(vote_figure(r, correct) if voted else
+                                   best_of_n_figure(r, flags))
+        answer = selection(r)["answer"]
+        view.info = W.HTML(f"answer <b>{answer if answer is not None else '-'}</b>; "
+                           f"{len(cands)} recorded candidates")
+        view.view = W.VBox([note(W, "N, the temperature and the method show the recorded run; "
+                                    "changing them would draw new samples, which needs the "
+                                    "model."), W.HBox([view.n, view.temp]), view.method,
+                            view.fig, view.info])
+        return view
+
     def run(self):
         from workbench import adapters, meta
         g = meta.LMGenerator(self.lm, adapters=[lambda x: adapters.temperature(

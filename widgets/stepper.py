@@ -160,27 +160,57 @@ def stepper_figure(snap: dict) -> go.Figure:
 
 
 class Stepper:
-    """Buttons: sample, greedy, rewind, branch; click a candidate bar to choose that token."""
+    """Buttons: sample, greedy, rewind, branch; click a candidate bar to choose that token.
+    `Stepper.replay(trace)` steps along a recorded run instead, without the model."""
 
     def __init__(self, lm, prompt="Story:", adapters=None, seed=0, top: int = 12):
-        import ipywidgets as W
         self.session = StepSession(lm, prompt, adapters, seed, top)
-        self.buttons = {n: W.Button(description=n, layout=W.Layout(width="90px"))
-                        for n in ("sample", "greedy", "rewind", "branch")}
-        self.buttons["sample"].on_click(lambda _: self._do(self.session.sample))
-        self.buttons["greedy"].on_click(lambda _: self._do(self.session.greedy))
-        self.buttons["rewind"].on_click(lambda _: self._do(self.session.rewind))
-        self.buttons["branch"].on_click(lambda _: self._do(self.session.branch))
+        s = self.session
+        self._build({"sample": s.sample, "greedy": s.greedy, "rewind": s.rewind,
+                     "branch": s.branch})
+
+    @classmethod
+    def replay(cls, trace, tokenizer=None, run: int = 0, row: int = 0,
+               prompt: str | None = None, top: int = 12):
+        """Step along row ``row`` of token-loop run ``run`` recorded in ``trace`` (its ``step``
+        events: the token taken, its log p_θ and the top candidates of p_θ and of q), shown with
+        ``tokenizer`` (default: the loaded trace's).  The prompt is not recorded: pass it to
+        show it.  Forward and rewind follow the recorded path; sampling anew, greedy and
+        choosing another token would need the model, so they are off."""
+        import ipywidgets as W
+        from .replay import RecordedSession, note, recorded_steps, tokenizer_of
+        view = cls.__new__(cls)
+        view.session = RecordedSession(recorded_steps(trace, run, row),
+                                       tokenizer_of(trace, tokenizer), prompt, top)
+        s = view.session
+        view._build({"forward": s.forward, "rewind": s.rewind}, note(W, (
+            f"<b>forward</b> and <b>rewind</b> move along the recorded path of "
+            f"{len(s.steps)} tokens; the bars are the top candidates recorded at each step. "
+            "Sampling anew, greedy, branching and choosing a token the recording did not take "
+            "need the model: those controls are off, and clicking another bar only says so.")))
+        return view
+
+    def _build(self, moves: dict, *top):
+        import ipywidgets as W
+        self.buttons = {n: W.Button(description=n, layout=W.Layout(width="90px")) for n in moves}
+        for name, move in moves.items():
+            self.buttons[name].on_click(lambda _, move=move: self._do(move))
         self.branch_pick = W.Dropdown(options=[], description="go to")
         self.branch_pick.observe(self._go, names="value")
+        self.branch_pick.layout.display = None if "branch" in moves else "none"
         self.fig = go.FigureWidget(stepper_figure(self.session.snapshot()))
         self.info = W.HTML()
-        self.view = W.VBox([W.HBox(list(self.buttons.values()) + [self.branch_pick]),
+        self.view = W.VBox([*top, W.HBox(list(self.buttons.values()) + [self.branch_pick]),
                             self.fig, self.info])
         self.redraw()
 
     def _do(self, move):
-        move()
+        try:
+            move()
+        except ValueError as err:      # a replayed run's end, or a token it did not take
+            self.redraw()
+            self.info.value += f"<br><b>{err}</b>"
+            return
         self.redraw()
 
     def _go(self, change):
@@ -204,9 +234,10 @@ class Stepper:
         self.branch_pick.value = None
         self.branch_pick.observe(self._go, names="value")
         s = self.session
-        self.info.value = (f"<b>{len(s.tokens)}</b> tokens, log p_θ = {s.logprob:.3f}; "
-                           f"cost so far: {s.cost.forward_passes} forward passes, "
-                           f"{s.cost.computed_tokens} computed tokens")
+        self.info.value = f"<b>{len(s.tokens)}</b> tokens, log p_θ = {s.logprob:.3f}; " + (
+            f"cost so far: {s.cost.forward_passes} forward passes, {s.cost.computed_tokens} "
+            "computed tokens" if hasattr(s, "cost") else
+            f"{len(s.steps)} recorded; no forward passes (replayed)")
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -153,6 +153,24 @@ EVENTS: dict = {
                         "blocks_used": "KV blocks allocated after the step (null: static "
                         "batching, which reserves up front)",
                         "reserved_tokens": "KV token slots reserved after the step"}),
+    "kv_pass": Kind("one timed forward pass of greedy decoding (efficiency.timed_greedy): "
+                    "what it computed and what the KV cache holds after it",
+                    {"step": "the pass (0-based; with the cache, pass 0 is the prefill)",
+                     "phase": "prefill, decode (with the cache) or recompute (without)",
+                     "seconds": "its wall time on the recording machine",
+                     "computed": "positions it computed",
+                     "cache_tokens": "positions in the cache after it (0: no cache kept)",
+                     "cache_bytes": "the cache's bytes after it", "token": _TOKEN,
+                     "shape": "the model's layers, kv_heads, head_dim and the prompt_tokens"}),
+    "prefix_lookup": Kind("a prefix cache serves one prompt (efficiency.PrefixCache.prefill): "
+                          "what it reused, what it computed, the radix tree after",
+                          {"cache": "which cache (a number per PrefixCache made)",
+                           "prompt": "the prompt's token ids",
+                           "reused": "leading tokens served from the tree",
+                           "computed": "tokens the model computed for it",
+                           "max_tokens": "the cache's capacity in tokens (null: unbounded)",
+                           "tree": "the radix tree after it, depth first: [parent row (-1: "
+                           "the root), tokens] per node, the root first"}),
     # -- candidate lists (§4.2): candidates are referred to by index --------------------------
     "candidate": Kind("one candidate of a parallel meta-generator",
                       {"index": "its index", "text": "its text",

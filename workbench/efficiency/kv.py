@@ -16,6 +16,7 @@ import torch
 
 from ..decoding import Generation
 from ..models import LanguageModel, cache_tensors
+from ..trace import active, emit, source
 
 
 def head_dim(config) -> int:
@@ -181,8 +182,20 @@ def timed_greedy(lm: LanguageModel, prompt, max_new_tokens: int = 64,
     cfg = lm.model.config
     info = {"timeline": timeline, "use_cache": use_cache, "layers": cfg.num_hidden_layers,
             "kv_heads": kv_heads(cfg), "head_dim": head_dim(cfg), "prompt_tokens": len(ids)}
+    if active():
+        _emit_passes(info, out)
     return Generation.of(lm, prompt, ids, out, logprobs, spent=lm.counter.since(snap), info=info,
                          proposal_logprobs=[0.0] * len(out))   # greedy: deterministic
+
+
+def _emit_passes(info: dict, tokens: list) -> None:
+    """One ``kv_pass`` event per timed forward pass (after the timing, so it costs none)."""
+    shape = {k: info[k] for k in ("layers", "kv_heads", "head_dim", "prompt_tokens")}
+    with source("timed_greedy"):
+        for i, (e, tok) in enumerate(zip(info["timeline"], tokens)):
+            emit("kv_pass", step=i, phase=e["kind"], seconds=e["seconds"], computed=e["computed"],
+                 cache_tokens=e["cache_tokens"], cache_bytes=e["cache_bytes"], token=tok,
+                 shape=shape)
 
 
 def ms_per_token(lm: LanguageModel, prompt="Story:", tokens: int = 64, repeats: int = 3,

@@ -9,6 +9,7 @@ memory-bound decoding steps into more tokens per second.
 """
 from __future__ import annotations
 
+import itertools
 import time
 
 import torch
@@ -16,6 +17,7 @@ import torch
 from ..decoding import choose_sample, decode
 from ..models import DecodeState, LanguageModel, cache_tensors
 from ..rng import make_generator
+from ..trace import active, emit, source
 from .kv import _seconds, new_cache
 
 
@@ -35,6 +37,9 @@ def layer_pairs(cache) -> list:
     if hasattr(cache, "layers"):
         return [(t[2 * i], t[2 * i + 1]) for i in range(n)]
     return list(zip(t[:n], t[n:]))
+
+
+_SERIALS = itertools.count()
 
 
 class _Node:
@@ -77,6 +82,7 @@ class PrefixCache:
         self.lookups = self.hits = 0
         self.requested_tokens = self.reused_tokens = self.computed_tokens = 0
         self._tick = 0
+        self.serial = next(_SERIALS)          # names the cache in its prefix_lookup events
 
     # -- the tree --------------------------------------------------------------------------
     def _walk(self, ids):
@@ -147,6 +153,16 @@ class PrefixCache:
         return sum(self.insert(ids, state.cache, row=r, offset=width - len(ids))
                    for r, ids in enumerate(state.ids))
 
+    def tree_rows(self) -> list:
+        """The radix tree as plain data, depth first: ``[parent row (-1: the root), tokens]``
+        per node, the root first."""
+        rows, stack = [], [(self.root, -1)]
+        while stack:
+            node, parent = stack.pop()
+            rows.append([parent, list(node.tokens)])
+            stack.extend((child, len(rows) - 1) for child in node.children.values())
+        return rows
+
     def _evict(self):
         while self.max_tokens is not None and self.stored_tokens > self.max_tokens:
             leaves, stack = [], [self.root]
@@ -186,6 +202,11 @@ class PrefixCache:
             self.hits += m > 0
             self.requested_tokens += len(ids)
             self.reused_tokens += m
+            if active():
+                with source("prefix_cache"):
+                    emit("prefix_lookup", cache=self.serial, prompt=ids, reused=m,
+                         computed=len(ids) - m, max_tokens=self.max_tokens,
+                         tree=self.tree_rows())
         self.computed_tokens += lm.counter.since(snap).computed_tokens
         width = max(len(r) for r in rows)
         mask = torch.zeros((len(rows), width), dtype=torch.long, device=lm.device)
