@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import workbench as wb  # noqa: E402
 from workbench import adapters, decoding, meta, scoring  # noqa: E402
-from workbench.constraints import generate as constrained  # noqa: E402
+from workbench.constraints import compare_healing, generate as constrained  # noqa: E402
 from workbench.efficiency import PrefixCache, speculative_decode, timed_greedy  # noqa: E402
 from workbench.paths import data_dir  # noqa: E402
 
@@ -34,6 +34,7 @@ TEXT = ("The answer is yes. The answer is no. A story: the cat sat on the mat, a
 STREAM = ("A story: the cat sat", "A story: the dog ran", "Question: what is 12 + 7?",
           "A story: the cat ran")       # prompts served by a prefix cache of CAPACITY tokens
 CAPACITY = 16
+HEAL_PROMPT = "The answer is y"    # healing rolls back ' y' and writes ' yes'
 OUT = data_dir() / "traces" / "gpt2-local.jsonl"
 
 
@@ -66,7 +67,8 @@ def record(lm, draft) -> tuple:
     Sampling runs twice, without and with an adapter (top-k, k = 3), for the stepper's and the
     distribution explorer's q; best-of-N twice on the same samples, with two judges (per-token
     log p first, then log p), for the selector's toggle; timed greedy decoding with and without
-    the KV cache, for the cache view; a prefix cache serving STREAM, for the prefix stepper."""
+    the KV cache, for the cache view; a prefix cache serving STREAM, for the prefix stepper;
+    a prompt generated without and with token healing, for the healing view."""
     sampler = meta.LMGenerator(lm, max_new_tokens=6)
     stepper = meta.LMStepper(lm, max_step_tokens=4)
     with wb.trace() as t:
@@ -76,6 +78,7 @@ def record(lm, draft) -> tuple:
         r["beam_search"] = decoding.beam_search(lm, "A story:", num_beams=2, max_new_tokens=5)
         r["constrained"] = constrained(lm, "Question:", r"The answer is (yes|no)\.", seed=0,
                                        max_new_tokens=24)
+        r["healing"] = compare_healing(lm, HEAL_PROMPT, max_new_tokens=4)
         r["speculative"] = speculative_decode(lm, draft, "A story:", k=3, max_new_tokens=12,
                                               seed=0)
         r["timed_greedy"] = timed_greedy(lm, "A story:", 6)

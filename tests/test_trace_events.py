@@ -12,7 +12,7 @@ from workbench import decoding, degeneration, meta
 from workbench.trace import EVENTS, SCHEMA, load, problems
 from workbench.backends import CompletionsGenerator
 from workbench.budget import Cost
-from workbench.constraints import generate as constrained
+from workbench.constraints import compare_healing, generate as constrained
 from workbench.constraints.generate import ConstraintAdapter
 from workbench.constraints.lexical import lexical_beam_search
 from workbench.control import generators as control
@@ -51,6 +51,7 @@ def _run_everything(target, draft, tiny_lm, url):
     control.dexperts(target, target, draft, "Review:", alpha=1.0, max_new_tokens=3, seed=0)
     constrained(tiny_lm, "Answer:", r"The answer is (yes|no)", seed=0, max_new_tokens=16)
     constrained(tiny_lm, "Story: An unnatural token", None, heal=True, seed=0, max_new_tokens=2)
+    compare_healing(tiny_lm, "Story: An unnatural token", max_new_tokens=2)
     decoding.sample(tiny_lm, "Answer:", adapters=[ConstraintAdapter(r"(yes|no)", tiny_lm)],
                     max_new_tokens=4, seed=0)
     decoding.beam_search(target, "Story:", num_beams=2, max_new_tokens=4)

@@ -246,3 +246,19 @@ def test_prefix_stepper_replays_the_recorded_requests(recorded):
         PrefixStepper.replay(back, cache=2)
     with pytest.raises(ValueError, match="no prefix_lookup events; record an efficiency.Prefix"):
         PrefixStepper.replay(without(back, "prefix_lookup"))
+
+
+def test_healing_view_replays_the_recorded_comparison(recorded):
+    """The healing view opened on the loaded trace draws the live comparison's figure; the
+    prompt and length controls show the recorded ones, disabled."""
+    from widgets.constrained import HealingView, healing_figure
+    _, r, back, _ = recorded
+    view = HealingView.replay(back)
+    same(plain(view.figure), plain(healing_figure(r["healing"])))
+    assert view.text.value == record.HEAL_PROMPT and view.text.disabled and view.button.disabled
+    assert r["healing"]["removed"] == " y" and r["healing"]["with"]["tokens"][0] == " yes"
+    assert view.lm is None and repr(r["healing"]["with"]["text"]) in view.info.value
+    with pytest.raises(ValueError, match="no healing_compare events"):
+        HealingView.replay(without(back, "healing_compare"))
+    with pytest.raises(ValueError, match="run must be in"):
+        HealingView.replay(back, run=5)

@@ -194,23 +194,52 @@ class ConstrainedView:
 
 
 class HealingView:
-    """Type a prompt; see the tokens the model gets and writes without and with healing."""
+    """Type a prompt; see the tokens the model gets and writes without and with healing.
+    `HealingView.replay(trace)` opens a recorded comparison instead, without the model."""
 
     def __init__(self, lm, prompt: str = "Story: An unnatural token", max_new_tokens: int = 6):
         import ipywidgets as w
         self.lm = lm
         self.text = w.Text(value=prompt, description="prompt")
         self.tokens = w.IntSlider(value=max_new_tokens, min=1, max=30, description="new tokens")
-        button = w.Button(description="generate")
+        self.button = w.Button(description="generate")
         self.figure = go.FigureWidget(figure(height=260))
         self.info = w.HTML()
-        button.on_click(lambda _: self.update())
-        self.widget = w.VBox([w.HBox([self.text, self.tokens, button]), self.figure, self.info])
+        self.button.on_click(lambda _: self.update())
+        self.widget = w.VBox([w.HBox([self.text, self.tokens, self.button]), self.figure,
+                              self.info])
         self.update()
+
+    @classmethod
+    def replay(cls, trace, run: int = -1):
+        """The ``run``-th comparison recorded in ``trace`` (its ``healing_compare`` events; the
+        last by default).  Another prompt or length needs the model: those controls show the
+        recorded ones, disabled."""
+        import ipywidgets as w
+        from .replay import freeze, needed, note, pick
+        events = needed(trace, "healing_compare", "a constraints.compare_healing run")
+        e = pick(events, run, "run", "healing comparisons")
+        view = cls.__new__(cls)
+        view.lm = None
+        view.text = w.Text(value=e["prompt"], description="prompt")
+        view.tokens = w.IntSlider(value=max(len(e["without"]["tokens"]), 1), min=1, max=30,
+                                  description="new tokens")
+        view.button = w.Button(description="generate")
+        freeze(view.text, view.tokens, view.button)
+        view.figure, view.info = go.FigureWidget(figure(height=260)), w.HTML()
+        view.widget = w.VBox([note(w, "Another prompt or length needs the model."),
+                              w.HBox([view.text, view.tokens, view.button]), view.figure,
+                              view.info])
+        view.show({k: e[k] for k in ("prompt", "removed", "rolled_back", "without", "with")})
+        return view
 
     def update(self):
         from workbench.constraints import compare_healing
-        data = compare_healing(self.lm, self.text.value, max_new_tokens=self.tokens.value)
+        return self.show(compare_healing(self.lm, self.text.value,
+                                         max_new_tokens=self.tokens.value))
+
+    def show(self, data: dict) -> dict:
+        """Draw one comparison (`compare_healing`'s result, or a recorded one)."""
         fig = healing_figure(data)
         with self.figure.batch_update():
             self.figure.data = []

@@ -140,11 +140,9 @@ def _hit_stop(lm: LanguageModel, tokens: list, stop: list) -> bool:
 
 
 def _top(logits_row, k):
-    """The ``k`` most probable [token, log-prob] pairs of one row (tokens masked to -inf left
-    out)."""
     lp = torch.log_softmax(logits_row.float(), -1)
     v, i = lp.topk(min(k, lp.shape[-1]))
-    return [[int(a), float(b)] for a, b in zip(i, v) if b > float("-inf")]
+    return [[int(a), float(b)] for a, b in zip(i, v)]
 
 
 def _chosen_proposal_logp(chooser, adapted, tok) -> list:

@@ -66,6 +66,12 @@ EVENTS: dict = {
     "fast_forward": Kind("a run of forced tokens fed in one forward pass",
                          {"t": "token time of the run's first token", "tokens": "the run",
                           "passes_saved": "forward passes saved by feeding it at once"}),
+    "healing_compare": Kind("one prompt generated without and with token healing "
+                            "(constraints.compare_healing)",
+                            {"prompt": "the prompt's text", "removed": "the text healing removed",
+                             "rolled_back": "prompt tokens rolled back",
+                             "without": "prompt_tokens, tokens (as text) and text, unhealed",
+                             "with": "the same with healing"}),
     "heal": Kind("token healing rolled back the prompt's last token(s)",
                  {"removed": "the text removed from the prompt", "kept": "prompt tokens kept",
                   "candidates": "token ids allowed first (a sample)"}),

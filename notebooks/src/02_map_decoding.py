@@ -563,7 +563,7 @@ print("The claims hold.")
 # diversity of the four outputs (distinct-2) and their mean log p_θ.
 
 # %%
-show_source(degeneration._diverse_step, degeneration._penalised_continuations)
+show_source(degeneration._diverse_step, decoding._top_k_continuations)
 
 # %%
 dbs_rows = []

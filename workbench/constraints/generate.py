@@ -228,7 +228,7 @@ def compare_healing(lm, prompt: str, max_new_tokens: int = 8, greedy: bool = Tru
 
     Returns ``{"prompt", "removed", "rolled_back", "without": {...}, "with": {...}}``; each
     side holds the prompt tokens the model saw, the generated tokens and the text after
-    ``prompt``.
+    ``prompt``.  Emits one ``healing_compare`` event with all of it but the generations.
     """
     out = {"prompt": prompt}
     for name, heal in (("without", False), ("with", True)):
@@ -240,4 +240,10 @@ def compare_healing(lm, prompt: str, max_new_tokens: int = 8, greedy: bool = Tru
         if heal:
             out["removed"] = g.info["healed"]["removed"]
             out["rolled_back"] = g.info["healed"]["rolled_back"]
+    if active():
+        with source("compare_healing"):
+            emit("healing_compare", prompt=prompt, removed=out["removed"],
+                 rolled_back=out["rolled_back"],
+                 **{side: {k: out[side][k] for k in ("prompt_tokens", "tokens", "text")}
+                    for side in ("without", "with")})
     return out
