@@ -235,13 +235,9 @@ def accepted_length_distribution(alpha: float, k: int) -> list:
 
 def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapters, seed,
                greedy, stop_at_eos, rollback, source) -> Generation:
-    if not isinstance(k, int) or k < 0:
-        raise ValueError(f"k must be an integer >= 0, got {k!r}")
-    if rollback not in ("crop", "rewind"):
-        raise ValueError(f"rollback must be 'crop' or 'rewind', got {rollback!r}")
-    adapters = [adapters] if callable(adapters) else list(adapters or ())
-    if any(hasattr(a, "observe") for a in adapters):
-        raise ValueError("adapters must be stateless functions of the logits (no .observe)")
+    """The rounds of speculative decoding, as named phases: draft, score the draft in one
+    target pass, accept or reject, roll the rejected positions back, append what was kept."""
+    adapters = _check_speculate(k, rollback, adapters)
     ids = target.prompt_ids(prompt, max_new_tokens)
     gen = make_generator(seed, target.device)
     dcount = drafter.counter()
@@ -250,57 +246,93 @@ def _speculate(target: LanguageModel, drafter, prompt, k, max_new_tokens, adapte
     start = time.perf_counter()
     state, pending = target.prefill(ids), []
     drafter.start(ids)
-    out, logprobs, glps, rounds, finish = [], [], [], [], "length"
-    end = (None, None)
+    out = _Output(target.eos_token_id if stop_at_eos else None)
     with tagged(source):
-        while len(out) < max_new_tokens and finish == "length":
-            drafted, q = drafter.propose(min(k, max_new_tokens - len(out) - 1), adapters,
-                                         greedy, gen)
-            kk = len(drafted)
-            last = state.logits
-            rows = target.extend(state, pending + drafted) if pending or drafted else last[:0]
-            raw = torch.cat([last, rows])[len(pending):len(pending) + kk + 1]
-            if greedy:
-                step = greedy_verify_step(raw, drafted)
-                beta = []
-            else:
-                p = torch.softmax(apply_adapters(raw, adapters), -1)
-                step = speculative_sampling_step(p, q, drafted, gen)
-                tested = min(step.n_accepted + 1, kk)
-                beta = (torch.minimum(p[:tested], q[:tested]).sum(-1).tolist()
-                        if q is not None else step.p_draft[:tested])
-            n = step.n_accepted
-            if n < kk:
+        while len(out.tokens) < max_new_tokens and out.finish == "length":
+            drafted, q = drafter.propose(min(k, max_new_tokens - len(out.tokens) - 1), adapters,
+                                         greedy, gen)                     # 1. draft
+            raw = _score(target, state, pending, drafted)                 # 2. one target pass
+            step, beta = _verify(raw, q, drafted, greedy, adapters, gen)  # 3. accept / reject
+            if step.n_accepted < len(drafted):                            # 4. roll back
                 if rollback == "crop":
-                    state.crop(kk - n, raw[n:n + 1])
+                    state.crop(len(drafted) - step.n_accepted,
+                               raw[step.n_accepted:step.n_accepted + 1])
                 else:
-                    target.rewind(state, kk - n)
+                    target.rewind(state, len(drafted) - step.n_accepted)
             pending = [step.next_token]
             drafter.update(step, drafted)
-            chosen = torch.tensor(step.tokens, device=raw.device).view(-1, 1)
-            lps = torch.log_softmax(raw[:n + 1], -1).gather(1, chosen).view(-1).tolist()
-            # the output follows the target's adapted distribution (a point mass for greedy)
-            gs = [0.0] * len(lps) if greedy else torch.log_softmax(
-                apply_adapters(raw[:n + 1], adapters).float(), -1).gather(1, chosen).view(-1).tolist()
-            for tok, lp, lg in zip(step.tokens, lps, gs):
-                if stop_at_eos and tok == target.eos_token_id:
-                    finish, end = "eos", (lp, lg)
-                    break
-                out.append(tok)
-                logprobs.append(lp)
-                glps.append(lg)
-            rounds.append({"drafted": drafted, "accepted": n, "next": step.next_token,
-                           "kind": step.kind, "p": step.p_draft, "q": step.q_draft,
-                           "beta": beta})
+            out.append(step, raw, greedy, adapters)                       # 5. keep
+            out.rounds.append({"drafted": drafted, "accepted": step.n_accepted,
+                               "next": step.next_token, "kind": step.kind, "p": step.p_draft,
+                               "q": step.q_draft, "beta": beta})
             if active():
-                _emit_round(len(rounds) - 1, step, drafted, beta)
+                _emit_round(len(out.rounds) - 1, step, drafted, beta)
     seconds = _seconds(start, target.device)
     tcost = target.counter.since(snap)
     dcost = dcount.since(dsnap) if dcount else Cost()
-    return Generation.of(target, prompt, ids, out, logprobs, finish, spent=tcost + dcost,
-                         info=summarize(rounds, k) | {"seconds": seconds, "target_cost": tcost,
-                                                      "draft_cost": dcost, "rollback": rollback},
-                         end_logprob=end[0], proposal_logprobs=glps, end_proposal_logprob=end[1])
+    return Generation.of(target, prompt, ids, out.tokens, out.logprobs, out.finish,
+                         spent=tcost + dcost,
+                         info=summarize(out.rounds, k) | {"seconds": seconds, "target_cost": tcost,
+                                                          "draft_cost": dcost,
+                                                          "rollback": rollback},
+                         end_logprob=out.end[0], proposal_logprobs=out.glps,
+                         end_proposal_logprob=out.end[1])
+
+
+def _check_speculate(k, rollback, adapters) -> list:
+    if not isinstance(k, int) or k < 0:
+        raise ValueError(f"k must be an integer >= 0, got {k!r}")
+    if rollback not in ("crop", "rewind"):
+        raise ValueError(f"rollback must be 'crop' or 'rewind', got {rollback!r}")
+    adapters = [adapters] if callable(adapters) else list(adapters or ())
+    if any(hasattr(a, "observe") for a in adapters):
+        raise ValueError("adapters must be stateless functions of the logits (no .observe)")
+    return adapters
+
+
+def _score(target, state, pending, drafted) -> torch.Tensor:
+    """The target's logits before each drafted token and after the last (k + 1, V): the
+    pending token and the draft are fed in one pass (`LanguageModel.extend`)."""
+    last = state.logits
+    rows = target.extend(state, pending + drafted) if pending or drafted else last[:0]
+    return torch.cat([last, rows])[len(pending):len(pending) + len(drafted) + 1]
+
+
+def _verify(raw, q, drafted, greedy, adapters, gen) -> tuple:
+    """The accept/reject step and beta, each tested position's acceptance probability
+    sum_v min(p, q) (none for greedy verification)."""
+    if greedy:
+        return greedy_verify_step(raw, drafted), []
+    p = torch.softmax(apply_adapters(raw, adapters), -1)
+    step = speculative_sampling_step(p, q, drafted, gen)
+    tested = min(step.n_accepted + 1, len(drafted))
+    beta = (torch.minimum(p[:tested], q[:tested]).sum(-1).tolist()
+            if q is not None else step.p_draft[:tested])
+    return step, beta
+
+
+class _Output:
+    """The tokens kept so far, their log p_theta and log g, the rounds, and how it ended."""
+
+    def __init__(self, eos):
+        self.eos, self.tokens, self.logprobs, self.glps, self.rounds = eos, [], [], [], []
+        self.finish, self.end = "length", (None, None)
+
+    def append(self, step, raw, greedy, adapters) -> None:
+        """Keep a round's tokens (up to EOS) with their log-probabilities: under p_theta, and
+        under the target's adapted distribution the output follows (a point mass for greedy)."""
+        n = step.n_accepted
+        chosen = torch.tensor(step.tokens, device=raw.device).view(-1, 1)
+        lps = torch.log_softmax(raw[:n + 1], -1).gather(1, chosen).view(-1).tolist()
+        gs = [0.0] * len(lps) if greedy else torch.log_softmax(
+            apply_adapters(raw[:n + 1], adapters).float(), -1).gather(1, chosen).view(-1).tolist()
+        for tok, lp, lg in zip(step.tokens, lps, gs):
+            if tok == self.eos:
+                self.finish, self.end = "eos", (lp, lg)
+                break
+            self.tokens.append(tok)
+            self.logprobs.append(lp)
+            self.glps.append(lg)
 
 
 def _emit_round(r, step, drafted, beta):
