@@ -138,17 +138,65 @@ def lexical_beam_search(lm, prompt, clauses, num_beams: int = 4, max_new_tokens:
     ``num_beams`` hypotheses have ended, at ``max_new_tokens``, or when ``budget`` (checked
     before every forward pass) cannot afford another pass; raises ValueError when no hypothesis
     satisfies every clause by then.
+
+    The loop's phases: `_expand` (each beam's top tokens plus the tokens that start or
+    continue an unsatisfied word, EOS once every clause holds), `_rank` (EOS candidates end as
+    hypotheses, the rest get their bank), `_bank_select` (the beam, bank by bank), `_advance`
+    (extend the beams and run the model, or stop); then `_close_live` and `_lexical_result`.
     """
     clauses = _check_clauses(clauses)
     if num_beams < 1:
         raise ValueError(f"num_beams must be >= 1, got {num_beams}")
+    seqs = _clause_sequences(lm, clauses, max_new_tokens)
+    ids = lm.prompt_ids(prompt, max_new_tokens)
+    snap = lm.counter.snapshot()
+    state = _prefill(lm, ids, budget)
+    run = _Search(lm, clauses, seqs, num_beams, length_penalty)
+    with source("lexical_beam_search"):
+        for t in range(max_new_tokens):
+            cands = _expand(run, torch.log_softmax(state.logits.float(), -1))
+            chosen = _bank_select(_rank(run, cands), num_beams)
+            emit("lexical_select", t=t, beams=[[b, v] for _, _, b, v, _ in chosen],
+                 banks=[list(k) for k, *_ in chosen], finished=len(run.finished))
+            state = _advance(run, state, chosen, t == max_new_tokens - 1, budget)
+            if state is None:
+                break
+    _close_live(run)
+    return _lexical_result(run, ids, snap, max_new_tokens, budget)
+
+
+@dataclass
+class _Search:
+    """The state of one `lexical_beam_search`: its constraint, live beams and ended hypotheses."""
+    lm: object
+    clauses: list                 # the words, clause by clause
+    seqs: list                    # their token sequences: seqs[clause][word] = [tuple, ...]
+    num_beams: int
+    length_penalty: float
+    beams: list = field(default_factory=lambda: [([], 0.0)])   # (tokens, log-prob)
+    finished: list = field(default_factory=list)               # ended Hypothesis objects
+    steps: int = 0
+    generated: int = 0
+    stopped: str = "length"
+
+    def norm(self, lp: float, n: int) -> float:
+        """The score log p / |y|^length_penalty."""
+        return lp / max(n, 1) ** self.length_penalty
+
+
+def _clause_sequences(lm, clauses: list, max_new_tokens: int) -> list:
+    """Each clause's words as token sequences; raises when some clause cannot fit in
+    ``max_new_tokens``."""
     seqs = [[word_sequences(lm, w) for w in c] for c in clauses]
     need = max(min(len(s) for w in c for s in w) for c in seqs)
     if need > max_new_tokens:
         raise ValueError(f"the clauses need at least {need} tokens, max_new_tokens="
                          f"{max_new_tokens}")
-    ids = lm.prompt_ids(prompt, max_new_tokens)
-    snap = lm.counter.snapshot()
+    return seqs
+
+
+def _prefill(lm, ids: list, budget):
+    """Read the prompt (one forward pass, charged to ``budget``); raises when it can't pay."""
     prefill_cost = Cost(forward_passes=1, computed_tokens=len(ids))
     if budget is not None and not budget.affords(prefill_cost):
         raise ValueError(f"budget {budget.limits} cannot afford reading the prompt "
@@ -156,68 +204,92 @@ def lexical_beam_search(lm, prompt, clauses, num_beams: int = 4, max_new_tokens:
     state = lm.prefill([ids])
     if budget is not None:
         budget.charge(prefill_cost)
-    beams = [([], 0.0)]                      # (tokens, log-prob)
-    finished, steps, generated, stopped = [], 0, 0, "length"
-    norm = lambda lp, n: lp / max(n, 1) ** length_penalty
-    with source("lexical_beam_search"):
-        for t in range(max_new_tokens):
-            logp = torch.log_softmax(state.logits.float(), -1)
-            cands = {}
-            for b, (toks, lp) in enumerate(beams):
-                done = satisfied(lm.decode(toks), clauses)
-                pool = set(logp[b].topk(num_beams).indices.tolist())
-                for ok, clause in zip(done, seqs):
-                    if not ok:
-                        pool |= {s[_progress(toks, s)] for word in clause for s in word}
-                pool.discard(lm.eos_token_id)
-                if all(done):                 # ending is a candidate once every clause holds
-                    pool.add(lm.eos_token_id)
-                for v in pool:
-                    cands[(b, v)] = lp + float(logp[b, v])
-            ranked = []
-            for (b, v), lp in cands.items():
-                toks = beams[b][0] + ([] if v == lm.eos_token_id else [v])
-                text = lm.decode(toks)
-                sat = satisfied(text, clauses)
-                if v == lm.eos_token_id:
-                    finished.append(Hypothesis(toks, text, lp, norm(lp, len(toks)), sat, "eos"))
-                    continue
-                prog = max((_progress(toks, s) for c, ok in zip(seqs, sat) if not ok
-                            for w in c for s in w), default=0)
-                ranked.append(((sum(sat), prog), norm(lp, len(toks)), b, v, lp))
-            chosen = _bank_select(ranked, num_beams)
-            emit("lexical_select", t=t, beams=[[b, v] for _, _, b, v, _ in chosen],
-                 banks=[list(k) for k, *_ in chosen], finished=len(finished))
-            steps += 1
-            if len(finished) >= num_beams or not chosen:
-                stopped = "finished"
-                break
-            generated += len(chosen)
-            beams = [(beams[b][0] + [v], lp) for _, _, b, v, lp in chosen]
-            if t == max_new_tokens - 1:
-                break
-            step_cost = Cost(forward_passes=1, computed_tokens=len(chosen))
-            if budget is not None and not budget.affords(step_cost):
-                stopped = "budget"
-                break
-            state = state.select([b for _, _, b, _, _ in chosen], inplace=True)
-            lm.advance(state, [v for _, _, _, v, _ in chosen])
-            if budget is not None:
-                budget.charge(step_cost)
-    for toks, lp in (beams if stopped != "finished" else []):
+    return state
+
+
+def _expand(run: _Search, logp: torch.Tensor) -> dict:
+    """The candidates {(beam, token): log-prob}: each beam's ``num_beams`` likeliest tokens,
+    plus the next token of every word of a clause it does not satisfy yet; EOS only once the
+    beam satisfies every clause."""
+    lm, cands = run.lm, {}
+    for b, (toks, lp) in enumerate(run.beams):
+        done = satisfied(lm.decode(toks), run.clauses)
+        pool = set(logp[b].topk(run.num_beams).indices.tolist())
+        for ok, clause in zip(done, run.seqs):
+            if not ok:
+                pool |= {s[_progress(toks, s)] for word in clause for s in word}
+        pool.discard(lm.eos_token_id)
+        if all(done):                 # ending is a candidate once every clause holds
+            pool.add(lm.eos_token_id)
+        for v in pool:
+            cands[(b, v)] = lp + float(logp[b, v])
+    return cands
+
+
+def _rank(run: _Search, cands: dict) -> list:
+    """End the EOS candidates as hypotheses (into ``run.finished``); give each other candidate
+    its bank key (clauses satisfied, longest partial word of an unsatisfied clause) and score:
+    a list of (bank, score, beam, token, log-prob) for `_bank_select`."""
+    lm, ranked = run.lm, []
+    for (b, v), lp in cands.items():
+        toks = run.beams[b][0] + ([] if v == lm.eos_token_id else [v])
         text = lm.decode(toks)
-        finished.append(Hypothesis(toks, text, lp, norm(lp, len(toks)),
-                                   satisfied(text, clauses)))
-    good = sorted((h for h in finished if all(h.satisfied)), key=lambda h: -h.score)
-    cost = lm.counter.since(snap) + Cost(input_tokens=len(ids), output_tokens=generated,
-                                         calls=1)
+        sat = satisfied(text, run.clauses)
+        if v == lm.eos_token_id:
+            run.finished.append(Hypothesis(toks, text, lp, run.norm(lp, len(toks)), sat, "eos"))
+            continue
+        prog = max((_progress(toks, s) for c, ok in zip(run.seqs, sat) if not ok
+                    for w in c for s in w), default=0)
+        ranked.append(((sum(sat), prog), run.norm(lp, len(toks)), b, v, lp))
+    return ranked
+
+
+def _advance(run: _Search, state, chosen: list, last: bool, budget):
+    """Count the step and extend the beams by the chosen tokens, then run the model on them
+    (one forward pass, charged to ``budget``).  None when the search stops here: enough
+    hypotheses ended (or nothing was chosen), the ``last`` step, or no budget for the pass."""
+    run.steps += 1
+    if len(run.finished) >= run.num_beams or not chosen:
+        run.stopped = "finished"
+        return None
+    run.generated += len(chosen)
+    run.beams = [(run.beams[b][0] + [v], lp) for _, _, b, v, lp in chosen]
+    if last:
+        return None
+    step_cost = Cost(forward_passes=1, computed_tokens=len(chosen))
+    if budget is not None and not budget.affords(step_cost):
+        run.stopped = "budget"
+        return None
+    state = state.select([b for _, _, b, _, _ in chosen], inplace=True)
+    run.lm.advance(state, [v for _, _, _, v, _ in chosen])
+    if budget is not None:
+        budget.charge(step_cost)
+    return state
+
+
+def _close_live(run: _Search) -> None:
+    """Unless the search stopped on enough ended hypotheses, the live beams end too (at length
+    or budget) and join ``run.finished``."""
+    for toks, lp in (run.beams if run.stopped != "finished" else []):
+        text = run.lm.decode(toks)
+        run.finished.append(Hypothesis(toks, text, lp, run.norm(lp, len(toks)),
+                                       satisfied(text, run.clauses)))
+
+
+def _lexical_result(run: _Search, ids: list, snap, max_new_tokens: int, budget
+                    ) -> LexicalResult:
+    """The ended hypotheses satisfying every clause, best score first, and the bill; raises
+    (naming the closest hypothesis) when none does."""
+    good = sorted((h for h in run.finished if all(h.satisfied)), key=lambda h: -h.score)
+    cost = run.lm.counter.since(snap) + Cost(input_tokens=len(ids), output_tokens=run.generated,
+                                             calls=1)
     if not good:
-        best = max(finished, key=lambda h: (sum(h.satisfied), h.score))
-        raise ValueError(f"no hypothesis satisfied all {len(clauses)} clauses within "
-                         f"{steps} steps (max_new_tokens={max_new_tokens}, budget={budget}); "
+        best = max(run.finished, key=lambda h: (sum(h.satisfied), h.score))
+        raise ValueError(f"no hypothesis satisfied all {len(run.clauses)} clauses within "
+                         f"{run.steps} steps (max_new_tokens={max_new_tokens}, budget={budget}); "
                          f"best: {best.text!r} satisfies {best.satisfied}")
     return LexicalResult(good[0].text, good, cost,
-                         {"steps": steps, "clauses": clauses, "stopped": stopped})
+                         {"steps": run.steps, "clauses": run.clauses, "stopped": run.stopped})
 
 
 def _progress(tokens: list, seq: tuple) -> int:
