@@ -49,13 +49,13 @@ TASK = "tinyworld-arithmetic"   # or "gsm8k", "math", ... (workbench.tasks; see 
 SEED = 0
 
 # %%
-import inspect, json, textwrap
+import json, textwrap
 import numpy as np
-from IPython.display import Markdown, display
 import workbench as wb
 from workbench import adapters, decoding, meta, stats
 from workbench import reward_models as rm
 from workbench.meta import search as search_module
+from workbench.meta.mcts import _Simulations
 from workbench.paths import data_dir
 from workbench.tinyworld import formats
 from widgets import checks
@@ -284,13 +284,12 @@ show_source(meta.allocate)
 # $$\mathrm{UCT}(c) = Q(c) + c_{\text{uct}} \sqrt{\frac{\ln N(\text{parent})}{N(c)}}.$$
 #
 # The first term exploits what the rollouts found; the second explores children visited
-# rarely. Unvisited children come first, the one with the best value v(s_t) first. Look inside
-# (the rule is a helper inside `meta.mcts`; the cell prints its lines from the package's source):
+# rarely. Unvisited children come first, the one with the best value v(s_t) first. Look inside:
+# `meta.mcts` runs each simulation as four named phases (select, expand, simulate, back up), and
+# selection ranks children with this rule:
 
 # %%
-lines = inspect.getsource(meta.mcts).split("\n")
-at = next(i for i, ln in enumerate(lines) if "def uct(" in ln)
-display(Markdown("```python\n" + textwrap.dedent("\n".join(lines[at:at + 4])) + "\n```"))
+show_source(_Simulations.uct)
 
 # %% [markdown]
 # ### Particle filtering and DVTS
