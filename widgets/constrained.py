@@ -222,8 +222,8 @@ class HealingView:
         view = cls.__new__(cls)
         view.lm = None
         view.text = w.Text(value=e["prompt"], description="prompt")
-        view.tokens = w.IntSlider(value=max(len(e["without"]["tokens"]), 1), min=1, max=30,
-                                  description="new tokens")
+        n = max(len(e["without"]["tokens"]), 1)
+        view.tokens = w.IntSlider(value=n, min=1, max=max(n, 30), description="new tokens")
         view.button = w.Button(description="generate")
         freeze(view.text, view.tokens, view.button)
         view.figure, view.info = go.FigureWidget(figure(height=260)), w.HTML()

@@ -288,8 +288,8 @@ def _choose(logits, adapters, chooser, generator, rows, t, reporters, trace_top,
     logp = torch.log_softmax(logits.float(), -1)
     adapted = apply_adapters(logits, adapters) if adapters else logits
     if adapters:
-        empty = [r for r in range(len(rows.done))
-                 if not rows.done[r] and not bool(torch.isfinite(adapted[r]).any())]
+        dead = (~torch.isfinite(adapted).any(-1)).tolist()      # rows left with no token
+        empty = [r for r, d in enumerate(dead) if d and not rows.done[r]]
         if empty:
             raise ValueError(f"the adapters removed every allowed token at step {t} "
                              f"(row {empty[0]})")
