@@ -11,7 +11,7 @@ if ! { [ -x .venv/bin/uv ] && [ "uv==$(.venv/bin/uv --version | awk '{print $2}'
   $VPY -m pip install -q --disable-pip-version-check "$UV_PIN"
 fi
 source scripts/torch_source.sh   # CPU torch: TORCH_SOURCE
-UV=(.venv/bin/uv pip install -q --python "$VPY" "${TORCH_SOURCE[@]}")
+UV=(.venv/bin/uv pip install -q --compile-bytecode --python "$VPY" "${TORCH_SOURCE[@]}")
 if $VPY -c 'import platform as p, sys; sys.exit(not (sys.version_info[:2] == (3, 11) and
              p.system() == "Linux" and p.machine() in ("x86_64", "AMD64")))'; then
   "${UV[@]}" -r requirements-lock.txt

@@ -46,6 +46,16 @@ def test_probabilities_are_bayes_rule_at_every_position(scorer):
     assert scorer.score(texts) == pytest.approx([p[-1] for p in probs])
 
 
+def test_batches_by_length_keep_the_input_order(scorer):
+    """Texts are batched in order of length (less padding); each result must still land at
+    its text's place, across batches, and equal the text scored alone."""
+    texts = [f"Q: {i}+{i}\n" + "1+1=2\n" * (i % 5) + f"A: {2 * i}" for i in range(7)]
+    batched = scorer.position_probs(texts, batch_size=3)   # 3 batches of mixed order
+    for text, p in zip(texts, batched):
+        assert p == pytest.approx(scorer.position_probs([text])[0], abs=1e-5)
+    assert [len(p) for p in batched] == [len(scorer.encode(t)) for t in texts]
+
+
 def test_cost_counts_both_passes(scorer):
     texts = ["Q: 1+2\n1+2=3\nA: 3", "Q: 9\nA: 9"]
     before = scorer.spent.external_tokens

@@ -37,14 +37,15 @@ class TokenScorer:
     def position_probs(self, texts, batch_size: int = 64) -> list:
         """sigmoid(logit) at every token position of each text (BOS included)."""
         rows = [self.encode(t) if isinstance(t, str) else list(t) for t in texts]
-        out = []
-        for s in range(0, len(rows), batch_size):
-            chunk = rows[s:s + batch_size]
+        out = [None] * len(rows)
+        for idx in _by_length(rows, batch_size):
+            chunk = [rows[i] for i in idx]
             ids, mask = self._padded(chunk)
             logits = self.model(input_ids=ids.to(self.device),
                                 attention_mask=mask.to(self.device)).logits[..., 0]
             probs = torch.sigmoid(logits.float()).cpu()
-            out += [probs[i, :len(r)].tolist() for i, r in enumerate(chunk)]
+            for j, (i, r) in enumerate(zip(idx, chunk)):
+                out[i] = probs[j, :len(r)].tolist()
             self.spent = self.spent + Cost(external_tokens=int(mask.sum()))
         return out
 
@@ -72,6 +73,13 @@ class TokenScorer:
     def cost_of(self, texts) -> Cost:
         """External-token cost of scoring these texts once (C_s per text)."""
         return Cost(external_tokens=sum(self.c_s(len(self.encode(t))) for t in texts))
+
+
+def _by_length(rows, batch_size: int):
+    """Index batches of ``rows`` in order of length, so that a batch pads little (a random mix
+    of 40- and 200-token texts pads most rows to 200); callers put the results back in place."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+    return [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
 
 
 def logprobs_after_code(model, ids, mask):
@@ -128,16 +136,18 @@ class BayesScorer(TokenScorer):
     def evidence(self, texts, batch_size: int = 64) -> list:
         """Each token's vote, log p(y_s | right, y_<s) - log p(y_s | wrong, y_<s), for every
         token of each text after BOS (negative where a wrong solution would rather write it)."""
-        rows, out = self._rows(texts), []
-        for s in range(0, len(rows), batch_size):
-            chunk = rows[s:s + batch_size]
+        rows = self._rows(texts)
+        out = [None] * len(rows)
+        for idx in _by_length(rows, batch_size):
+            chunk = [rows[i] for i in idx]
             # both class codes in one batch: rows [right..., wrong...]
             ids, mask = self._padded([[r[0], code] + r[1:] for code in self.code_ids
                                       for r in chunk])
             logp = logprobs_after_code(self.model, ids.to(self.device), mask.to(self.device))
             self.spent = self.spent + Cost(external_tokens=int(mask.sum()))
             diff = (logp[:len(chunk)] - logp[len(chunk):]).cpu()
-            out += [diff[i, :len(r) - 1].tolist() for i, r in enumerate(chunk)]
+            for j, (i, r) in enumerate(zip(idx, chunk)):
+                out[i] = diff[j, :len(r) - 1].tolist()
         return out
 
     def position_probs(self, texts, batch_size: int = 64) -> list:
