@@ -152,6 +152,8 @@ ROWS = [
     ("4.3", "Value functions: log-prob, PRM, outcome verifier, oracle",
      "workbench.meta.logprob_value workbench.meta.prm_value workbench.meta.verifier_value "
      "workbench.meta.oracle_value", ""),
+    ("4.3", "Self-evaluation guided beam search: λ log p + (1-λ) Σ log C, C a step judge",
+     "workbench.meta.self_evaluation_value", ""),
     ("4.3", "Particle filtering (sequential Monte Carlo over steps; issue 20)",
      "workbench.meta.particle_filter workbench.meta.smc.systematic_resample "
      "workbench.meta.smc.multinomial_resample workbench.meta.smc.effective_sample_size", ""),

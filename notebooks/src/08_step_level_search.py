@@ -202,7 +202,13 @@ show_source(meta.stepwise_beam, search_module._levels)
 # - **REBASE** (Wu et al., 2024): a fixed width of expansions per depth, shared among the
 #   frontier states in proportion to softmax(v/T), finished solutions vote;
 # - **MCTS** (RAP, Hao et al. 2023; AlphaLLM, Tian et al. 2024): select by UCT, expand, roll the
-#   solution out to the end, score it with the verifier and back the reward up the path.
+#   solution out to the end, score it with the verifier and back the reward up the path;
+# - **self-evaluation guided beam** (Xie et al., 2023): the same beam, valued by the model's
+#   probability of the steps *and* a judge's confidence C(s_k) in each of them,
+#   $v(s_t) = \lambda \log p_\theta(s_{\le t} \mid x) + (1-\lambda) \sum_{k \le t} \log C(s_k)$
+#   (`meta.self_evaluation_value`). In the paper the judge is the policy model itself, asked
+#   whether each step is correct (`rm.LLMJudge(lm)` on your model); TinyWorld's target was
+#   never taught to answer that question, so here C is the PRM.
 
 # %%
 runs = {
@@ -218,6 +224,9 @@ runs = {
     "MCTS (8 simulations)": meta.mcts(prompt, stepper, meta.prm_value(prm), iterations=8,
                                       width=3, reward=meta.verifier_value(verifier), seed=SEED,
                                       answer_fn=fmt.answer),
+    "beam (3x3), ½ log p + ½ Σ log C": meta.stepwise_beam(
+        prompt, stepper, meta.self_evaluation_value(prm, lam=0.5), beam_size=3, expansions=3,
+        seed=SEED, answer_fn=fmt.answer),
 }
 print(f"{'':34s} answer  right  nodes  output  external  computed/naive")
 for name, r in runs.items():
@@ -228,7 +237,7 @@ for name, r in runs.items():
 views.search_tree_figure(runs["MCTS (8 simulations)"])
 
 # %% [markdown]
-# On this one problem, greedy decoding is wrong and all five searches find the right answer.
+# On this one problem, greedy decoding is wrong and all six searches find the right answer.
 # That is a demonstration of the mechanics on a problem picked for it, not evidence that
 # search beats greedy: on another problem the searches may all fail, or greedy may already be
 # right. Only a measurement on many problems, with the same compute for every method, can say

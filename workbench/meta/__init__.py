@@ -20,8 +20,8 @@ from .search import allocate, best_first, rebase, stepwise_beam, tree_of_thought
 from .smc import (dvts, effective_sample_size, multinomial_resample, particle_filter,
                   systematic_resample)
 from .steps import LMStepper, Partial, Step, TextStepper
-from .values import (Value, logprob_value, oracle_value, prm_value, terminal_value,
-                     verifier_value)
+from .values import (Value, logprob_value, oracle_value, prm_value, self_evaluation_value,
+                     terminal_value, verifier_value)
 from .tree import Node, SearchResult
 
 __all__ = [n for n in dir() if not n.startswith("_")]

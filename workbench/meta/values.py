@@ -9,7 +9,9 @@ to its budget.  Scorers book external tokens (Table 5's C_s per scored state).
 * `prm_value`: a process reward model's P(every step so far is correct);
 * `verifier_value`: an outcome verifier read at the last token of the partial solution;
 * `oracle_value`: a task's exact step checker (an upper bound, not a method);
-* `terminal_value`: one value for finished solutions (e.g. the verifier), another before.
+* `terminal_value`: one value for finished solutions (e.g. the verifier), another before;
+* `self_evaluation_value`: log p_theta of the steps mixed with a judge's confidence in each
+  step (self-evaluation guided beam search: the judge is the policy model itself).
 """
 from __future__ import annotations
 
@@ -161,3 +163,40 @@ def oracle_value(task) -> Value:
 
 def terminal_value(final: Value, partial: Value) -> Value:
     return TerminalValue(final, partial)
+
+
+class SelfEvaluationValue(Value):
+    """Self-evaluation guided search (Xie et al., 2023): each step s_k is weighted by the model's
+    probability of it and by a judge's confidence C(s_k) that it is correct, combined as
+
+        E(s_<=t) = prod_{k<=t} p_theta(s_k | x, s_<k)^lam * C(s_k)^(1 - lam),
+        v(s_t) = log E = lam * log p_theta(s_<=t | x) + (1 - lam) * sum_{k<=t} log C(s_k).
+
+    C(s_k) is the judge's step probability for the prefix ending at step k: ``step_scores`` of
+    a `reward_models.LLMJudge` (the policy model asked "are the steps so far correct?", which
+    makes it *self*-evaluation) or any PRM `ProcessValue` accepts.  lam = 1 is `logprob_value`;
+    lam = 0 ranks by the judge alone.  External cost: the judge's, per scored state."""
+
+    def __init__(self, judge, lam: float = 0.5):
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam <= 1:
+            raise ValueError(f"lam must be a number in [0, 1], got {lam!r}")
+        self.judge, self.lam = ProcessValue(judge, "prod"), float(lam)
+        self.name = f"self-evaluation(lam={self.lam:g})"
+
+    def __call__(self, prompt, partials):
+        if not partials:
+            return [], Cost()
+        if any(p.logprob is None for p in partials):
+            raise ValueError("self_evaluation_value needs steps with log-probabilities (an LM "
+                             "stepper or a generator that returns them)")
+        steps = self.judge.scorer.step_scores(prompt, [p.text or "" for p in partials])
+        vals = [self.lam * p.logprob + (1 - self.lam) * sum(math.log(max(c, 1e-300)) for c in cs)
+                for p, cs in zip(partials, steps)]
+        return vals, self.judge.cost_of(prompt, partials)
+
+    def cost_of(self, prompt, partials) -> Cost:
+        return self.judge.cost_of(prompt, partials)
+
+
+def self_evaluation_value(judge, lam: float = 0.5) -> Value:
+    return SelfEvaluationValue(judge, lam)
