@@ -197,8 +197,10 @@ show_source(meta.stepwise_beam, search_module._levels)
 # The strategies differ in which states they expand and how they use v(s_t) (Table 4):
 # - **best-first** (gpt-f, Polu & Sutskever 2020): a priority queue of every state, keyed by the
 #   cumulative log p_θ; pop the best, expand it;
-# - **tree of thoughts, DFS** (Yao et al., 2023): go down the best child, prune children valued
-#   below a threshold, backtrack at dead ends, stop at the first accepted solution;
+# - **tree of thoughts** (Yao et al., 2023), two walks: **BFS** expands every kept state, prunes
+#   children valued below a threshold and keeps the b best of each level (a beam with a floor);
+#   **DFS** goes down the best child, prunes children below the threshold, backtracks at dead
+#   ends and stops at the first accepted solution;
 # - **REBASE** (Wu et al., 2024): a fixed width of expansions per depth, shared among the
 #   frontier states in proportion to softmax(v/T), finished solutions vote;
 # - **MCTS** (RAP, Hao et al. 2023; AlphaLLM, Tian et al. 2024): select by UCT, expand, roll the
@@ -216,6 +218,9 @@ runs = {
     "best-first, log p (gpt-f)": meta.best_first(prompt, stepper, meta.logprob_value("sum"),
                                                  expansions=3, max_expansions=12, seed=SEED,
                                                  answer_fn=fmt.answer),
+    "tree of thoughts BFS, PRM >= 0.5": meta.tree_of_thought(
+        prompt, stepper, meta.prm_value(prm), "bfs", breadth=3, expansions=3, threshold=0.5,
+        seed=SEED, answer_fn=fmt.answer),
     "tree of thoughts DFS, PRM >= 0.5": meta.tree_of_thought(
         prompt, stepper, meta.prm_value(prm), "dfs", expansions=3, threshold=0.5, seed=SEED,
         answer_fn=fmt.answer),
@@ -237,7 +242,7 @@ for name, r in runs.items():
 views.search_tree_figure(runs["MCTS (8 simulations)"])
 
 # %% [markdown]
-# On this one problem, greedy decoding is wrong and all six searches find the right answer.
+# On this one problem, greedy decoding is wrong and all seven searches find the right answer.
 # That is a demonstration of the mechanics on a problem picked for it, not evidence that
 # search beats greedy: on another problem the searches may all fail, or greedy may already be
 # right. Only a measurement on many problems, with the same compute for every method, can say
