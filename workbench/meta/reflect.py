@@ -45,7 +45,8 @@ def _stop_rule(done):
                      f"'accept') or a predicate text -> bool, got {done!r}")
 
 
-FEEDBACK_TURN = "Review your reply. If it is right, say \"No errors.\"; otherwise say what is wrong."
+FEEDBACK_TURN = ("Review your reply. If it is right, say \"No errors.\"; otherwise say "
+                 "what is wrong.")
 
 
 def critique_feedback(generator, template: str = CRITIQUE_TEMPLATE, done="No errors",
