@@ -375,7 +375,8 @@ print(f"T_in = {T_IN}, T = {T}: Table 5 predicts in={row.input_tokens} out={row.
 # $$r^{(j)} \sim p_\theta\big(r \mid P_{\text{reflect}}(x, y^{(j)}, m^{(j)})\big), \qquad
 #   M^{(j+1)} = \text{last}_k\big(M^{(j)}, r^{(j)}\big),$$
 #
-# until an attempt passes or after `max_trials` attempts. The evaluator here is the extrinsic
+# until an attempt passes or after `max_trials` attempts (below: 3 attempts, a memory of k = 1,
+# so a third attempt sees only the second reflection). The evaluator here is the extrinsic
 # source of the loop above (TinyWorld: the calculator; a code task: the problem's tests; else
 # the answer key), turned into `evaluate(x, y) -> (ok, message)` by `meta.feedback_evaluator`.
 
@@ -384,7 +385,7 @@ show_source(meta.reflexion)
 
 # %%
 rx = meta.reflexion(prompt, sampler, meta.feedback_evaluator(sources[extrinsic]), sampler,
-                    max_trials=3, memory=2, seed=SEED, answer_fn=fmt.answer)
+                    max_trials=3, memory=1, seed=SEED, answer_fn=fmt.answer)
 for j, y in enumerate(rx.candidates):
     print(f"attempt {j}: {said(problem, y.text)!s:16s} passed={rx.info['passed'][j]!s:5s} "
           f"{rx.info['messages'][j][:60]!r}")
@@ -403,10 +404,10 @@ print("stopped:", rx.info["stopped"], "| memory:", len(rx.info["memory"]), "| co
 
 # %% tags=["claim"]
 # any model: one call per attempt and per reflection; each reflection reaches the next prompt,
-# and the memory holds the last k = 2
+# and the memory holds only the last k = 1
 assert rx.cost.calls == len(rx.candidates) + len(rx.info["reflections"])
 assert len(rx.info["reflections"]) == len(rx.candidates) - 1   # none after the last attempt
-assert rx.info["memory"] == rx.info["reflections"][-2:]
+assert rx.info["memory"] == rx.info["reflections"][-1:]
 assert all(r in rx.info["prompts"][j + 1] for j, r in enumerate(rx.info["reflections"]))
 print("reflexion's bill:", rx.cost)
 
