@@ -95,6 +95,8 @@ def _run_everything(target, draft, tiny_lm, url):
               seed=0)
     meta.refine(ar.Problem("12+7*3-5*2").prompt(), fixed(bad_line(1)),
                 meta.step_feedback(ARITH), meta.regenerate_from_error(continuer()))
+    meta.reflexion("Q\n", sequence(["A: 5", "A: 4"]), lambda p, y: (y == "A: 4", "wrong"),
+                   fixed("check the sum"))
     CompletionsGenerator(url + "/v1", model="tiny", max_tokens=8).generate("x", 2, seed=3)
 
 

@@ -253,6 +253,9 @@ EVENTS: dict = {
                       "text": "the feedback", "first_error": "the first wrong line (or null)",
                       "fix": "a suggested fix (or null)"}),
     "stop": Kind("refinement stops", {"reason": "why", "answer": "the final version's answer"}),
+    "reflection": Kind("Reflexion: a verbal reflection on a failed attempt, kept in memory",
+                       {"it": _IT, "text": "the reflection",
+                        "memory": "reflections in memory after it (at most the bound)"}),
     # -- servers ------------------------------------------------------------------------------
     "request": Kind("one request to a completions server",
                     {"url": "the server", "n": "samples asked", "seed": "the seed sent",

@@ -13,6 +13,9 @@
 #   judgement (self-feedback, eq. 45);
 # - refiners: regenerate from the first localised error, plain resampling as the baseline, and
 #   a learned corrector p(y' | x, y) (self-correction, Welleck et al. 2023);
+# - Self-Refine (one model, three prompts, a written critique; eq. 44) and Reflexion (verbal
+#   reflections on failed attempts kept in a bounded memory), and what self-feedback bills
+#   (Table 5: T_in + (2T_in + T)·N_r input, T + 2T·N_r output);
 # - the survey's point, measured round by round on 104 problems: **extrinsic** feedback (a
 #   tool, a checker, the answer key) makes refinement work; **intrinsic** self-feedback adds no
 #   new information and, like TinyWorld's learned verifier, gains nothing the data can resolve
@@ -272,6 +275,141 @@ if SPEAKS and self_h is not None:   # claims about TinyWorld's target on this pr
     assert self_fb.cost.external_tokens == 0 < calc.cost.external_tokens
     print(f"both right; output tokens: self-feedback {self_fb.cost.output_tokens}, calculator "
           f"{calc.cost.output_tokens} (x{ratio:.2f})")
+
+# %% [markdown]
+# ## Self-Refine: the model writes the critique (eq. 44)
+#
+# Self-Refine (Madaan et al., 2023) needs only p_θ and three prompts: the task's prompt for
+# y(0), a feedback prompt whose output is a *written critique* z(t) (eq. 45 above), and a refine
+# prompt that shows the question, the last version and its critique:
+#
+# $$y^{(t)} \sim g_\theta\big(y \mid P_{\text{refine}}(x, y^{(<t)}, z^{(\le t)})\big). \qquad (44)$$
+#
+# `meta.self_refine` is `meta.refine` with `meta.critique_feedback(generator)` as h (it accepts
+# a version when the critique opens with "No errors") and `meta.reask(generator)` as g, the
+# refiner of the loop above: the only new piece is the feedback prompt. Both prompts show the
+# latest version and critique only, not the whole history (a Markov form of eqs. 44–45).
+
+# %%
+show_source(meta.critique_feedback)
+
+# %% [markdown]
+# **Be warned: on TinyWorld the critiques are nonsense.** TinyWorld's models were never trained
+# to review anything or to follow an instruction; after `Review:` the target writes whatever
+# arithmetic-looking text comes next, never "No errors", so the loop runs all its rounds and
+# the "refinements" are no better. With `MODEL` set to an instruction-tuned model of your own
+# the critiques read as reviews, but they stay intrinsic: the same p_θ, no new information
+# (the sweep above). What is exact whatever the critiques say is the **bill**: two calls per
+# round, the critique billed as the model's own *output* tokens, nothing external.
+
+# %%
+sr = meta.self_refine(prompt, sampler, max_iterations=3, task=task, seed=SEED,
+                      answer_fn=fmt.answer)
+notes = sr.info["feedback"]
+for t, v in enumerate(sr.candidates):
+    print(f"y({t}): {said(problem, v.text)!s:16s} in={v.cost.input_tokens:4d} "
+          f"out={v.cost.output_tokens:4d}")
+    if t < len(notes):
+        z = notes[t]
+        print(f"  z({t}): in={z['cost']['input_tokens']:4d} out={z['cost']['output_tokens']:4d} "
+              f"done={z['done']!s:5s} {z['text'][:60]!r}")
+print("stopped:", sr.info["stopped"], "| refinements:", sr.info["refinements"], "| cost:", sr.cost)
+
+# %% [markdown]
+# Table 5's self-feedback row assumes every call reads $T_{\text{in}}$ tokens and writes $T$:
+# a round is a critique ($T$ out) and a refinement ($T$ out) that also reads the critique
+# ($T$ more in), so $N_r$ rounds bill $T_{\text{in}} + (2T_{\text{in}} + T) N_r$ input and
+# $T + 2T N_r$ output tokens — $7T$ for 3 rounds, still less than best-of-8's $8T$. The real
+# loop departs from it in three ways: a loop stopped by an accepting critique has critiqued its
+# last version too ($N_r$ refinements, $N_r + 1$ critiques); its prompts are not one size (the
+# critique prompt holds x and y(t), the refine prompt x, y(t) and z(t)); and critiques and
+# versions are not all $T$ long. The cell below checks the accounting on the run above, and the
+# row to the token on the same loop with a scripted generator whose calls all have y(0)'s size.
+# (On TinyWorld the run above bills more input than the row at y(0)'s size: its critique and
+# refine prompts carry y(t) and z(t).)
+
+# %% tags=["claim"]
+# any model: the bill is exactly the loop's calls, the critique is output, nothing is external
+from workbench.budget import Cost, table5
+crit = [z["cost"] for z in notes]
+rejected = sr.info["stopped"] == "no change"       # a refinement billed, then not kept
+assert sr.cost.calls == len(sr.candidates) + len(crit) + rejected
+assert len(crit) == sr.info["refinements"] + (sr.info["stopped"] != "max_iterations")
+assert sr.cost.external_tokens == 0
+assert rejected or sr.cost.output_tokens == (sum(v.cost.output_tokens for v in sr.candidates)
+                                             + sum(c["output_tokens"] for c in crit))
+T_IN, T = sr.candidates[0].cost.input_tokens, sr.candidates[0].cost.output_tokens
+
+
+def same_size(p):   # every call reads T_IN (a refinement also the critique's T) and writes T
+    shown = T if "Feedback on your last reply" in p else 0
+    return meta.TextOutput("y " * T, Cost(input_tokens=T_IN + shown, output_tokens=T, calls=1))
+
+
+scripted = meta.self_refine(prompt, meta.as_generator(same_size), max_iterations=3,
+                            stop_when_unchanged=False)
+row = table5("refinement (self-feedback)", T_IN, T, n_r=3)
+assert scripted.info["refinements"] == 3 and scripted.cost.calls == 7
+assert (scripted.cost.input_tokens, scripted.cost.output_tokens,
+        scripted.cost.external_tokens) == (row.input_tokens, row.output_tokens, 0)
+if SPEAKS:   # TinyWorld's target here: prompts that carry y(t) and z(t) outgrow the row
+    assert sr.cost.input_tokens > table5("refinement (self-feedback)", T_IN, T,
+                                         n_r=sr.info["refinements"]).input_tokens, sr.cost
+print(f"T_in = {T_IN}, T = {T}: Table 5 predicts in={row.input_tokens} out={row.output_tokens};"
+      f" calls of that size bill in={scripted.cost.input_tokens} "
+      f"out={scripted.cost.output_tokens}\nthe model's own run ({sr.info['refinements']} "
+      f"refinements, {len(crit)} critiques) billed in={sr.cost.input_tokens} "
+      f"out={sr.cost.output_tokens}")
+
+# %% [markdown]
+# ## Reflexion: verbal reflections kept in a memory
+#
+# Reflexion (Shinn et al., 2023) keeps the *verdict* outside the model — a task check, or a
+# program's unit tests run in the sandbox — and asks the model only to **reflect** on each
+# failure. The reflections are kept in a bounded memory M (the last k) that goes into the
+# next attempt's prompt:
+#
+# $$y^{(j)} \sim g\big(y \mid x, M^{(j)}\big), \qquad (\text{ok}^{(j)}, m^{(j)}) =
+#   \text{evaluate}(x, y^{(j)}),$$
+#
+# $$r^{(j)} \sim p_\theta\big(r \mid P_{\text{reflect}}(x, y^{(j)}, m^{(j)})\big), \qquad
+#   M^{(j+1)} = \text{last}_k\big(M^{(j)}, r^{(j)}\big),$$
+#
+# until an attempt passes or after `max_trials` attempts (below: 3 attempts, a memory of k = 1,
+# so a third attempt sees only the second reflection). The evaluator here is the extrinsic
+# source of the loop above (TinyWorld: the calculator; a code task: the problem's tests; else
+# the answer key), turned into `evaluate(x, y) -> (ok, message)` by `meta.feedback_evaluator`.
+
+# %%
+show_source(meta.reflexion)
+
+# %%
+rx = meta.reflexion(prompt, sampler, meta.feedback_evaluator(sources[extrinsic]), sampler,
+                    max_trials=3, memory=1, seed=SEED, answer_fn=fmt.answer)
+for j, y in enumerate(rx.candidates):
+    print(f"attempt {j}: {said(problem, y.text)!s:16s} passed={rx.info['passed'][j]!s:5s} "
+          f"{rx.info['messages'][j][:60]!r}")
+    if j < len(rx.info["reflections"]):
+        print(f"  reflection {j}: {rx.info['reflections'][j][:70]!r}")
+print("stopped:", rx.info["stopped"], "| memory:", len(rx.info["memory"]), "| cost:", rx.cost)
+
+# %% [markdown]
+# On TinyWorld the reflections are arithmetic-looking continuations again, not reflections,
+# and a memory written before the question is text the model never saw in training: whatever
+# the next attempt gets right, it does not get from the memory. What Reflexion has that
+# Self-Refine lacks is the extrinsic verdict: an attempt is accepted only when the calculator
+# (or the tests, or the answer key) says so, never on the model's word. Its bill: the attempts
+# and reflections are the model's input and output tokens, the evaluator's messages external
+# ones (here their words, as for the sources above).
+
+# %% tags=["claim"]
+# any model: one call per attempt and per reflection; each reflection reaches the next prompt,
+# and the memory holds only the last k = 1
+assert rx.cost.calls == len(rx.candidates) + len(rx.info["reflections"])
+assert len(rx.info["reflections"]) == len(rx.candidates) - 1   # none after the last attempt
+assert rx.info["memory"] == rx.info["reflections"][-1:]
+assert all(r in rx.info["prompts"][j + 1] for j, r in enumerate(rx.info["reflections"]))
+print("reflexion's bill:", rx.cost)
 
 # %% [markdown]
 # ## A learned refiner: the corrector

@@ -16,6 +16,7 @@ from .mcts import mcts
 from .refine import (Feedback, calculator_feedback, corrector, execution_feedback,
                      outcome_feedback, reask, refine, regenerate_from_error, resample,
                      self_feedback, step_feedback, verifier_feedback)
+from .reflect import critique_feedback, feedback_evaluator, reflexion, self_refine
 from .search import allocate, best_first, rebase, stepwise_beam, tree_of_thought
 from .smc import (dvts, effective_sample_size, multinomial_resample, particle_filter,
                   systematic_resample)
