@@ -40,7 +40,7 @@ def test_usc_shows_every_full_response_numbered_in_order():
     where = [shown.index(f"Response {i}: {t}") for i, t in enumerate(RESPONSES, 1)]
     assert where == sorted(where)
     assert "Response 4" not in shown
-    assert meta.usc_prompt("Q", ["a", "b"], "{prompt}|{responses}") == \
+    assert meta.usc_prompt("Q\n", [" a\n", "b"], "{prompt}|{responses}") == \
         "Q|Response 1: a\n\nResponse 2: b"
 
 

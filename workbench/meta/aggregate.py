@@ -22,11 +22,12 @@ USC_TEMPLATE = ("I have generated the following responses to the question: {prom
 
 def usc_prompt(prompt: str, texts, template: str = USC_TEMPLATE) -> str:
     """The aggregator's prompt: ``template`` with ``{prompt}`` and ``{responses}``, the N
-    responses numbered from 1 in the order sampled ("Response 1: ...\\n\\nResponse 2: ...")."""
+    responses numbered from 1 in the order sampled ("Response 1: ...\\n\\nResponse 2: ..."); the
+    prompt and each response are stripped of surrounding white space."""
     if not isinstance(template, str) or "{responses}" not in template:
         raise ValueError(f"template must be a string containing {{responses}}, got {template!r}")
     listed = "\n\n".join(f"Response {i}: {t.strip()}" for i, t in enumerate(texts, 1))
-    fields = {"prompt": prompt, "responses": listed}
+    fields = {"prompt": prompt.strip(), "responses": listed}
     return re.sub(r"\{(prompt|responses)\}", lambda m: fields[m.group(1)], template)
 
 
