@@ -207,3 +207,15 @@ def test_lever_executes_programs_in_the_sandbox():
     # the judge read each program with its execution result: 5 + 5 + (4 + error words) words
     assert r.cost.external_tokens == sum(len(f"{p}\n# execution result: {o}".split())
                                          for p, o in zip(programs, out))
+
+
+def test_usc_on_a_model_bills_the_aggregator_prompt_in_its_own_tokens(tiny_lm):
+    sampler = meta.LMGenerator(tiny_lm, max_new_tokens=5)
+    aggregator = meta.LMGenerator(tiny_lm, greedy=True, max_new_tokens=3)
+    r = meta.universal_self_consistency("Q: 1+2\n", sampler, aggregator, 3, seed=0)
+    c_t = r.info["aggregator_cost"]
+    assert c_t.input_tokens == len(tiny_lm.encode(r.info["aggregator_prompt"]))
+    assert 1 <= c_t.output_tokens <= 3                    # its reply, max_new_tokens=3
+    assert r.cost == sum((c.cost for c in r.candidates), Cost()) + c_t
+    assert r.info["parsed"] == (meta.parse_choice(r.info["aggregator_output"], 3) is not None)
+    assert r.text == r.candidates[r.chosen].text
