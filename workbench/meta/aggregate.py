@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 
-from ..budget import Cost
 from ..trace import active, emit, source
 from .base import MetaResult, generate, total_cost
 
