@@ -129,6 +129,8 @@ ROWS = [
     ("4.2.1", "Best-of-N in alignment: its policy and KL(π_BoN ‖ p) ≤ log N − (N−1)/N",
      "workbench.meta.bon_policy workbench.meta.bon_kl_bound workbench.meta.kl_divergence", ""),
     ("4.2.1", "Noisy-channel reranking", "workbench.meta.noisy_channel", ""),
+    ("4.2.1", "LEVER: reranking programs with their execution results (issue 20)",
+     "workbench.meta.lever workbench.meta.sandbox_executor workbench.meta.judge_verifier", ""),
     ("4.2.2", "Majority voting / self-consistency (eqs. 32-33)",
      "workbench.meta.majority_vote workbench.meta.self_consistency workbench.meta.plurality", ""),
     ("4.2.2", "Weighted majority voting (eq. 34) and its N → ∞ limit (eq. 35)",
@@ -139,6 +141,9 @@ ROWS = [
      "workbench.meta.mbr workbench.meta.answer_match workbench.meta.overlap_f1", ""),
     ("4.2.2", "Generate-and-transform: LLM aggregation (universal self-consistency)",
      "workbench.meta.llm_aggregate", ""),
+    ("4.2.2", "Universal self-consistency over full responses (issue 20)",
+     "workbench.meta.universal_self_consistency workbench.meta.usc_prompt "
+     "workbench.meta.parse_choice", ""),
     ("4.2.3", "Sequence-level rejection sampling", "workbench.meta.rejection_sample", ""),
     ("4.2.3", "Pseudo-rejection sampling (sampling-importance-resampling)",
      "workbench.meta.importance_resample", ""),

@@ -188,7 +188,9 @@ EVENTS: dict = {
     "choose": Kind("the candidate a parallel meta-generator returns",
                    {"index": "its index"},
                    {"score": "the score it won with (a probability for importance resampling)",
-                    "answer": "the answer it carries (voting)"}),
+                    "answer": "the answer it carries (voting; lever: the execution result)",
+                    "parsed": "whether the aggregator named it (universal self-consistency; "
+                    "false: no response number in range was read, the fallback was returned)"}),
     "propose_accept": Kind("rejection sampling accepts a proposal", _PROPOSAL),
     "propose_reject": Kind("rejection sampling rejects a proposal", _PROPOSAL),
     "aggregate": Kind("a model aggregates the candidates (universal self-consistency)",

@@ -11,6 +11,8 @@ from .parallel import (answer_match, best_of_n, bon_kl_bound, bon_policy, defaul
                        filter_target, importance_resample, kl_divergence, llm_aggregate,
                        majority_vote, mbr, noisy_channel, overlap_f1, plurality, proposal_weight,
                        rejection_sample, sample_confidence, self_consistency, weighted_vote)
+from .aggregate import (judge_verifier, lever, parse_choice, sandbox_executor,
+                        universal_self_consistency, usc_prompt)
 from .adaptive import adaptive_vote, beta_confidence, cascade
 from .mcts import mcts
 from .refine import (Feedback, calculator_feedback, corrector, execution_feedback,
