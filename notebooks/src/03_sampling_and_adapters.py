@@ -18,7 +18,7 @@
 #   its mass is spread.
 #
 # Survey sections: §3.2 (sampling and adapters), §3.3 (token-level sampling adapters,
-# Table 2). Runs in about 60–70 s on a 2-core CPU.
+# Table 2). Runs in about 75 s on a 2-core CPU.
 #
 # **Prerequisites:** chapters 01–02; entropy, total variation and a confidence interval.
 # **Student time:** 50–60 minutes (the explorer and exercise 4, writing top-p, take the

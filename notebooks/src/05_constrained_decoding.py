@@ -18,7 +18,7 @@
 # - **lexical constraints** (§3.5.2): ban lists, logit bias and NeuroLogic-style beam search.
 #
 # Survey sections: §3.5 (3.5.1 structural, 3.5.2 lexical constraints), with §3.4's eq. 17 and
-# §4.2.3's rejection sampling. Runs in about 85 s on a 2-core CPU.
+# §4.2.3's rejection sampling. Runs in about 65 s on a 2-core CPU.
 #
 # **Prerequisites:** chapters 01 and 03 (p_θ, sampling adapters, eq. 13); regular expressions
 # and finite automata at the level of "a regex is recognised by a finite automaton".

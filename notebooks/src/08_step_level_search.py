@@ -27,8 +27,8 @@
 # **Prerequisites**: chapters 01–03 (generators, greedy decoding, sampling) and 07 (best-of-N,
 # voting, verifiers). **Student time**: about 90 minutes (reading, the widget, four exercises
 # and two questions).
-# Runs in about 45 s on a 2-core CPU (42 s to build, 46 s under nbval, while another job shared
-# the machine; the compute-matched sweep is precomputed by `scripts/sweep_search.py`; a test re-runs a slice of
+# Runs in about 50 s on a 2-core CPU (52 s to build with the machine to itself;
+# the compute-matched sweep is precomputed by `scripts/sweep_search.py`; a test re-runs a slice of
 # it).
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and

@@ -25,7 +25,7 @@
 # **Survey sections**: §4.4 (refinement, eqs. 41–47), §6.1 (token budget, Table 5).
 # **Prerequisites**: chapters 01–03 (generators, sampling), 06 (tools and programs in a chain)
 # and 07 (verifiers). **Student time**: about 75 minutes (reading, the widget, four exercises).
-# Runs in about 60 s on a shared 2-core CPU (the round-by-round sweep is precomputed by
+# Runs in about 45 s on a 2-core CPU (the round-by-round sweep is precomputed by
 # `scripts/sweep_refine.py`; a test re-runs a slice of it).
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and

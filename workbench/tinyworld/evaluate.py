@@ -141,7 +141,7 @@ def slip_test(verifier, tasks, seed=0) -> dict:
     kind of solution with one slip (`arithmetic.slipped_solution`): the fraction of problems
     where the right one scores higher, per kind of slip (0.5 = blind to it, 1 = always
     catches it)."""
-    rng, out = random.Random(seed), {}
+    rng, pairs = random.Random(seed), {}
     for slip in ar.SLIPS:
         texts, labels = [], []
         for t in tasks:
@@ -149,10 +149,13 @@ def slip_test(verifier, tasks, seed=0) -> dict:
             pair = [p.solution(rng=rng), ar.slipped_solution(p, rng, slip)]
             texts += [t["prompt"] + x for x in pair]
             labels.append([ar.check_answer(p, x) for x in pair])
-        scores = verifier.score(texts)  # one batched pass; then pair by pair
-        out[slip] = within_problem_auroc([scores[k:k + 2] for k in range(0, len(scores), 2)],
-                                         labels)
-    return out
+        pairs[slip] = texts, labels
+    # every distinct text of every kind of slip is scored once, in one batched call
+    distinct = list(dict.fromkeys(x for texts, _ in pairs.values() for x in texts))
+    score = dict(zip(distinct, verifier.score(distinct)))
+    return {slip: within_problem_auroc([[score[x] for x in texts[k:k + 2]]
+                                        for k in range(0, len(texts), 2)], labels)
+            for slip, (texts, labels) in pairs.items()}
 
 
 def step_positions(tokenizer, prompt: str, text: str) -> tuple:
