@@ -4,22 +4,12 @@ import math
 import pytest
 
 import workbench as wb
+from test_meta_parallel import scripted
 from workbench import meta
 from workbench.budget import Cost
 from workbench.meta import TextGenerator
 
 RESPONSES = ["The cat sat on the mat.", "A cat sat on a mat.", "Dogs bark at night."]
-
-
-def scripted(texts, logprobs=None):
-    """A black-box generator cycling through fixed texts (seed ignored)."""
-    state = {"i": 0}
-
-    def fn(prompt, seed):
-        i = state["i"] % len(texts)
-        state["i"] += 1
-        return (texts[i], logprobs[i]) if logprobs else texts[i]
-    return TextGenerator(fn, "scripted")
 
 
 def recording(reply):
