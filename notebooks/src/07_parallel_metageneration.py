@@ -237,9 +237,8 @@ print(f"C_t = {c_t.input_tokens} tokens read + {c_t.output_tokens} written | cos
 # `meta.lever`, runs each sampled program in the sandbox and scores it by
 # p_θ(y | x) · P(correct | x, y, its result), summed over the programs whose results agree. It
 # is in the package and tested, not run here: TinyWorld's verifier was never trained to judge
-# a program beside its result, and asked for code on the running problem ("Code: 64-8*7+29"),
-# its target wrote the same program in 8 samples of 8 at temperature 1 when we tried, so there
-# would be nothing to rerank.
+# a program beside its result, so its verdict would teach nothing about LEVER. Try it with a
+# code task and a judge of your own: `meta.judge_verifier` wraps an `rm.LLMJudge`.
 
 # %% tags=["claim"]
 # any model: C_t is the aggregator prompt's tokens (read) plus its reply's; the bill adds up
