@@ -32,7 +32,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "coverage.md"
 TRAINING = "out of scope: training-time"
-PARTLY = "partly: implemented and tested, no chapter calls it"
+PARTLY = "partly: implemented and tested, no chapter calls it or shows its source"
 
 ROWS = [
     # §2 Preliminaries
@@ -139,9 +139,8 @@ ROWS = [
      "workbench.meta.sample_confidence", ""),
     ("4.2.2", "Minimum Bayes risk decoding (eqs. 36-38)",
      "workbench.meta.mbr workbench.meta.answer_match workbench.meta.overlap_f1", ""),
-    ("4.2.2", "Generate-and-transform: LLM aggregation (universal self-consistency)",
-     "workbench.meta.llm_aggregate", ""),
-    ("4.2.2", "Universal self-consistency over full responses (issue 20)",
+    ("4.2.2", "Generate-and-transform: LLM aggregation over the full responses (universal "
+     "self-consistency)",
      "workbench.meta.universal_self_consistency workbench.meta.usc_prompt "
      "workbench.meta.parse_choice", ""),
     ("4.2.3", "Sequence-level rejection sampling", "workbench.meta.rejection_sample", ""),
@@ -286,6 +285,10 @@ def _names(folder, glob, calls):
             imported = re.findall(r"from\s+([\w.]+)\s+import\s+\(?([\w\s,]+)", text)
             words = re.findall(pattern, text) + [  # from m import a, b: the names m.a, m.b
                 f"{m}.{n}" for m, ns in imported for n in re.findall(r"\w+", ns)]
+            if calls:   # a chapter that shows a function's source teaches it too
+                shown = [w.split(".") for args in re.findall(r"show_source\(([^)]*)\)", text)
+                         for w in re.findall(r"[A-Za-z_][\w.]*", args)]
+                words += [".".join(w[:i]) for w in shown for i in range(1, len(w) + 1)]  # C.m: C
             parts = (w.split(".") for w in set(words))
             out[p.name] = {".".join(w[i:]) for w in parts for i in range(len(w))}
     return out
@@ -355,7 +358,8 @@ def render(rows):
            "Meta-Generation* (Welleck et al., 2024) the workbench implements, where a chapter "
            "teaches them and which tests exercise them. **Generated: do not edit.** The rows "
            "are `ROWS` in `scripts/coverage.py`; the chapters (notebooks that call the "
-           "function) and tests (test files that name it) are found in the code by "
+           "function or show its source with `show_source`) and tests (test files that name it) "
+           "are found in the code by "
            "`python scripts/coverage.py`, and `tests/test_coverage.py` fails when this page "
            "is stale, a path does not import, or a function whose docstring cites the survey "
            "has no row. A *planned* row names a function being added in parallel: the test "

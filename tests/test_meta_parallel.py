@@ -7,7 +7,7 @@ import pytest
 
 from workbench import meta, scoring
 from workbench.budget import BudgetExceeded, Cost
-from workbench.meta import LMGenerator, TextGenerator, as_generator
+from workbench.meta import LMGenerator, TextGenerator, TextOutput, as_generator
 from workbench.tinyworld.worlds import story_grammar
 from workbench.tasks import load as load_task
 
@@ -154,17 +154,12 @@ def test_importance_resampling_approaches_target():
         assert abs(picks[o] / 1500 - target[o]) < 0.06
 
 
-def test_noisy_channel_and_llm_aggregate():
+def test_noisy_channel():
     gen = scripted(["A: 1", "A: 2"], [-1.0, -2.0])
     channel = lambda x, o: ((-5.0 if o.text == "A: 1" else 0.0), Cost(external_tokens=3))
     prior = lambda o: (0.0, Cost())
     r = meta.noisy_channel("Q\n", gen, 2, channel, prior, lambda_channel=1.0)
     assert r.text == "A: 2" and r.cost.external_tokens == 6
-    seen = []
-    agg = TextGenerator(lambda prompt, seed: seen.append(prompt) or "4\n")
-    r = meta.llm_aggregate("Q\n", scripted(["A: 4", "A: 4", "A: 8"]), agg, 3)
-    assert seen == ["Answers: 4, 4, 8\nMost common: "]
-    assert r.answer == 4 and r.chosen == 0 and r.info["answers"] == [4, 4, 8]
 
 
 def test_meta_generators_nest_through_as_generator(tiny_lm):
@@ -254,3 +249,14 @@ def test_sample_confidence_needs_a_token_count():
         meta.sample_confidence(out)
     out.cost = Cost(output_tokens=4)
     assert meta.sample_confidence(out) == pytest.approx(math.exp(-0.5))
+
+
+def test_replay_hands_out_the_pool_in_order_and_refuses_to_run_dry():
+    pool = [TextOutput(f"A: {a}", Cost(output_tokens=n, calls=1)) for a, n in
+            ((3, 5), (4, 7), (3, 6), (3, 9))]
+    r = meta.adaptive_vote("Q\n", meta.Replay(pool), max_n=4, stop="decided")
+    assert r.answer == 3 and r.info["samples"] == 3 and r.cost.output_tokens == 18
+    replay = meta.Replay(pool)
+    assert [o.text for o in replay.generate("Q\n", 3, seed=99)] == ["A: 3", "A: 4", "A: 3"]
+    with pytest.raises(ValueError, match="holds 4 outputs; 5 were asked for"):
+        replay.generate("Q\n", 2)

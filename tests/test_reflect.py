@@ -187,3 +187,23 @@ def test_reflexion_on_a_humaneval_problem_with_its_unit_tests_in_the_sandbox():
     assert "compare every pair" in prompts[1] and prompts[1].endswith(prompt)
     assert r.info["stopped"] == "passed" and r.text == right and he.check(p, r.text)
     assert r.info["messages"][1] == "all tests passed"
+
+
+def test_critique_of_a_chat_model_is_asked_in_turns():
+    from transformers import AutoTokenizer
+
+    from workbench.paths import data_dir
+    tok = AutoTokenizer.from_pretrained(data_dir() / "tokenizer")
+    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n"
+                         "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    mbpp = load_task("mbpp", source="local")
+    p = mbpp.problems[1]
+    asked = []
+    gen = TextGenerator(lambda x, s: asked.append(x) or "No errors.")
+    gen.lm = type("ChatLM", (), {"tokenizer": tok})()
+    h = meta.critique_feedback(gen, task=mbpp, feedback_turn="Review it.")
+    z = h(mbpp.prompt(p, gen.lm), ["y0"], [])
+    assert z.done and asked == [f"<|user|>{mbpp.user_message(p)}\n<|assistant|>y0\n"
+                                f"<|user|>Review it.\n<|assistant|>"]
+    with pytest.raises(ValueError, match="task: needed to ask for a critique from a chat model"):
+        meta.critique_feedback(gen)

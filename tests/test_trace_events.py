@@ -76,7 +76,6 @@ def _run_everything(target, draft, tiny_lm, url):
     meta.rejection_sample("", discrete(["a", "b"], [0.5, 0.5]),
                           lambda p, o: 0.0 if o.text == "a" else -math.inf, math.log(2),
                           num_samples=1, max_proposals=40, batch=4, seed=0)
-    meta.llm_aggregate("Q\n", scripted(["A: 4", "A: 8"]), fixed("4\n"), 2)
     meta.universal_self_consistency("Q\n", scripted(["A: 4", "A: 8"]), fixed("2"), 2)
     meta.lever("Q\n", scripted(["print(4)", "print(8)"], [-1.0, -2.0]),
                lambda p, t, r: (0.5, Cost()), lambda p, t: t[6], 2)

@@ -23,6 +23,12 @@ _LOOSE = re.compile(r"answer is:?\s*\**\s*" + INTEGER + r"(?!\s*(?:[-+/=^×÷]|\
                     re.IGNORECASE)
 
 
+def fill(template: str, **values) -> str:
+    """``template`` with each ``{name}`` replaced by ``values[name]`` in one pass: the values
+    may hold braces (programs do), and a ``{name}`` with no value is left as it is."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), template)
+
+
 def cut(text: str, stop) -> str:
     """``text`` up to the first of the ``stop`` strings."""
     cuts = [i for i in (text.find(s) for s in stop) if i >= 0]

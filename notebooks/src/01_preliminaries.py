@@ -203,6 +203,32 @@ print("sampling at τ = 0.5:", [decoding.sample(lm, PROMPT, adapters=tau_half, s
                               for s in range(3)])
 
 # %% [markdown]
+# **One loop underneath.** Greedy decoding and sampling are the same token loop,
+# `decoding.decode` (a generation algorithm in the sense of §2's Definition 1): at each step it
+# computes the logits, applies the adapters and hands the result to a *chooser*, which is the
+# only thing that differs. Greedy takes the argmax, y_t = argmax_v s_θ(v | y<t, x); sampling
+# draws y_t ~ softmax(q_t(s_θ(· | y<t, x))) with a seeded random generator. The two choosers:
+
+# %%
+show_source(decoding.choose_greedy, decoding.choose_sample)
+
+# %%
+from workbench.rng import make_generator
+loop_greedy = decoding.decode(lm, lm.prefill([PROMPT]), decoding.choose_greedy, 60)[0]
+loop_sampled = [decoding.decode(lm, lm.prefill([PROMPT]), decoding.choose_sample, 60, tau_half,
+                                generator=make_generator(s))[0] for s in range(3)]
+print("the loop with argmax        :", [loop_greedy.text])
+print("the loop with draws, τ = 0.5:", [y.text for y in loop_sampled])
+
+# %% tags=["claim"]
+# any model: the loop run by hand gives exactly what decoding.greedy and decoding.sample give
+assert loop_greedy.token_ids == decoding.greedy(lm, PROMPT, max_new_tokens=60).token_ids
+assert [y.token_ids for y in loop_sampled] == [
+    decoding.sample(lm, PROMPT, adapters=tau_half, seed=s, max_new_tokens=60).token_ids
+    for s in range(3)]
+print("greedy decoding and sampling are one loop with two choosers.")
+
+# %% [markdown]
 # For most generators the distribution g(· | x) cannot be written down ("in most situations
 # analytically intractable", §2.2): what is the probability that best-of-16 with a verifier
 # returns y? But for *token-level* samplers it can: sampling through adapters q_t draws each

@@ -169,6 +169,19 @@ for method in ("fudge", "dexperts", "product_of_experts"):
     g = tw.steer(method, models, "Review:", strength, label=1, seed=SEED, max_new_tokens=48)
     print(f"{method:19} {g.text!r:60} oracle: {sentiment(g.text)}")
     print(f"{'':19} cost: {g.cost}")
+# proxy tuning called directly, as with your own models: a small model tuned for the attribute
+# (the positive expert, fine-tuned from the draft) against its untuned base (the draft)
+proxy = control.proxy_tuning(models["target"], models["positive"], models["draft"], "Review:",
+                             alpha=2.0, seed=SEED, max_new_tokens=48)
+print(f"{'proxy_tuning':19} {proxy.text!r:60} oracle: {sentiment(proxy.text)}")
+print(f"{'':19} cost: {proxy.cost}")
+
+# %% tags=["claim"]
+# any model: lock-step proxy tuning runs three models, one pass each per token after the prefill
+n_new = len(proxy.token_ids)
+assert proxy.cost.forward_passes == 3 * (n_new - (proxy.finish_reason != "eos")) + 3, \
+    (proxy.cost, n_new, proxy.finish_reason)
+print("proxy tuning: three forward passes per generated token.")
 
 # %% [markdown]
 # ## Explore the control strength

@@ -4,11 +4,11 @@ Chains (§4.1), parallel generation with reranking/transformation (§4.2), step-
 (§4.3) and refinement (§4.4).  Every algorithm takes generators as arguments (token-level ones,
 black boxes or other meta-generators via `as_generator`) and returns a `MetaResult`.
 """
-from .base import (FunctionGenerator, LMGenerator, MetaResult, TextGenerator, TextOutput,
-                   as_generator, generate, total_cost)
+from .base import (FunctionGenerator, LMGenerator, MetaResult, Replay, TextGenerator,
+                   TextOutput, as_generator, generate, total_cost)
 from .chains import chain, chain_of_thought, least_to_most, tool_generate
 from .parallel import (answer_match, best_of_n, bon_kl_bound, bon_policy, default_answer,
-                       filter_target, importance_resample, kl_divergence, llm_aggregate,
+                       filter_target, importance_resample, kl_divergence,
                        majority_vote, mbr, noisy_channel, overlap_f1, plurality, proposal_weight,
                        rejection_sample, sample_confidence, self_consistency, weighted_vote)
 from .aggregate import (judge_verifier, lever, parse_choice, sandbox_executor,

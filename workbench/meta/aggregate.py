@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 
+from ..prompts import fill
 from ..trace import active, emit, source
 from .base import MetaResult, generate, total_cost
 
@@ -26,8 +27,7 @@ def usc_prompt(prompt: str, texts, template: str = USC_TEMPLATE) -> str:
     if not isinstance(template, str) or "{responses}" not in template:
         raise ValueError(f"template must be a string containing {{responses}}, got {template!r}")
     listed = "\n\n".join(f"Response {i}: {t.strip()}" for i, t in enumerate(texts, 1))
-    fields = {"prompt": prompt.strip(), "responses": listed}
-    return re.sub(r"\{(prompt|responses)\}", lambda m: fields[m.group(1)], template)
+    return fill(template, prompt=prompt.strip(), responses=listed)
 
 
 def parse_choice(reply: str, n: int):
@@ -125,8 +125,7 @@ def judge_verifier(judge, template: str = LEVER_TEMPLATE):
         raise ValueError(f"template must be a string containing {{result}}, got {template!r}")
 
     def verifier(prompt, text, result):
-        fields = {"program": text, "result": result}
-        reply = re.sub(r"\{(program|result)\}", lambda m: fields[m.group(1)], template)
+        reply = fill(template, program=text, result=result)
         return judge.reply_scores(prompt, [reply])[0], judge.reply_cost(prompt, [reply])
     return verifier
 

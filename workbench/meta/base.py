@@ -126,6 +126,33 @@ class TextGenerator:
         return f"TextGenerator({self.name})"
 
 
+class Replay:
+    """A generator that hands out recorded outputs in order: a precomputed pool of samples
+    replayed, each with the text and cost it was recorded with.  Sampling from the pool without
+    replacement in its stored order is what a fresh run with the pool's seeds would have drawn,
+    so a meta-generator run on a replay costs no model call.  ``seed`` is ignored (the order is
+    the pool's); asking for more outputs than are left raises ``ValueError``.
+    """
+
+    def __init__(self, outputs, name: str = "replay"):
+        self.outputs, self.name, self.used = list(outputs), name, 0
+
+    def generate(self, prompt, n: int = 1, seed=None) -> list:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        if self.used + n > len(self.outputs):
+            raise ValueError(f"the replayed pool holds {len(self.outputs)} outputs; "
+                             f"{self.used + n} were asked for")
+        self.used += n
+        return self.outputs[self.used - n:self.used]
+
+    def __call__(self, prompt, seed=None):
+        return self.generate(prompt, 1, seed)[0]
+
+    def __repr__(self):
+        return f"Replay({self.name}, {self.used}/{len(self.outputs)} used)"
+
+
 class FunctionGenerator:
     """A meta-generator function with fixed parameters, usable wherever a generator is."""
 

@@ -220,29 +220,6 @@ def noisy_channel(prompt, generator, n: int, channel, prior, lambda_channel: flo
     return MetaResult(cands[best].text, cost, cands, scores, best, info={"parts": parts})
 
 
-def llm_aggregate(prompt, generator, aggregator, n: int, answer_fn=default_answer,
-                  template: str = "Answers: {answers}\nMost common: ", seed=None) -> MetaResult:
-    """LLM-based aggregation (universal self-consistency style, §4.2.2): a generator reads the
-    N candidates' answers and writes the final answer (the transformation h is itself an LLM).
-    """
-    with source("llm_aggregate"):
-        cands = generate(generator, prompt, n, seed)
-        answers = [answer_fn(c.text) for c in cands]
-        listed = ", ".join(str(a) for a in answers if a is not None)
-        agg = generate(aggregator, template.format(answers=listed), 1, seed)[0]
-        text = agg.text.strip().split("\n")[0]
-        try:
-            final = int(text)
-        except ValueError:
-            final = None
-        chosen = answers.index(final) if final in answers else None
-        _emit_candidates(cands, answers)
-        emit("aggregate", prompt=template.format(answers=listed), output=text)
-    return MetaResult(cands[chosen].text if chosen is not None else text,
-                      total_cost(cands) + agg.cost, cands, None, chosen, final,
-                      info={"answers": answers, "aggregator_output": agg.text})
-
-
 # -- sampling from a target distribution (§4.2.3) ------------------------------------------
 
 def rejection_sample(prompt, proposal, log_target, log_M: float, num_samples: int = 1,

@@ -315,25 +315,36 @@ def reask(generator, task=None, template: str = REASK_TEMPLATE):
     prompt's problem (`Task.user_message` of `Task.problem_of`), so a ``task`` is needed."""
     if not isinstance(template, str) or "{feedback}" not in template:
         raise ValueError(f"template must be a string containing {{feedback}}, got {template!r}")
-    tok = getattr(getattr(generator, "lm", None), "tokenizer", None)
-    chat = tok is not None and bool(getattr(tok, "chat_template", None))
-    if chat and task is None:
-        raise ValueError("task: needed to re-ask a chat model (its question is rebuilt as a "
-                         "chat turn with task.user_message)")
+    tok = chat_tokenizer(generator, task, "re-ask")
 
     def g(prompt, versions, feedbacks, seed=None):
         said = template.replace("{feedback}", feedbacks[-1].text)
-        if chat:
-            question = task.user_message(task.problem_of(prompt))
-            text = tok.apply_chat_template(
-                [{"role": "user", "content": question},
-                 {"role": "assistant", "content": versions[-1]},
-                 {"role": "user", "content": said}], tokenize=False, add_generation_prompt=True)
-        else:
-            text = prompt + versions[-1] + "\n\n" + said + "\n"
+        text = (chat_turn(tok, task, prompt, versions[-1], said) if tok is not None
+                else prompt + versions[-1] + "\n\n" + said + "\n")
         out = generate(generator, text, 1, seed)[0]
         return _Version(out.text, out.cost)
     return g
+
+
+def chat_tokenizer(generator, task, doing: str):
+    """The tokenizer of the generator's model when it has a chat template (the model is then
+    asked in turns), else None; a chat model needs the ``task`` to rebuild its question."""
+    tok = getattr(getattr(generator, "lm", None), "tokenizer", None)
+    if tok is None or not getattr(tok, "chat_template", None):
+        return None
+    if task is None:
+        raise ValueError(f"task: needed to {doing} a chat model (its question is rebuilt as a "
+                         "chat turn with task.user_message)")
+    return tok
+
+
+def chat_turn(tok, task, prompt, reply: str, said: str) -> str:
+    """[user: the task's question, assistant: ``reply``, user: ``said``] in the chat template,
+    ready for the assistant's next turn."""
+    return tok.apply_chat_template(
+        [{"role": "user", "content": task.user_message(task.problem_of(prompt))},
+         {"role": "assistant", "content": reply}, {"role": "user", "content": said}],
+        tokenize=False, add_generation_prompt=True)
 
 
 def resample(generator):

@@ -9,23 +9,16 @@ memory that goes into every later attempt's prompt.
 """
 from __future__ import annotations
 
-import re
-
 from ..budget import Cost
+from ..prompts import fill
 from ..trace import emit, source
 from ..validate import count
 from .base import MetaResult, _seeds, generate
 from .parallel import default_answer
-from .refine import Feedback, reask, refine, REASK_TEMPLATE
+from .refine import Feedback, REASK_TEMPLATE, chat_tokenizer, chat_turn, reask, refine
 
 CRITIQUE_TEMPLATE = ("{prompt}{solution}\n\nReview the reply above step by step. If it is "
                      "right, say \"No errors.\"; otherwise say what is wrong.\nReview:")
-
-
-def _fill(template: str, **values) -> str:
-    """``template`` with each ``{name}`` replaced by ``values[name]``, in one pass (the values
-    may hold braces: programs do)."""
-    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), template)
 
 
 def _needs(name: str, template, *fields):
@@ -66,21 +59,11 @@ def critique_feedback(generator, template: str = CRITIQUE_TEMPLATE, done="No err
     or None) seeds the critique of version t with a seed of its own."""
     _needs("template", template, "prompt", "solution")
     is_done = _stop_rule(done)
-    tok = getattr(getattr(generator, "lm", None), "tokenizer", None)
-    chat = tok is not None and bool(getattr(tok, "chat_template", None))
-    if chat and task is None:
-        raise ValueError("task: needed to ask a chat model for a critique (its question is "
-                         "rebuilt as a chat turn with task.user_message)")
+    tok = chat_tokenizer(generator, task, "ask for a critique from")
 
     def h(prompt, versions, feedbacks):
-        if chat:
-            text = tok.apply_chat_template(
-                [{"role": "user", "content": task.user_message(task.problem_of(prompt))},
-                 {"role": "assistant", "content": versions[-1]},
-                 {"role": "user", "content": feedback_turn}],
-                tokenize=False, add_generation_prompt=True)
-        else:
-            text = _fill(template, prompt=prompt, solution=versions[-1].rstrip("\n"))
+        text = (chat_turn(tok, task, prompt, versions[-1], feedback_turn) if tok is not None
+                else fill(template, prompt=prompt, solution=versions[-1].rstrip("\n")))
         s = None if seed is None else _seeds(seed + len(versions), 1)[0]
         out = generate(generator, text, 1, s)[0]
         critique = out.text.strip()
@@ -167,7 +150,7 @@ def reflexion(prompt, generator, evaluate, reflect, max_trials: int = 4, memory:
     with source("reflexion"):
         for k in range(max_trials):
             reflections_text = "\n".join(f"- {r}" for r in kept)
-            x = _fill(memory_template, reflections=reflections_text, prompt=prompt) if kept \
+            x = fill(memory_template, reflections=reflections_text, prompt=prompt) if kept \
                 else prompt
             prompts.append(x)
             y = generate(generator, x, 1, seeds[2 * k])[0]
@@ -186,7 +169,7 @@ def reflexion(prompt, generator, evaluate, reflect, max_trials: int = 4, memory:
                 break
             if k == max_trials - 1:
                 break
-            asked = _fill(reflect_template, prompt=prompt, attempt=y.text.rstrip("\n"),
+            asked = fill(reflect_template, prompt=prompt, attempt=y.text.rstrip("\n"),
                           message=message)
             r = generate(reflect, asked, 1, seeds[2 * k + 1])[0]
             cost = cost + r.cost

@@ -180,7 +180,7 @@ class SelfEvaluationValue(Value):
     def __init__(self, judge, lam: float = 0.5):
         if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam <= 1:
             raise ValueError(f"lam must be a number in [0, 1], got {lam!r}")
-        self.judge, self.lam = ProcessValue(judge, "prod"), float(lam)
+        self.judge, self.lam = ProcessScorer(judge, "prod"), float(lam)
         self.name = f"self-evaluation(lam={self.lam:g})"
 
     def __call__(self, prompt, partials):
@@ -189,13 +189,13 @@ class SelfEvaluationValue(Value):
         if any(p.logprob is None for p in partials):
             raise ValueError("self_evaluation_value needs steps with log-probabilities (an LM "
                              "stepper or a generator that returns them)")
-        steps = self.judge.scorer.step_scores(prompt, [p.text or "" for p in partials])
+        steps = self.judge.step_scores(prompt, [p.text or "" for p in partials])
         vals = [self.lam * p.logprob + (1 - self.lam) * sum(math.log(max(c, 1e-300)) for c in cs)
                 for p, cs in zip(partials, steps)]
-        return vals, self.judge.cost_of(prompt, partials)
+        return vals, self.cost_of(prompt, partials)
 
     def cost_of(self, prompt, partials) -> Cost:
-        return self.judge.cost_of(prompt, partials)
+        return self.judge.cost_of(prompt, [p.text or "" for p in partials])
 
 
 def self_evaluation_value(judge, lam: float = 0.5) -> Value:
