@@ -20,7 +20,6 @@ import argparse
 import json
 import random
 import time
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm

@@ -359,8 +359,9 @@ show_source(eff.medusa.candidate_tree, eff.medusa._Run.round)
 
 # %% [markdown]
 # Tokens per target pass on eight held-out TinyWorld prompts (32 tokens each, heads' tree
-# 2, 1, 1: four candidates), then the time per token against plain greedy decoding, three
-# interleaved runs of 48 tokens:
+# 2, 1, 1: four candidates); then, in the next cell, the time per token against plain greedy
+# decoding, three interleaved runs of 48 tokens, shown as a ratio (median, range in the label)
+# beside the draft-model tree's tokens per pass on the same story:
 
 # %%
 medusa_dir = data_dir() / "models" / "tinyworld-medusa"
@@ -374,6 +375,7 @@ per_pass = stats.mean_interval([r.info["tokens_per_pass"] for r in medusa_runs])
 print(f"tokens per target pass: {per_pass.mean:.2f} (95 % interval {per_pass.low:.2f} to "
       f"{per_pass.high:.2f}, 8 prompts); greedy decoding: 1")
 
+# %%
 medusa_timed = {"greedy": [], "medusa": []}
 for _ in range(3):
     for name, fn in (("greedy", lambda: decoding.greedy(lm, "Story:", 48, eos=False)),
@@ -384,12 +386,14 @@ for _ in range(3):
         medusa_story = fn()
         medusa_timed[name].append((time.perf_counter() - start) / 48)
 medusa_speedup = [g / m for g, m in zip(medusa_timed["greedy"], medusa_timed["medusa"])]
-print(f"speed-up over greedy: median {statistics.median(medusa_speedup):.2f} "
-      f"({min(medusa_speedup):.2f}-{max(medusa_speedup):.2f} over 3 interleaved runs)")
 print(f"on 'Story:': Medusa {medusa_story.info['tokens_per_pass']:.2f} tokens per target "
       f"pass, no draft passes; the draft-model tree above (2, 2, 1) "
       f"{hedge['trained draft'][1].info['tokens_per_round']:.2f}, with "
       f"{hedge['trained draft'][1].info['draft_passes']} draft passes")
+kv_views.ratios_figure([(f"Medusa (2, 1, 1) vs greedy ({min(medusa_speedup):.2f}-"
+                         f"{max(medusa_speedup):.2f})", statistics.median(medusa_speedup), 1.0)],
+                       title="Live speed-up on this CPU (median of 3 interleaved runs)",
+                       height=220)
 
 # %% [markdown]
 # The heads turn one target pass into about two and a half tokens, without a second model:

@@ -46,6 +46,7 @@ __all__ = [
     "SpecStep", "accepted_length_distribution", "expected_speedup", "expected_tokens_per_round",
     "greedy_verify_step", "prompt_lookup_decode", "speculative_decode",
     "speculative_sampling_step", "summarize", "truncated_draft", "tree_speculative_decoding",
-    "MedusaHeads", "medusa_decoding", "multi_draft_step", "greedy_tree_step", "PagedKVAllocator", "Request", "ServingResult",
+    "MedusaHeads", "medusa_decoding", "multi_draft_step", "greedy_tree_step",
+    "PagedKVAllocator", "Request", "ServingResult",
     "StepRecord", "continuous_batching", "merge_states", "padded_reservation",
     "poisson_workload", "serving_curve", "simulate_serving", "static_batching"]
