@@ -27,8 +27,9 @@
 # slice of it).
 #
 # > **If you have 30 minutes.** Do "Speculative decoding" up to the embedded pair's runs (the
-# > toy exactness test, greedy and sampled drafts); then exercises 1 and 2. Skip token trees,
-# > prompt lookup, lookahead decoding, the timing sections, exercise 3 and the open question.
+# > toy exactness test, greedy and sampled drafts); then exercises 1 and 2. Skip token trees
+# > (and Medusa), prompt lookup, lookahead decoding, the timing sections, exercise 3 and the
+# > open question.
 # > Run every cell anyway: later cells use earlier results.
 
 # %%
@@ -848,7 +849,9 @@ with checks.exercise(3):
 #   draft need not be a model (**prompt lookup** copies n-grams and costs no forward pass;
 #   **lookahead decoding** drafts n-grams from its own Jacobi guesses, trading many more
 #   computed tokens for about half the sequential passes). A **token tree** hedges a weak
-#   draft: several children per node, verified in one pass, still exact.
+#   draft: several children per node, verified in one pass, still exact. **Medusa** drafts
+#   the tree with small heads on the target's own hidden state: no second model, the same
+#   one-pass verification, and still exactly greedy decoding whatever the heads guess.
 # - **Theory for token counts, measurement for time**: tokens per round match
 #   $(1 - \alpha^{k+1})/(1 - \alpha)$ within the interval of α, but the speedup closed form,
 #   which counts only forward passes, promised 2.0× where the stored run measured 1.29×.
