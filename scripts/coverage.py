@@ -230,9 +230,8 @@ ROWS = [
      "workbench.efficiency.lookahead_decoding", ""),
     ("7.2", "Self-speculation with an early-exit draft",
      "workbench.efficiency.truncated_draft", ""),
-    ("7.2", "Tree drafts from extra decoding heads (Medusa)", "",
-     "not yet: issue 20 (heads trained on TinyWorld's target, verified by "
-     "tree_speculative_decoding)"),
+    ("7.2", "Tree drafts from extra decoding heads (Medusa)",
+     "workbench.efficiency.medusa_decoding workbench.efficiency.MedusaHeads", ""),
     ("7.3", "Batching: throughput vs batch size", "workbench.efficiency.throughput "
      "workbench.efficiency.ms_per_token", ""),
     ("7.3", "Prefix sharing across a meta-generator's calls (radix cache)",

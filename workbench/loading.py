@@ -18,10 +18,15 @@ class ModelNotAvailable(OSError):
 
 
 def embedded_models() -> list:
-    """Names of the models shipped in ``data/models/``."""
+    """Names of the models shipped in ``data/models/`` (Hugging Face models: a config.json with
+    a ``model_type``; Medusa heads, ``tinyworld-medusa``, are not one)."""
     root = data_dir() / "models"
-    return sorted(p.name for p in root.iterdir() if (p / "config.json").exists()) \
-        if root.exists() else []
+    return sorted(p.name for p in root.iterdir() if _is_hf_model(p)) if root.exists() else []
+
+
+def _is_hf_model(p: Path) -> bool:
+    cfg = p / "config.json"
+    return cfg.exists() and "model_type" in json.loads(cfg.read_text())
 
 
 def resolve(name_or_path) -> tuple:

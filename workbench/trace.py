@@ -138,7 +138,8 @@ EVENTS: dict = {
                             "the bonus token)",
                             "pool_size": "n-grams in the pool after the step"}),
     "tree_spec_round": Kind("one round of token-tree speculative decoding "
-                            "(efficiency.tree_speculative_decoding): a drafted tree, verified "
+                            "(efficiency.tree_speculative_decoding; efficiency.medusa_decoding, "
+                            "whose tree is the Medusa heads' guesses): a drafted tree, verified "
                             "in one target pass, and the path the target accepted",
                             {"round": _ROUND,
                              "tokens": "the tree's drafted tokens, in node order (the root, "

@@ -6,6 +6,7 @@ decoding, arithmetic intensity and the roofline, quantisation and attention kern
     eff.speculative_decode(target, draft, "Story:", k=4, seed=0)
     eff.tree_speculative_decoding(target, draft, "Story:", branching=(2, 2, 1), seed=0)
     eff.lookahead_decoding(lm, "Story:", window=4, ngram=3)  # greedy, fewer sequential steps
+    eff.medusa_decoding(lm, eff.MedusaHeads.from_pretrained(path, lm), "Story:", topk=(3, 2, 1))
     eff.PrefixCache(lm).prefill(prompts)                       # reuse computed prefixes
     eff.use_growing_cache(lm)          # KV caches that append in place (faster decoding)
     eff.with_quantized_kv(lm, bits=4)  # keys and values stored in 4 bits (KIVI)
@@ -21,6 +22,7 @@ from .kv_quant import (FidelityReference, QuantizedTensor, decode_fidelity, fide
                        quantize_minmax, quantized_kv_bytes, quantized_kv_cache,
                        with_quantized_kv)
 from .lookahead import lookahead_decoding
+from .medusa import MedusaHeads, medusa_decoding
 from .prefix import PrefixCache, throughput
 from .quantize import agreement, quantize_int8, weight_bytes, with_attention
 from .roofline import (CPU_2CORE, H100, H100_NO_TENSOR_CORES, LLAMA2_7B, Hardware, forward_cost,
@@ -44,6 +46,7 @@ __all__ = [
     "SpecStep", "accepted_length_distribution", "expected_speedup", "expected_tokens_per_round",
     "greedy_verify_step", "prompt_lookup_decode", "speculative_decode",
     "speculative_sampling_step", "summarize", "truncated_draft", "tree_speculative_decoding",
-    "multi_draft_step", "greedy_tree_step", "PagedKVAllocator", "Request", "ServingResult",
+    "MedusaHeads", "medusa_decoding", "multi_draft_step", "greedy_tree_step",
+    "PagedKVAllocator", "Request", "ServingResult",
     "StepRecord", "continuous_batching", "merge_states", "padded_reservation",
     "poisson_workload", "serving_curve", "simulate_serving", "static_batching"]

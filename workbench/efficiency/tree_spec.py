@@ -133,11 +133,14 @@ def _draft_tree(draft: LanguageModel, dstate: DecodeState, branching, adapters, 
     return tree
 
 
-def _verify_pass(target: LanguageModel, state: DecodeState, pending: list, rows: list):
+def _verify_pass(target: LanguageModel, state: DecodeState, pending: list, rows: list,
+                 hidden: bool = False):
     """One target pass of ``pending + row`` for every row (right padded; a causal model never
     reads the padding), each on its own copy of the cache (``state`` is used up).  Returns
     ``node_logits`` (B, 1 + D, V), entry [b, j] the target's logits after the row's first j
-    tokens, and the batch's state.  Without tokens to feed, no pass is run."""
+    tokens, and the batch's state.  Without tokens to feed, no pass is run.  ``hidden=True``
+    (Medusa's heads read them; ``pending`` must not be empty) adds a third item, the last
+    hidden states (B, 1 + D, d) at the same entries."""
     D = max(len(r) for r in rows)
     T = len(pending) + D
     if T == 0:
@@ -146,14 +149,15 @@ def _verify_pass(target: LanguageModel, state: DecodeState, pending: list, rows:
     batch = state.select([0] * len(rows), inplace=True)
     tok = torch.tensor(tokens, device=target.device)
     pos = (state.positions.view(1, 1) + torch.arange(T, device=target.device)).expand_as(tok)
-    logits, batch.cache = target.forward(tok, None, pos, batch.cache)
+    logits, batch.cache, *last = target.forward(tok, None, pos, batch.cache, hidden=hidden)
     batch.mask = torch.cat([batch.mask, torch.ones_like(tok)], dim=1)
     batch.positions = batch.positions + T
     for ids, row in zip(batch.ids, tokens):
         ids.extend(row)
     root = (logits[:, len(pending) - 1:len(pending)] if pending
             else state.logits.view(1, 1, -1).expand(len(rows), 1, -1))
-    return torch.cat([root, logits[:, len(pending):]], dim=1), batch
+    node_logits = torch.cat([root, logits[:, len(pending):]], dim=1)
+    return (node_logits, batch, last[0][:, len(pending) - 1:]) if hidden else (node_logits, batch)
 
 
 def _walk(tree: _Tree, paths, node_logits, adapters, greedy, generator):
