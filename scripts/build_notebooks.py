@@ -21,6 +21,9 @@ printed and must stay under 90 s on a 2-core CPU.
     python scripts/build_notebooks.py              # all chapters
     python scripts/build_notebooks.py 03 07        # chapters whose name starts with 03 or 07
     python scripts/build_notebooks.py --no-execute # only convert
+    python scripts/build_notebooks.py --static 03  # only remake stored notebooks' static images
+
+Every figure and every widget that shows figures also gets a static PNG (`add_static`).
 """
 from __future__ import annotations
 
@@ -153,8 +156,19 @@ def build(src: Path, execute: bool = True, timeout: int = 600) -> float:
         for c in nb.cells:  # keep stored notebooks small and stable
             c.metadata.pop("execution", None)
         slim(nb)
+        add_static(nb)
     nbformat.write(nb, out)
     return seconds
+
+
+def add_static(nb) -> dict:
+    """Static images of the figures and widgets (`widgets.export.add_static_images`), so the
+    stored notebook reads on GitHub, nbviewer and Colab before it runs; not counted in the
+    chapter's run time (it is made here, at build time)."""
+    sys.path.insert(0, str(ROOT))
+    from widgets.export import add_static_images, renderer
+    with renderer():
+        return add_static_images(nb)
 
 
 def slim(nb) -> None:
@@ -172,11 +186,17 @@ def main():
     ap.add_argument("only", nargs="*", help="name prefixes to build")
     ap.add_argument("--no-execute", action="store_true")
     ap.add_argument("--slim", action="store_true", help="only slim the stored notebooks' widget state")
+    ap.add_argument("--static", action="store_true",
+                    help="only (re)make the stored notebooks' static images, without running them")
     args = ap.parse_args()
-    if args.slim:
+    if args.slim or args.static:
         for path in sorted(OUT.glob("[0-9][0-9]_*.ipynb")):
+            if args.only and not any(path.stem.startswith(o) for o in args.only):
+                continue
             nb = nbformat.read(path, as_version=4)
             slim(nb)
+            if args.static:
+                print(f"{path.stem}: {add_static(nb)}", flush=True)
             nbformat.write(nb, path)
         return
     srcs = sorted(p for p in SRC.glob("*.py")

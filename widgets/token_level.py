@@ -112,15 +112,16 @@ def coin_figure(stats: dict, eps: float = 0.005) -> go.Figure:
         for c in (1, 2):
             fig.add_vrect(x0=lo - 0.5, x1=hi + 0.5, fillcolor=GOOD, opacity=0.15, line_width=0,
                           row=1, col=c)
-    fig.add_scatter(x=k, y=lp, mode="lines", line=dict(color=NEUTRAL), name="log p(sequence)",
-                    row=1, col=1, hovertemplate="k = %{x}: log p = %{y:.2f}<extra></extra>")
+    fig.add_scatter(x=k.tolist(), y=lp.tolist(), mode="lines", line=dict(color=NEUTRAL),
+                    name="log p(sequence)", row=1, col=1,
+                    hovertemplate="k = %{x}: log p = %{y:.2f}<extra></extra>")
     fig.add_scatter(x=[m], y=[lp[m]], mode="markers+text", text=["the mode"],
                     textposition="bottom left", marker=dict(color=BAD, size=12, symbol="star"),
                     name="most probable sequence", row=1, col=1)
     fig.add_hline(y=-stats["entropy"], line=dict(color=GOOD, dash="dash"), row=1, col=1,
                   annotation_text="−H (typical log p)", annotation_position="bottom right")
-    fig.add_bar(x=k, y=pc, marker_color=PALETTE[1], name="P(k heads)", row=1, col=2,
-                hovertemplate="k = %{x}: P = %{y:.3g}<extra></extra>")
+    fig.add_bar(x=k.tolist(), y=pc.tolist(), marker_color=PALETTE[1], name="P(k heads)", row=1,
+                col=2, hovertemplate="k = %{x}: P = %{y:.3g}<extra></extra>")
     fig.add_scatter(x=[m], y=[pc[m]], mode="markers+text", text=[f"mode: P = {pc[m]:.1e}"],
                     textposition="top left", marker=dict(color=BAD, size=12, symbol="star"),
                     showlegend=False, row=1, col=2)
