@@ -6,10 +6,12 @@
   costs match the server's token counts, seeded sampling repeats, and best-of-N and majority
   voting run through it.
 * The protocol against a scripted server answering like vLLM (``n`` honoured, log-probs
-  returned) or failing on purpose (unknown model, no usage, too slow, down).
+  returned) or failing on purpose (unknown model, no usage, too slow, down, 429/500 answers,
+  dropped connections), and ``generate_batch``'s concurrency (order, in-flight limit, seeds).
 """
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -40,9 +42,18 @@ def _free_port() -> int:
 # -- a scripted OpenAI-style server ---------------------------------------------------------
 
 class Scripted(BaseHTTPRequestHandler):
-    """Answers /v1/completions like vLLM: n choices, per-token log-probs, usage."""
+    """Answers /v1/completions like vLLM: n choices, per-token log-probs, usage.
+
+    ``delay`` (seconds, at most) sleeps a random time per request and appends ``[prompt]`` to
+    each text; ``failures`` requests in a row are answered with ``fail_status`` (0: the
+    connection is closed with no answer; a 429 says ``Retry-After: 0``) before answering
+    normally again.  ``inflight`` and
+    ``peak`` count the requests being answered at once."""
     mode = "vllm"      # "vllm" | "ignore_n" | "no_usage" | "slow"
     requests = []
+    delay, failures, fail_status = 0.0, 0, 500
+    inflight = peak = 0
+    lock = threading.Lock()
 
     def log_message(self, *args):
         pass
@@ -61,8 +72,41 @@ class Scripted(BaseHTTPRequestHandler):
         self._send(404, {"detail": "Not Found"})
 
     def do_POST(self):
+        cls = type(self)
+        with cls.lock:
+            cls.inflight += 1
+            cls.peak = max(cls.peak, cls.inflight)
+        try:
+            self._answer()
+        finally:
+            with cls.lock:
+                cls.inflight -= 1
+
+    def _fail(self) -> bool:
+        """Answer with the scripted failure if one is due (True), else do nothing."""
+        cls = type(self)
+        with cls.lock:
+            due = cls.failures > 0
+            cls.failures -= due
+        if due and cls.fail_status == 0:
+            self.close_connection = True  # drop the connection without an answer
+        elif due:
+            self.send_response(cls.fail_status)
+            if cls.fail_status == 429:
+                self.send_header("Retry-After", "0")
+            raw = json.dumps({"error": {"message": "overloaded, try later"}}).encode()
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+        return due
+
+    def _answer(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append(body)
+        if self._fail():
+            return
+        if self.delay:
+            time.sleep(random.uniform(0, self.delay))
         if body.get("model") not in (None, "tiny"):
             return self._send(404, {"object": "error", "type": "NotFoundError", "code": 404,
                                     "message": f"The model `{body['model']}` does not exist."})
@@ -77,7 +121,8 @@ class Scripted(BaseHTTPRequestHandler):
         for i in range(n):
             k = 1 + (seed + i) % 3  # 1-3 tokens, depending on seed and index
             toks = [f" t{seed % 7}{j}" for j in range(k)]
-            choices.append({"index": i, "text": "".join(toks) + f" A: {(seed + i) % 2}",
+            tag = f" [{body['prompt']}]" if self.delay else ""
+            choices.append({"index": i, "text": "".join(toks) + f" A: {(seed + i) % 2}" + tag,
                             "finish_reason": "stop",
                             "logprobs": {"tokens": toks, "token_logprobs": [-0.5] * k}})
         out = {"id": "x", "object": "text_completion", "model": "tiny", "choices": choices[::-1]}
@@ -90,6 +135,8 @@ class Scripted(BaseHTTPRequestHandler):
 @pytest.fixture
 def scripted():
     Scripted.mode, Scripted.requests = "vllm", []
+    Scripted.delay, Scripted.failures, Scripted.fail_status = 0.0, 0, 500
+    Scripted.inflight = Scripted.peak = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -156,6 +203,91 @@ def test_clear_errors(scripted):
         CompletionsGenerator(scripted).generate("x", 0)
     with pytest.raises(ValueError, match="temperature"):
         CompletionsGenerator(scripted, temperature=-1)
+
+
+def test_default_generate_batch_is_the_loop_over_generate():
+    g = meta.TextGenerator(lambda p, s: f"{p}:{s}")
+    prompts = ["a", "b", "c"]
+    batch = g.generate_batch(prompts, 2, seed=5)
+    seeds = meta.batch_seeds(5, 3)
+    assert [[o.text for o in outs] for outs in batch] == [
+        [o.text for o in g.generate(p, 2, s)] for p, s in zip(prompts, seeds)]
+    assert len(set(seeds)) == 3  # every prompt its own seed
+    plain = meta.generate_batch(lambda p, s: p.upper(), prompts, 1, seed=0)  # a bare function
+    assert [outs[0].text for outs in plain] == ["A", "B", "C"]
+    assert meta.batch_seeds(None, 2) == [None, None]
+
+
+def test_batch_keeps_the_prompts_order_under_shuffled_delays(scripted):
+    Scripted.delay = 0.2
+    prompts = [f"p{i}" for i in range(16)]
+    g = CompletionsGenerator(scripted, concurrency=8)
+    batch = g.generate_batch(prompts, 2, seed=0)
+    assert [len(outs) for outs in batch] == [2] * 16
+    assert all(o.text.endswith(f" [{p}]") for p, outs in zip(prompts, batch) for o in outs)
+    arrival = [r["prompt"] for r in Scripted.requests]
+    assert sorted(arrival) == sorted(prompts) and Scripted.peak > 1  # really concurrent
+
+
+def test_concurrency_limit_is_respected(scripted):
+    Scripted.delay = 0.1
+    g = CompletionsGenerator(scripted, concurrency=3)
+    g.generate_batch([f"p{i}" for i in range(18)], 1, seed=0)
+    assert Scripted.peak == 3 and len(Scripted.requests) == 18
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="concurrency"):
+            CompletionsGenerator(scripted, concurrency=bad)
+    with pytest.raises(ValueError, match="retries"):
+        CompletionsGenerator(scripted, retries=-1)
+
+
+@pytest.mark.parametrize("mode", ["vllm", "ignore_n"])
+def test_same_seed_same_outputs_at_any_concurrency(scripted, mode):
+    Scripted.mode, Scripted.delay = mode, 0.05
+    prompts = [f"q{i}" for i in range(10)]
+    texts = lambda batch: [[o.text for o in outs] for outs in batch]  # noqa: E731
+    one = CompletionsGenerator(scripted, concurrency=1)
+    first = one.generate_batch(prompts, 3, seed=7)
+    eight = CompletionsGenerator(scripted, concurrency=8)
+    eight.generate("q0", 3, seed=0)  # learn whether the server honours "n"
+    assert texts(eight.generate_batch(prompts, 3, seed=7)) == texts(first)
+    seeds = meta.batch_seeds(7, len(prompts))
+    assert texts(first) == [[o.text for o in one.generate(p, 3, s)]
+                            for p, s in zip(prompts, seeds)]
+    assert texts(eight.generate_batch(prompts, 3, seed=8)) != texts(first)
+    assert sum(o.cost.calls for outs in first for o in outs) == (
+        10 if mode == "vllm" else 30)
+
+
+@pytest.mark.parametrize("status", [429, 503, 0])
+def test_overload_and_dropped_connections_are_retried(scripted, status):
+    Scripted.failures, Scripted.fail_status = 2, status
+    g = CompletionsGenerator(scripted, retries=2, backoff=0.01)
+    out = g("x", seed=1)
+    assert len(Scripted.requests) == 3 and out.text.endswith("A: " + out.text[-1])
+    assert out.cost.output_tokens >= 1
+
+
+def test_retries_run_out_with_a_clear_error(scripted):
+    Scripted.failures, Scripted.fail_status = 99, 500
+    g = CompletionsGenerator(scripted, retries=2, backoff=0.05)
+    t = time.time()
+    with pytest.raises(BackendError, match=r"/v1/completions answered HTTP 500: overloaded, "
+                                           r"try later \(after 3 attempts\)") as err:
+        g("x")
+    assert scripted in str(err.value)
+    assert len(Scripted.requests) == 3 and time.time() - t >= 0.05 + 0.1  # backed off 2 times
+    Scripted.requests, Scripted.failures = [], 0
+    with pytest.raises(BackendError, match="HTTP 400: This model's maximum"):
+        CompletionsGenerator(scripted, retries=3, backoff=0.01).generate("too long")
+    assert len(Scripted.requests) == 1  # a 4xx other than 429 is not retried
+
+
+def test_batch_error_names_the_url(scripted):
+    Scripted.failures, Scripted.fail_status = 99, 502
+    g = CompletionsGenerator(scripted, retries=1, backoff=0.0, concurrency=4)
+    with pytest.raises(BackendError, match=f"{scripted}/v1/completions answered HTTP 502"):
+        g.generate_batch(["a", "b", "c", "d"], 1, seed=0)
 
 
 # -- a real `transformers serve` --------------------------------------------------------------
