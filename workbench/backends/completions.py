@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -254,6 +255,7 @@ class CompletionsGenerator(Generator):
                     headers=headers, timeout=httpx.Timeout(self.timeout),
                     limits=httpx.Limits(max_connections=None,
                                         max_keepalive_connections=self.concurrency))
+                weakref.finalize(self, self._client.close)  # no open sockets left behind
             return self._client
 
     def _http(self, method, path, body=None, retries=None) -> dict:
@@ -332,3 +334,93 @@ def _detail(raw: bytes) -> str:
             if key in data:
                 return str(data[key])
     return str(data)[:300]
+
+
+class ChatGenerator(CompletionsGenerator):
+    """`CompletionsGenerator` over ``/v1/chat/completions``: the prompt is sent as one user
+    message (after ``system``, when given) and the server applies the model's chat template.
+    Batching, seeds, concurrency, retries and costs are the completions generator's; log-probs
+    are read from the chat format (``logprobs.content[i].logprob``)."""
+
+    path = "/v1/chat/completions"
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", model: str | None = None,
+                 system: str | None = None, **kw):
+        super().__init__(base_url, model, **kw)
+        self.system = system
+
+    def messages(self, prompt: str) -> list:
+        """The chat messages a prompt is sent as."""
+        first = [{"role": "system", "content": self.system}] if self.system else []
+        return first + [{"role": "user", "content": prompt}]
+
+    def _body(self, prompt, n, seed) -> dict:
+        body = super()._body(prompt, n, seed)
+        del body["prompt"]
+        body["messages"] = self.messages(prompt)
+        if self.logprobs:
+            body["logprobs"] = True
+        return body
+
+    @staticmethod
+    def _text(choice) -> str:
+        return (choice.get("message") or {}).get("content") or ""
+
+    @staticmethod
+    def _token_logprobs(choice):
+        content = (choice.get("logprobs") or {}).get("content")
+        if content is None:
+            return None, None
+        return [t.get("token") for t in content], [t.get("logprob") for t in content]
+
+
+class ServerLogProbScorer:
+    """v(x, y) = log p_theta(y | x) computed by the server: the scorer interface of
+    `workbench.scoring` (``scorer(prompt, outputs) -> (scores, cost)``) over a completions
+    server that returns prompt log-probs (``"echo": true`` with ``"logprobs"``, as vLLM does).
+
+    Each output's text is sent after the prompt, and the log-probs of the tokens that start
+    inside the text are summed (a token straddling the prompt/text boundary counts for the
+    prompt).  The requests go out concurrently; their tokens are booked as external tokens
+    (Table 5).  A server without prompt log-probs (``transformers serve``) gets a
+    `BackendError` that says so.
+    """
+
+    def __init__(self, generator: CompletionsGenerator, per_token: bool = False):
+        if type(generator) is not CompletionsGenerator:
+            raise TypeError("ServerLogProbScorer needs a CompletionsGenerator (prompt "
+                            f"log-probs come from /v1/completions), got {generator!r}")
+        self.generator, self.per_token = generator, per_token
+
+    def __call__(self, prompt, outputs):
+        texts = [o if isinstance(o, str) else o.text for o in outputs]
+        parts = self.generator._concurrently(lambda t: self.logprob(prompt, t), texts)
+        cost = sum((Cost(external_tokens=k) for _, _, k in parts), Cost())
+        scores = [lp / max(n, 1) if self.per_token else lp for lp, n, _ in parts]
+        return scores, cost
+
+    def logprob(self, prompt: str, text: str) -> tuple:
+        """(log p(text | prompt), the text's token count, the tokens the server read)."""
+        g = self.generator
+        body = g._body(prompt + text, 1, None)
+        body.update(echo=True, max_tokens=1, temperature=0.0, logprobs=1)
+        try:
+            data = g._http("POST", g.path, body)
+        except (ServerUnavailable, ModelNotServed):
+            raise
+        except BackendError as e:  # e.g. a server that refuses the "echo" field
+            raise self._unsupported(f" ({e})") from None
+        lp = ((data.get("choices") or [{}])[0].get("logprobs") or {})
+        offsets, values = lp.get("text_offset"), lp.get("token_logprobs")
+        if not offsets or not values or len(offsets) != len(values):
+            raise self._unsupported("")
+        start, end = len(prompt), len(prompt) + len(text)
+        mine = [v for o, v in zip(offsets, values) if start <= o < end and v is not None]
+        read = int((data.get("usage") or {}).get("prompt_tokens") or len(offsets))
+        return float(sum(mine)), len(mine), read
+
+    def _unsupported(self, why: str) -> BackendError:
+        return BackendError(
+            f"the server at {self.generator.base_url} returns no prompt log-probs (a completions "
+            f"request with echo + logprobs, as vLLM answers it){why}; score with a local copy "
+            f"of the model instead: scoring.LogProbScorer(lm)")

@@ -168,8 +168,9 @@ class FunctionGenerator(Generator):
     def generate(self, prompt, n: int = 1, seed=None) -> list:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        kw = lambda s: {"seed": s} if self._takes_seed else {}
-        return [self.fn(prompt, **self.params, **kw(s)) for s in _seeds(seed, n)]
+        def seeded(s):
+            return {"seed": s} if self._takes_seed else {}
+        return [self.fn(prompt, **self.params, **seeded(s)) for s in _seeds(seed, n)]
 
     def __repr__(self):
         return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
