@@ -387,7 +387,8 @@ class ServerLogProbScorer:
     """
 
     def __init__(self, generator: CompletionsGenerator, per_token: bool = False):
-        if type(generator) is not CompletionsGenerator:
+        if not isinstance(generator, CompletionsGenerator) or isinstance(generator,
+                                                                         ChatGenerator):
             raise TypeError("ServerLogProbScorer needs a CompletionsGenerator (prompt "
                             f"log-probs come from /v1/completions), got {generator!r}")
         self.generator, self.per_token = generator, per_token
