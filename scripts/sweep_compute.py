@@ -3,12 +3,20 @@
     python scripts/sweep_compute.py                 # everything missing, resumably
     python scripts/sweep_compute.py --only stepwise_beam mcts --problems 8
     python scripts/sweep_compute.py --only best_of_n mcts --redo   # after retraining a model
+    python scripts/sweep_compute.py --only sample majority_vote --server http://127.0.0.1:8000 \
+        --concurrency 16        # the target's samples from a server, 16 problems at a time
 
 Every method runs on the same problems, the ``hard`` set of ``workbench.tinyworld.tasks``
 (104 test problems with 3-6 operations on 2- or 3-digit numbers; problem ``arith-NNN`` uses seed
 ``seed * 100_003 + NNN`` in every method and every sweep, `problem_seed`), and every run's
 correctness and Table 5 cost are stored per problem in ``data/results/compute_sweep.json``
-(written after every problem, so an interrupted sweep resumes where it stopped).  The summary
+(written atomically after every problem, so an interrupted sweep resumes where it stopped and
+the file is valid JSON whenever it is read).  With ``--server URL`` the target's samples
+(``Models.sampler``) come from an OpenAI-compatible server serving the same model (e.g.
+``transformers serve data/models/tinyworld --continuous-batching``) and ``--concurrency K``
+problems run at once; greedy decoding, the draft, the steppers and the scorers stay local, and
+a server's computed tokens are unknown (0).  A server that fails stops the sweep with its error
+after saving the problems that finished.  The summary
 gives each (method, setting): accuracy and mean tokens per problem (generated, input + output +
 external, computed) and forward FLOPs (the draft counted at its own size).
 ``tests/test_sweep_compute.py`` re-runs a slice and checks it matches.
@@ -17,8 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import torch
@@ -28,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from workbench import adapters, meta, stats  # noqa: E402
+from workbench.backends import (TRANSFORMERS_SERVE_SAMPLING, BackendError,  # noqa: E402
+                                CompletionsGenerator)
 from workbench.tasks import load as load_task  # noqa: E402
 from workbench.tinyworld.tasks import problem_seed, problem_set  # noqa: E402
 
@@ -44,9 +57,10 @@ def subset(n: int) -> list:
 
 
 class Models:
-    """The embedded models and the generators, steppers and values built on them."""
+    """The embedded models and the generators, steppers and values built on them; with
+    ``server`` (a URL), the target's sampler is that server's, ``concurrency`` requests at once."""
 
-    def __init__(self):
+    def __init__(self, server: str | None = None, concurrency: int = 1):
         import workbench as wb
         self.target = wb.load("tinyworld", device="cpu")
         self.draft = wb.load("tinyworld-draft", device="cpu")
@@ -57,7 +71,8 @@ class Models:
         except OSError:
             self.corrector = None
         temp = [lambda x: adapters.temperature(x, TEMPERATURE)]
-        self.sampler = Memo(meta.LMGenerator(self.target, adapters=temp, max_new_tokens=160))
+        self.sampler = Memo(meta.LMGenerator(self.target, adapters=temp, max_new_tokens=160)
+                            if server is None else server_sampler(server, concurrency))
         self.draft_sampler = Memo(meta.LMGenerator(self.draft, adapters=temp, max_new_tokens=160))
         self.stepper = lambda: meta.LMStepper(self.target, adapters=temp, max_step_tokens=40)
         self.prm_value = meta.prm_value(self.prm, reduce="last")
@@ -65,6 +80,12 @@ class Models:
             self.verifier)
         self.params = {m.name: sum(p.numel() for p in m.model.parameters())
                        for m in (self.target, self.draft)}
+
+
+def server_sampler(url: str, concurrency: int) -> CompletionsGenerator:
+    """The target's sampler (temperature `TEMPERATURE`, up to 160 new tokens) on a server."""
+    return CompletionsGenerator(url, max_tokens=160, temperature=TEMPERATURE, timeout=600,
+                                concurrency=concurrency, extra=TRANSFORMERS_SERVE_SAMPLING)
 
 
 class Memo:
@@ -77,7 +98,7 @@ class Memo:
         self.lm = getattr(generator, "lm", None)
 
     def generate(self, prompt, n=1, seed=None):
-        key = (prompt, n, seed)
+        key = (prompt, n, seed)  # (threads may compute a key twice; both give the same)
         if key not in self.outputs:
             self.outputs[key] = self.generator.generate(prompt, n, seed)
         return list(self.outputs[key])
@@ -214,9 +235,14 @@ def load(path=OUT) -> dict:
     return {"config": {}, "rows": [], "summary": []}
 
 
-def arguments(doc: str, out: Path, problems: int):
-    """The command line every per-problem sweep shares (this one, sweep_search, sweep_refine)."""
+def arguments(doc: str, out: Path, problems: int, argv=None, server: bool = False):
+    """The command line every per-problem sweep shares (this one, sweep_search, sweep_refine);
+    ``server`` adds ``--server URL --concurrency K``."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    if server:
+        ap.add_argument("--server", help="an OpenAI-compatible server serving the target")
+        ap.add_argument("--concurrency", type=int, default=1,
+                        help="problems run at once (with --server)")
     ap.add_argument("--problems", type=int, default=problems)
     ap.add_argument("--only", nargs="*", help="methods whose name starts with one of these")
     ap.add_argument("--redo", action="store_true",
@@ -225,9 +251,13 @@ def arguments(doc: str, out: Path, problems: int):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(out))
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.redo and not args.only:
         ap.error("--redo needs --only (which methods to recompute)")
+    if server and args.concurrency < 1:
+        ap.error(f"--concurrency must be >= 1, got {args.concurrency}")
+    if server and args.concurrency > 1 and not args.server:
+        ap.error("--concurrency needs --server (local models run one problem at a time)")
     torch.set_num_threads(args.threads)
     return args
 
@@ -252,34 +282,88 @@ def save(data: dict, out, summarize_rows=summarize, t0=None) -> dict:
     data["summary"] = summarize_rows(data["rows"])
     if t0 is not None:
         data["config"]["seconds"] = round(time.time() - t0, 1)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(json.dumps(data, indent=0))
+    write_json(out, data)
     return data
 
 
-def main():
-    args = arguments(__doc__, OUT, 104)
+def write_json(path, data) -> None:
+    """Write ``data`` as JSON atomically: a temporary file next to ``path``, then renamed over
+    it, so a crash mid-write leaves the previous file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(data, indent=0))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run_problems(run, todo, concurrency: int, done) -> None:
+    """``done(run(t))`` for every task, ``concurrency`` at a time (``done`` in this thread, in
+    the order they finish).  A server error stops the sweep: the running problems finish, the
+    waiting ones are dropped, and the first error is raised."""
+    if concurrency == 1:
+        for t in todo:
+            done(run(t))
+        return
+    error = None
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(run, t) for t in todo]
+        for f in as_completed(futures):
+            try:
+                done(f.result())
+            except BackendError as e:
+                error = error or e
+                for g in futures:
+                    g.cancel()
+    if error is not None:
+        raise error
+
+
+def main(argv=None):
+    args = arguments(__doc__, OUT, 104, argv, server=True)
     tasks = subset(args.problems)
-    M = Models()
-    data = start(args.out, {"problems": [t["id"] for t in tasks], "seed": args.seed,
-                            "temperature": TEMPERATURE, "problem_set": PROBLEMS,
-                            "parameters": M.params}, args.only, args.redo)
-    done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
-    for name, settings in methods(M).items():
-        if not chosen(name, args.only):
-            continue
-        for setting, fn in settings.items():
-            todo = [t for t in tasks if (name, setting, t["id"]) not in done]
-            for t in tqdm(todo, desc=f"{name} {setting}", disable=not todo):
-                row = run_one(fn, t, problem_seed(t, args.seed), M)
-                data["rows"].append({"method": name, "setting": setting, **row})
-                save(data, args.out)
+    M = Models(args.server, args.concurrency)
+    config = {"problems": [t["id"] for t in tasks], "seed": args.seed,
+              "temperature": TEMPERATURE, "problem_set": PROBLEMS, "parameters": M.params}
+    if args.server:
+        config["server"] = args.server
+    data = start(args.out, config, args.only, args.redo)
+    try:
+        sweep(M, tasks, data, args)
+    except BackendError as e:
+        save(data, args.out)
+        raise SystemExit(f"sweep stopped: {e}\n{len(data['rows'])} finished problem runs are "
+                         f"saved in {args.out}; run the same command again to resume") from None
     save(data, args.out)
     for s in sorted(data["summary"], key=lambda s: s["output_tokens"]):
         print(f"{s['method']:>28} {s['setting']:>18}: acc {s['accuracy']:.3f}  "
               f"out {s['output_tokens']:7.0f}  total {s['total_tokens']:7.0f}  "
               f"computed {s['computed_tokens']:7.0f}" +
               (f"  kv {s['kv_ratio']:.2f}" if "kv_ratio" in s else ""))
+
+
+def sweep(M: Models, tasks, data: dict, args) -> None:
+    """Run every chosen (method, setting) on the problems it has no row for, saving each row
+    as soon as it is computed."""
+    done = {(r["method"], r["setting"], r["id"]) for r in data["rows"]}
+    for name, settings in methods(M).items():
+        if not chosen(name, args.only):
+            continue
+        for setting, fn in settings.items():
+            todo = [t for t in tasks if (name, setting, t["id"]) not in done]
+            if not todo:
+                continue
+            with tqdm(total=len(todo), desc=f"{name} {setting}") as bar:
+                def keep(row, name=name, setting=setting, bar=bar):
+                    data["rows"].append({"method": name, "setting": setting, **row})
+                    save(data, args.out)
+                    bar.update()
+                run_problems(lambda t, fn=fn: run_one(fn, t, problem_seed(t, args.seed), M),
+                             todo, args.concurrency, keep)
 
 
 if __name__ == "__main__":

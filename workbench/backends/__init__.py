@@ -2,10 +2,13 @@
 
 `CompletionsGenerator` talks to any OpenAI-compatible ``/v1/completions`` server (vLLM,
 SGLang, ``transformers serve``, llama.cpp, ...) and plugs into every meta-generator of
-`workbench.meta`.  See ``docs/servers.md``.
+`workbench.meta`; `ChatGenerator` does the same over ``/v1/chat/completions``, and
+`ServerLogProbScorer` scores texts by the server's prompt log-probs (vLLM's echo).
+See ``docs/servers.md``.
 """
-from .completions import (TRANSFORMERS_SERVE_SAMPLING, BackendError, CompletionsGenerator,
-                          ModelNotServed, ServerUnavailable)
+from .completions import (TRANSFORMERS_SERVE_SAMPLING, BackendError, ChatGenerator,
+                          CompletionsGenerator, ModelNotServed, ServerLogProbScorer,
+                          ServerUnavailable)
 
-__all__ = ["CompletionsGenerator", "BackendError", "ServerUnavailable", "ModelNotServed",
-           "TRANSFORMERS_SERVE_SAMPLING"]
+__all__ = ["CompletionsGenerator", "ChatGenerator", "ServerLogProbScorer", "BackendError",
+           "ServerUnavailable", "ModelNotServed", "TRANSFORMERS_SERVE_SAMPLING"]

@@ -4,8 +4,9 @@ Chains (§4.1), parallel generation with reranking/transformation (§4.2), step-
 (§4.3) and refinement (§4.4).  Every algorithm takes generators as arguments (token-level ones,
 black boxes or other meta-generators via `as_generator`) and returns a `MetaResult`.
 """
-from .base import (FunctionGenerator, LMGenerator, MetaResult, Replay, TextGenerator,
-                   TextOutput, as_generator, generate, total_cost)
+from .base import (FunctionGenerator, Generator, LMGenerator, MetaResult, Replay,
+                   TextGenerator, TextOutput, as_generator, batch_seeds, generate,
+                   generate_batch, total_cost)
 from .chains import chain, chain_of_thought, least_to_most, tool_generate
 from .parallel import (answer_match, best_of_n, bon_kl_bound, bon_policy, default_answer,
                        filter_target, importance_resample, kl_divergence,

@@ -3,6 +3,10 @@
 A *generator* is anything with ``generate(prompt, n, seed) -> list of outputs``; an output has
 ``.text`` and ``.cost`` (and ``.logprob`` when the generator knows log p(y | x), else None;
 ``.proposal_logprob``, log g(y | x) of the distribution it sampled, when it knows that).
+Every generator also has ``generate_batch(prompts, n, seed)`` (`Generator`; the module function
+`generate_batch` calls it on any generator): prompt i gets the seed
+``split(seed, len(prompts))[i]``, so a server backend may send the prompts concurrently and
+still return what the loop returns.
 `LMGenerator` wraps a token-level algorithm on a `LanguageModel` (its ``n`` samples share one
 computed prompt); `TextGenerator` wraps a black box that only returns text (an API, a person, a
 rule); `as_generator` turns any meta-generator function into a generator, so meta-generators
@@ -56,7 +60,38 @@ class MetaResult:
 _seeds = split   # the package's one seed splitter (workbench.rng.split)
 
 
-class LMGenerator:
+def batch_seeds(seed, k: int) -> list:
+    """The seeds of ``k`` prompts in a batch: prompt i gets ``split(seed, k)[i]`` (all None
+    without a seed), whatever order a backend computes them in."""
+    return [None] * k if seed is None else _seeds(seed, k)
+
+
+def generate_batch(generator, prompts, n: int = 1, seed=None) -> list:
+    """``n`` outputs for each of ``prompts`` from any generator: its own ``generate_batch``
+    (a server backend sends them concurrently), else one `generate` call per prompt."""
+    prompts = list(prompts)
+    if hasattr(generator, "generate_batch"):
+        return generator.generate_batch(prompts, n, seed)
+    return [generate(generator, p, n, s) for p, s in zip(prompts, batch_seeds(seed, len(prompts)))]
+
+
+class Generator:
+    """The shared part of the generator protocol: subclasses define ``generate(prompt, n,
+    seed)``; calling gives one output, and ``generate_batch`` loops over the prompts."""
+
+    def generate(self, prompt, n: int = 1, seed=None) -> list:
+        raise NotImplementedError
+
+    def generate_batch(self, prompts, n: int = 1, seed=None) -> list:
+        """``n`` outputs per prompt, in the prompts' order (prompt i seeded by `batch_seeds`)."""
+        prompts = list(prompts)
+        return [self.generate(p, n, s) for p, s in zip(prompts, batch_seeds(seed, len(prompts)))]
+
+    def __call__(self, prompt, seed=None):
+        return self.generate(prompt, 1, seed)[0]
+
+
+class LMGenerator(Generator):
     """Sampling (or greedy decoding) from a `LanguageModel` as a generator.
 
     ``generate(prompt, n, seed)`` draws ``n`` samples in one batch that shares the prompt's KV
@@ -79,9 +114,6 @@ class LMGenerator:
         return decoding.sample(self.lm, prompt, adapters=self.adapters, seed=seed, n=n,
                                max_new_tokens=self.max_new_tokens, stop=self.stop)
 
-    def __call__(self, prompt, seed=None):
-        return self.generate(prompt, 1, seed)[0]
-
     def __repr__(self):
         return f"LMGenerator({self.name})"
 
@@ -94,7 +126,7 @@ def _copy_free(g):
     return c
 
 
-class TextGenerator:
+class TextGenerator(Generator):
     """A black-box generator from ``fn(prompt, seed) -> text`` (or ``(text, logprob)``, the
     log-probability of the distribution ``fn`` samples from: it is both the output's
     ``logprob`` and its ``proposal_logprob``).
@@ -119,14 +151,11 @@ class TextGenerator:
                                    proposal_logprob=lp))
         return outs
 
-    def __call__(self, prompt, seed=None):
-        return self.generate(prompt, 1, seed)[0]
-
     def __repr__(self):
         return f"TextGenerator({self.name})"
 
 
-class Replay:
+class Replay(Generator):
     """A generator that hands out recorded outputs in order: a precomputed pool of samples
     replayed, each with the text and cost it was recorded with.  Sampling from the pool without
     replacement in its stored order is what a fresh run with the pool's seeds would have drawn,
@@ -146,14 +175,11 @@ class Replay:
         self.used += n
         return self.outputs[self.used - n:self.used]
 
-    def __call__(self, prompt, seed=None):
-        return self.generate(prompt, 1, seed)[0]
-
     def __repr__(self):
         return f"Replay({self.name}, {self.used}/{len(self.outputs)} used)"
 
 
-class FunctionGenerator:
+class FunctionGenerator(Generator):
     """A meta-generator function with fixed parameters, usable wherever a generator is."""
 
     def __init__(self, fn: Callable, name: str | None = None, **params):
@@ -166,11 +192,9 @@ class FunctionGenerator:
     def generate(self, prompt, n: int = 1, seed=None) -> list:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        kw = lambda s: {"seed": s} if self._takes_seed else {}
-        return [self.fn(prompt, **self.params, **kw(s)) for s in _seeds(seed, n)]
-
-    def __call__(self, prompt, seed=None):
-        return self.generate(prompt, 1, seed)[0]
+        def seeded(s):
+            return {"seed": s} if self._takes_seed else {}
+        return [self.fn(prompt, **self.params, **seeded(s)) for s in _seeds(seed, n)]
 
     def __repr__(self):
         return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
