@@ -7,7 +7,8 @@
 The stored notebooks hold plotly figures as JSON (``application/vnd.plotly.v1+json``, from the
 renderer "plotly_mimetype").  Before nbconvert's "lab" template runs, each figure gets an HTML
 representation (a ``Plotly.newPlot`` call), and plotly.js is inlined once in the page head.
-Widget outputs need a live kernel: they become a short note.  Images from the web (the
+Widget outputs need a live kernel: they become their static image (the initial state, made at
+build time) and a short note.  Images from the web (the
 Colab/Binder badges) become their alt text, so the page loads nothing from outside.  Equations in markdown become
 MathML (the browser draws it; no MathJax).  The template drops the require.js, MathJax,
 mermaid and widget-manager scripts that nbconvert would load from CDNs.
@@ -86,8 +87,10 @@ def prepare(nb):
                     fig, config=fig.pop("config", None), include_plotlyjs=False,
                     full_html=False, div_id=f"wb-plot-{k}", validate=False,
                     default_height="450px")
-            elif WIDGET in data:
-                out["data"] = {"text/html": WIDGET_NOTE}
+            elif WIDGET in data:   # its static image (initial state) when the build made one
+                still = (f'<img alt="the widget in its initial state" src="data:image/png;base64,'
+                         f'{data["image/png"]}"><br>' if "image/png" in data else "")
+                out["data"] = {"text/html": still + WIDGET_NOTE}
     return nb, maths
 
 

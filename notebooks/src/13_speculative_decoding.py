@@ -21,7 +21,7 @@
 # on §7.1. **Prerequisites**: chapter 12 (prefill and decoding steps, the KV cache, the
 # roofline), chapter 01 (next-token distributions, ancestral sampling), chapter 03 helps
 # (sampling with a temperature). **Student time**: 60–75 minutes (reading, the widget, three
-# exercises and an open question); see the 30-minute path below. Runs in well under a minute on
+# exercises and an open question); see the 30-minute path below. Runs in about 50 s on
 # an idle 2-core CPU (longer when other programs share it); the long measurements come from
 # `scripts/bench_efficiency.py` (stored in `data/results/efficiency.json`; a test re-runs a
 # slice of it).
