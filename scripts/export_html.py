@@ -26,9 +26,12 @@ import jinja2
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from widgets.export import (PLOTLY, WIDGET, plotly_view, widget_still,  # noqa: E402
+                            without_web_images)
+
 OUT = ROOT / "build" / "html"
-PLOTLY = "application/vnd.plotly.v1+json"
-WIDGET = "application/vnd.jupyter.widget-view+json"
 TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {% block jupyter_widgets %}{% endblock jupyter_widgets %}
@@ -40,7 +43,6 @@ WIDGET_NOTE = ('<div class="wb-widget-note" style="padding:6px 10px;border-left:
                'JupyterLab to use it.</div>')
 DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
 INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\s)([^$\n]+?)(?<!\s)\$(?!\d)")
-WEB_IMAGE = re.compile(r"!\[([^\]]*)\]\((?:https?:)?//[^)]*\)")  # badges: keep the alt text
 
 
 def chapters() -> list:
@@ -64,7 +66,6 @@ def _mathml(tex: str, display: bool) -> str:
 
 def prepare(nb):
     """A copy of ``nb`` ready for the template, and the MathML its placeholders stand for."""
-    import plotly.io as pio
     nb = copy.deepcopy(nb)
     nb.metadata.pop("widgets", None)  # no widget manager (it would come from a CDN)
     maths, k = [], 0
@@ -77,20 +78,14 @@ def prepare(nb):
         if cell.cell_type == "markdown":
             src = DISPLAY_MATH.sub(lambda m: hold(m, True), cell.source)
             src = INLINE_MATH.sub(lambda m: hold(m, False), src)
-            cell.source = WEB_IMAGE.sub(lambda m: m.group(1) or "image", src)
+            cell.source = without_web_images(src)
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if PLOTLY in data:
                 k += 1
-                fig = dict(data[PLOTLY])
-                data["text/html"] = pio.to_html(
-                    fig, config=fig.pop("config", None), include_plotlyjs=False,
-                    full_html=False, div_id=f"wb-plot-{k}", validate=False,
-                    default_height="450px")
+                data["text/html"] = plotly_view(data[PLOTLY], f"wb-plot-{k}")
             elif WIDGET in data:   # its static image (initial state) when the build made one
-                still = (f'<img alt="the widget in its initial state" src="data:image/png;base64,'
-                         f'{data["image/png"]}"><br>' if "image/png" in data else "")
-                out["data"] = {"text/html": still + WIDGET_NOTE}
+                out["data"] = {"text/html": widget_still(data) + WIDGET_NOTE}
     return nb, maths
 
 

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import io
 import json
+import re
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -29,6 +30,7 @@ PLOTLY = "application/vnd.plotly.v1+json"
 WIDGET = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
 
+WEB_IMAGE = re.compile(r"!\[([^\]]*)\]\((?:https?:)?//[^)]*\)")  # badges: keep the alt text
 _INK, _RULE = "#222222", "#d9d9d9"
 pio.templates["workbench_print"] = go.layout.Template(layout=go.Layout(
     paper_bgcolor="white", plot_bgcolor="white", font=dict(color=_INK, size=13),
@@ -101,6 +103,29 @@ def renderer():
 
 
 # -- static images in stored notebooks ------------------------------------------------------
+
+def without_web_images(markdown: str) -> str:
+    """Markdown with images from the web (the Colab and Binder badges) replaced by their alt
+    text, so a static page loads nothing from outside."""
+    return WEB_IMAGE.sub(lambda m: m.group(1) or "image", markdown)
+
+
+def widget_still(data: dict) -> str:
+    """An ``<img>`` of a widget output's static image (its initial state), or "" if the build
+    made none."""
+    if "image/png" not in data:
+        return ""
+    return (f'<img alt="the widget in its initial state" src="data:image/png;base64,'
+            f'{data["image/png"]}"><br>')
+
+
+def plotly_view(fig: dict, div_id: str, height: str = "450px") -> str:
+    """A stored plotly figure as an HTML view (a ``Plotly.newPlot`` call); the page must load
+    plotly.js once itself."""
+    fig = dict(fig)
+    return pio.to_html(fig, config=fig.pop("config", None), include_plotlyjs=False,
+                       full_html=False, div_id=div_id, validate=False, default_height=height)
+
 
 def widget_parts(state: dict, model_id: str) -> list:
     """The figures (plotly FigureWidgets, as dicts) and HTML texts a saved widget shows, in

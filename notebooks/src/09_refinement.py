@@ -25,7 +25,7 @@
 # **Survey sections**: §4.4 (refinement, eqs. 41–47), §6.1 (token budget, Table 5).
 # **Prerequisites**: chapters 01–03 (generators, sampling), 06 (tools and programs in a chain)
 # and 07 (verifiers). **Student time**: about 75 minutes (reading, the widget, four exercises).
-# Runs in about 45 s on a 2-core CPU (the round-by-round sweep is precomputed by
+# Runs in about 55 s on a 2-core CPU (the round-by-round sweep is precomputed by
 # `scripts/sweep_refine.py`; a test re-runs a slice of it).
 #
 # **Your own model and task.** `MODEL` takes any causal LM (a local directory or a Hub id) and
@@ -564,6 +564,59 @@ if SPEAKS:   # this problem, TinyWorld's target: programs at 0.8 are right, at 1
     assert sum(not z.done for z in fb) >= 1 and code.info["feedback"][-1]["done"], fb
     print(f"0.8: {cool_ok}/{len(cool)} right; 1.5: {sum(not z.done for z in fb)} broken; "
           "the interpreter loop ends accepted")
+
+# %% [markdown]
+# ### Execution results for reranking, not refining: LEVER
+#
+# The interpreter's answer can also rank N programs instead of repairing one. LEVER (Ni et
+# al., 2023; survey §4.2.1) runs every sampled program, r = E(y), and scores it by the model's
+# probability times a verifier that reads the program *with its result*; programs that print
+# the same result pool their probability:
+#
+# $$S(r) = \log \sum_{y:\, E(y) = r} p_\theta(y \mid x)\, P_v(\text{correct} \mid x, y, r), \qquad r^* = \arg\max_r S(r).$$
+#
+# LEVER trains P_v; TinyWorld has no model trained to judge a program beside its output, so a
+# stand-in verifier shows the mechanics: it trusts a program that ran (0.9) and distrusts one
+# that crashed (0.1). Eight programs at temperature 1.5, as above, each run only in the sandbox:
+
+# %%
+show_source(meta.lever)
+
+
+def trusts_a_run(prompt, text, result):
+    """A stand-in P_v: 0.9 for a program that printed something, 0.1 for one that failed."""
+    failed = result.startswith(("exit status", "timed out", "no program"))
+    return (0.1 if failed else 0.9), Cost()
+
+
+if TINYWORLD:
+    lever = meta.lever(code_prompt, hot, trusts_a_run, meta.sandbox_executor(), 8, seed=SEED)
+    for c, r in zip(lever.candidates, lever.info["executions"]):
+        print(f"log p {c.logprob:7.1f}   prints {r[:60]!r}")
+    print("S(r):", {r[:30]: round(v, 2) for r, v in lever.info["results"].items()})
+    print(f"LEVER's result: {lever.answer}   (correct: {problem.reference})")
+else:
+    print("LEVER needs programs: set TASK = 'humaneval' or 'mbpp' and pass "
+          "meta.sandbox_executor(extract=...) and a verifier (meta.judge_verifier)")
+
+# %% [markdown]
+# Programs that print the same value pool their probability, so the result backed by most of
+# the model's mass wins, and the crashed programs drop out. A program sampled several times
+# counts once in the pool: the five programs that print 755 here are one program, drawn five
+# times. On this problem the single most probable program prints the right value too: a
+# verifier earns its keep when the model's favourite program is wrong, which is what LEVER
+# trains one to catch.
+
+# %% tags=["claim"]
+if SPEAKS:   # this problem, TinyWorld's target: LEVER's pooled result is the right value
+    best_r = max(lever.info["results"], key=lever.info["results"].get)
+    assert lever.answer == best_r == str(problem.reference), lever.info["results"]
+    same = {c.text for c, r in zip(lever.candidates, lever.info["executions"]) if r == best_r}
+    assert lever.info["executions"].count(best_r) == 5 and len(same) == 1   # "one program"
+    assert lever.cost == sum(
+        (c.cost for c in lever.candidates), Cost())
+    print(f"LEVER picks {best_r}, printed by {lever.info['executions'].count(best_r)} of 8 "
+          "programs")
 
 # %% [markdown]
 # ## The claim: extrinsic feedback helps, intrinsic feedback helps little
