@@ -23,7 +23,8 @@ printed and must stay under 90 s on a 2-core CPU.
     python scripts/build_notebooks.py --no-execute # only convert
     python scripts/build_notebooks.py --static 03  # only remake stored notebooks' static images
 
-Every figure and every widget that shows figures also gets a static PNG (`add_static`).
+Every figure and every widget that shows figures also gets a static PNG (`add_static`), and
+the cells get slide metadata for presenting with RISE (`add_slides`).
 """
 from __future__ import annotations
 
@@ -157,8 +158,27 @@ def build(src: Path, execute: bool = True, timeout: int = 600) -> float:
             c.metadata.pop("execution", None)
         slim(nb)
         add_static(nb)
+    add_slides(nb)
     nbformat.write(nb, out)
     return seconds
+
+
+def add_slides(nb) -> None:
+    """Presenter's mode (JupyterLab with RISE, `jupyterlab-rise`): each ``#``/``##`` heading
+    starts a slide, each ``###`` heading a sub-slide (below it), and the claim and check cells
+    are skipped (they assert what the slides say; run the notebook to see them pass)."""
+    for cell in nb.cells:
+        kind = None
+        if cell.cell_type == "markdown":
+            first = cell.source.lstrip().split("\n", 1)[0]
+            kind = ("slide" if re.match(r"#{1,2} ", first) else
+                    "subslide" if first.startswith("### ") else None)
+        elif set(cell.metadata.get("tags", [])) & {"claim", "check"}:
+            kind = "skip"
+        if kind:
+            cell.metadata["slideshow"] = {"slide_type": kind}
+        else:
+            cell.metadata.pop("slideshow", None)
 
 
 def add_static(nb) -> dict:
@@ -187,7 +207,8 @@ def main():
     ap.add_argument("--no-execute", action="store_true")
     ap.add_argument("--slim", action="store_true", help="only slim the stored notebooks' widget state")
     ap.add_argument("--static", action="store_true",
-                    help="only (re)make the stored notebooks' static images, without running them")
+                    help="only (re)make the stored notebooks' static images and slide metadata, "
+                         "without running them")
     args = ap.parse_args()
     if args.slim or args.static:
         for path in sorted(OUT.glob("[0-9][0-9]_*.ipynb")):
@@ -196,6 +217,7 @@ def main():
             nb = nbformat.read(path, as_version=4)
             slim(nb)
             if args.static:
+                add_slides(nb)
                 print(f"{path.stem}: {add_static(nb)}", flush=True)
             nbformat.write(nb, path)
         return

@@ -326,3 +326,29 @@ def test_checker_catches_failures(lab, browser, tmp_path):
 @pytest.mark.parametrize("path", [SAMPLE] + CHAPTERS, ids=lambda p: p.stem)
 def test_notebook_renders(lab, browser, path):
     check_notebook(lab, browser, path, dark=path in (SAMPLE, CHAPTERS[0] if CHAPTERS else None))
+
+
+def test_a_chapter_presents_as_slides(lab, browser):
+    """Presenter's mode: RISE (jupyterlab-rise) opens chapter 07 as reveal.js slides, one per
+    ``##`` heading, the claim cells skipped; the arrow key moves to the next slide."""
+    path = ROOT / "notebooks" / "07_parallel_metageneration.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in nb.cells]
+    assert kinds[0] == "slide" and kinds.count("slide") >= 10
+    assert all(k == "skip" for c, k in zip(nb.cells, kinds) if "claim" in c.metadata.get("tags", []))
+    page = browser.new_page()
+    page.goto(f"{lab}/rise/notebooks/{path.name}", wait_until="load", timeout=120_000)
+    page.wait_for_function("document.querySelectorAll('.reveal .slides > section').length > 0",
+                           timeout=120_000)
+    slides = page.locator(".reveal .slides > section").count()
+    assert slides == kinds.count("slide"), (slides, kinds.count("slide"))
+    first = page.locator(".reveal .slides > section.present").inner_text(timeout=30_000)
+    assert "Parallel meta-generation" in first
+    page.locator(".reveal").click(position={"x": 5, "y": 5})   # keyboard focus on the deck
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.querySelector('.reveal .slides > section.present') !== "
+                           "document.querySelector('.reveal .slides > section')", timeout=30_000)
+    second = page.locator(".reveal .slides > section.present").inner_text(timeout=30_000)
+    assert second != first and "Generators are values" in second
+    screenshot(page, "slides_07_parallel_metageneration")
+    page.close()
