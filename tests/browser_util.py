@@ -59,6 +59,20 @@ def browser_context(width=1280, height=900, color_scheme="light"):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def refuse_network(ctx) -> list:
+    """Refuse every request of ``ctx`` that is not a local file (or data/blob/about URL); the
+    returned list collects the refused URLs."""
+    outside = []
+
+    def guard(route):
+        if route.request.url.startswith(("file:", "data:", "blob:", "about:")):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
+    ctx.route("**/*", guard)
+    return outside
+
+
 def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot under build/screenshots/ and print its path."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

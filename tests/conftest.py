@@ -117,6 +117,18 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(data_dir() / "tokenizer")
 
 
+def chat_stub():
+    """A stand-in chat model: ``.tokenizer`` is TinyWorld's with a small chat template
+    (``<|role|>content`` per turn), enough for code that builds chat prompts."""
+    from transformers import AutoTokenizer
+
+    from workbench.paths import data_dir
+    tok = AutoTokenizer.from_pretrained(data_dir() / "tokenizer")
+    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n"
+                         "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    return type("ChatLM", (), {"tokenizer": tok})()
+
+
 def support(lm, prompt, ads, depth):
     """Every output of "sample through ``ads`` for at most ``depth`` tokens" that has g > 0
     (those that end on EOS include it): the whole support, for exact distribution tests."""

@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
-from browser_util import browser_context, require_browser, screenshot
+from browser_util import browser_context, refuse_network, require_browser, screenshot
 from conftest import load_script
 
 pytestmark = pytest.mark.tier
@@ -74,14 +74,7 @@ def test_the_site_renders_offline_equations_figures_and_search(site):
     require_browser()
     out, index = site
     with browser_context() as ctx:
-        outside = []
-
-        def guard(route):
-            if route.request.url.startswith(("file:", "data:", "blob:", "about:")):
-                return route.continue_()
-            outside.append(route.request.url)
-            return route.abort()
-        ctx.route("**/*", guard)
+        outside = refuse_network(ctx)
         for path in book.chapters():
             nb = nbformat.read(path, as_version=4)
             plots = sum(book.PLOTLY in o.get("data", {}) for c in nb.cells

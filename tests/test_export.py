@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from conftest import load_script
-from browser_util import browser_context, require_browser, screenshot
+from browser_util import browser_context, refuse_network, require_browser, screenshot
 
 pytestmark = pytest.mark.tier
 
@@ -85,14 +85,7 @@ def test_pages_draw_every_plot_offline(pages):
     """Chromium, with every non-file request refused, draws each page's plots."""
     require_browser()
     with browser_context() as ctx:
-        outside = []
-
-        def guard(route):
-            if route.request.url.startswith(("file:", "data:", "blob:", "about:")):
-                return route.continue_()
-            outside.append(route.request.url)
-            return route.abort()
-        ctx.route("**/*", guard)
+        outside = refuse_network(ctx)
         for nb_path, html_path in pages.items():
             expected = export_html.count_plots(nbformat.read(nb_path, as_version=4))
             page = ctx.new_page()

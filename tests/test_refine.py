@@ -153,17 +153,12 @@ def test_reask_shows_the_failing_tests_and_the_fix_passes_them():
 
 
 def test_reask_a_chat_model_adds_a_user_turn_with_the_feedback():
-    from transformers import AutoTokenizer
-
-    from workbench.paths import data_dir
-    tok = AutoTokenizer.from_pretrained(data_dir() / "tokenizer")
-    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n"
-                         "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    from conftest import chat_stub
     mbpp = load_task("mbpp", source="local")
     p = mbpp.problems[1]
     prompts = []
     gen = TextGenerator(lambda x, s: prompts.append(x) or "```python\npass\n```")
-    gen.lm = type("ChatLM", (), {"tokenizer": tok})()
+    gen.lm = chat_stub()
     prompt = mbpp.prompt(p, gen.lm)
     h = lambda x, v, z: Feedback(False, "failed: NameError")
     meta.refine(prompt, fixed("y0"), h, meta.reask(gen, task=mbpp, template="Got: {feedback}"),

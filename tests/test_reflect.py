@@ -190,17 +190,12 @@ def test_reflexion_on_a_humaneval_problem_with_its_unit_tests_in_the_sandbox():
 
 
 def test_critique_of_a_chat_model_is_asked_in_turns():
-    from transformers import AutoTokenizer
-
-    from workbench.paths import data_dir
-    tok = AutoTokenizer.from_pretrained(data_dir() / "tokenizer")
-    tok.chat_template = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n"
-                         "{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}")
+    from conftest import chat_stub
     mbpp = load_task("mbpp", source="local")
     p = mbpp.problems[1]
     asked = []
     gen = TextGenerator(lambda x, s: asked.append(x) or "No errors.")
-    gen.lm = type("ChatLM", (), {"tokenizer": tok})()
+    gen.lm = chat_stub()
     h = meta.critique_feedback(gen, task=mbpp, feedback_turn="Review it.")
     z = h(mbpp.prompt(p, gen.lm), ["y0"], [])
     assert z.done and asked == [f"<|user|>{mbpp.user_message(p)}\n<|assistant|>y0\n"

@@ -24,10 +24,9 @@ from .. import validate
 from ..budget import Cost
 from ..decoding import Generation
 from ..models import DecodeState, LanguageModel
-from ..trace import active, emit
 from ..trace import source as tagged
 from .kv import _seconds
-from .tree_spec import _Tree, _verify_pass, _walk
+from .tree_spec import _Tree, _verify_pass, _walk, record_round
 
 FORMAT = "medusa-heads"
 
@@ -251,11 +250,7 @@ class _Run:
         self.state.crop(node_logits.shape[1] - 1 - j, node_logits[b, j])
         self.h, self.pending = node_hidden[b, j], [tokens[-1]]
         self._commit(tokens, [node_logits[b, j] for b, j in where])
-        rd = {"tokens": tree.tokens[1:], "parents": [p - 1 for p in tree.parents[1:]],
-              "path": [n - 1 for n in accepted], "emitted": tokens}
-        self.rounds.append(rd)
-        if active():
-            emit("tree_spec_round", round=len(self.rounds) - 1, **rd)
+        record_round(self.rounds, tree, accepted, tokens)
 
     def _commit(self, tokens, rows) -> None:
         """Append tokens with log p_theta until EOS or the budget."""

@@ -255,6 +255,16 @@ def _check(target, draft, branching, adapters) -> tuple:
     return tuple(branching)
 
 
+def record_round(rounds: list, tree: _Tree, accepted, tokens) -> None:
+    """Append one round (the tree without its root, the accepted path, the emitted tokens) to
+    ``rounds`` and trace it as a ``tree_spec_round`` event."""
+    rd = {"tokens": tree.tokens[1:], "parents": [p - 1 for p in tree.parents[1:]],
+          "path": [n - 1 for n in accepted], "emitted": tokens}
+    rounds.append(rd)
+    if active():
+        emit("tree_spec_round", round=len(rounds) - 1, **rd)
+
+
 class _Run:
     """One run, a round at a time.  The target's state holds every committed token but
     ``pending`` (the last round's final token), which the next verification pass feeds first;
@@ -289,11 +299,7 @@ class _Run:
         self.pending = [tokens[-1]]
         self.dpending += tokens
         self._commit(tokens, [node_logits[b, j] for b, j in where])
-        rd = {"tokens": tree.tokens[1:], "parents": [p - 1 for p in tree.parents[1:]],
-              "path": [n - 1 for n in accepted], "emitted": tokens}
-        self.rounds.append(rd)
-        if active():
-            emit("tree_spec_round", round=len(self.rounds) - 1, **rd)
+        record_round(self.rounds, tree, accepted, tokens)
 
     def _commit(self, tokens, rows) -> None:
         """Append the round's tokens with log p_θ and the adapted log-probability (0 for greedy)
