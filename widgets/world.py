@@ -66,6 +66,10 @@ def _headline(name, m):
     if name == "tinyworld-corrector":
         return (f"fixes {m['fixed_of_wrong']:.0%} of wrong samples (resampling "
                 f"{m['resample_fixes_wrong']:.0%}), keeps {m['kept_of_correct']:.0%} of right ones")
+    if name == "tinyworld-medusa":
+        a = m["acceptance"]
+        return (f"{len(m['heads']['top1'])} Medusa heads for the target: head 1 top-1 "
+                f"{m['head1_top1']:.0%}; {a['mean']:.2f} tokens per target pass")
     if "within_problem_auroc_heldout_T1" in m:
         slips = m["slip_test_heldout"]
         return (f"AUROC {m['auroc_heldout_T1']:.3f} pooled, "

@@ -146,7 +146,8 @@ print(record, "->", worlds.validate_record(record))
 # ## The zoo
 #
 # Every model was trained on this CPU by `scripts/train_zoo.py` and evaluated by the same
-# script; each directory in `data/models/` has a model card and a `metrics.json`.
+# script (the Medusa heads of chapter 13 by `scripts/train_medusa.py`); each directory in
+# `data/models/` has a model card and a `metrics.json`.
 
 # %%
 print(views.zoo_table())

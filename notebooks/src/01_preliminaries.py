@@ -207,7 +207,8 @@ print("sampling at τ = 0.5:", [decoding.sample(lm, PROMPT, adapters=tau_half, s
 # `decoding.decode` (a generation algorithm in the sense of §2's Definition 1): at each step it
 # computes the logits, applies the adapters and hands the result to a *chooser*, which is the
 # only thing that differs. Greedy takes the argmax, y_t = argmax_v s_θ(v | y<t, x); sampling
-# draws y_t ~ softmax(q_t(s_θ(· | y<t, x))) with a seeded random generator. The two choosers:
+# draws y_t ~ softmax(q_t(s_θ(· | y<t, x))) with a seeded random generator. Look inside the
+# two choosers:
 
 # %%
 show_source(decoding.choose_greedy, decoding.choose_sample)
