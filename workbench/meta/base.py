@@ -69,10 +69,11 @@ def batch_seeds(seed, k: int) -> list:
 def generate_batch(generator, prompts, n: int = 1, seed=None) -> list:
     """``n`` outputs for each of ``prompts`` from any generator: its own ``generate_batch``
     (a server backend sends them concurrently), else one `generate` call per prompt."""
-    prompts = list(prompts)
     if hasattr(generator, "generate_batch"):
-        return generator.generate_batch(prompts, n, seed)
-    return [generate(generator, p, n, s) for p, s in zip(prompts, batch_seeds(seed, len(prompts)))]
+        return generator.generate_batch(list(prompts), n, seed)
+    if not hasattr(generator, "generate"):   # a plain fn(prompt, seed)
+        generator = TextGenerator(generator)
+    return Generator.generate_batch(generator, prompts, n, seed)   # the one loop
 
 
 class Generator:
