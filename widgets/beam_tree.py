@@ -79,8 +79,7 @@ def beam_tree_figure(result, tokenizer=None, title: str | None = None) -> go.Fig
                              else [str(t) for t in toks])
     fig = figure(title or _title(run), height=max(320, 14 * len(pos) // 2 + 120),
                  xaxis=dict(title="step (generated tokens)", dtick=1, zeroline=False),
-                 yaxis=dict(visible=False), showlegend=True,
-                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+                 yaxis=dict(visible=False), showlegend=True)
     for status, color in STATUS_COLOR.items():
         xs, ys = [], []
         for n in tree[1:]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from .style import MUTED, PALETTE, error_bars, figure
+from .style import MUTED, PALETTE, error_bars, figure, wrap
 
 LABELS = {"output_tokens": "generated tokens per problem",
           "total_tokens": "input + output + external tokens per problem",
@@ -47,7 +47,7 @@ def pareto_figure(rows, x: str = "output_tokens", title: str | None = None,
                              mode="lines", name="Pareto front",
                              line=dict(color=MUTED, dash="dash", width=3), hoverinfo="skip"))
     fig.update_layout(xaxis=dict(type="log", title=LABELS.get(x, x)),
-                      yaxis=dict(title="accuracy"), legend=dict(orientation="h", y=-0.2))
+                      yaxis=dict(title="accuracy"))
     return fig
 
 
@@ -83,8 +83,8 @@ def cost_figure(rows, title: str | None = None, height: int = 380) -> go.Figure:
     for k, f in enumerate(TOKEN_FIELDS):
         fig.add_bar(x=names, y=[r.get(f, 0) for r in rows], name=TOKEN_NAMES[f],
                     marker_color=PALETTE[k], row=1, col=col)
-    fig.update_layout(template="plotly+workbench", barmode="stack", height=height, title=title,
-                      legend=dict(orientation="h", y=-0.35), margin=dict(b=130))
+    fig.update_layout(template="plotly+workbench", barmode="stack", height=height,
+                      title=wrap(title), margin=dict(b=130))
     return fig
 
 

@@ -61,7 +61,7 @@ def mask_figure(steps, title: str = "Allowed tokens per step", height: int = 360
             hovertemplate="step %{x}<br>state %{customdata[0]}<br>%{y} allowed<br>"
                           "chose %{text}<br>e.g. %{customdata[1]}<extra></extra>"))
     fig.update_layout(barmode="overlay", xaxis_title="step", yaxis_title="allowed tokens",
-                      yaxis_type="log", legend=dict(orientation="h", y=1.12))
+                      yaxis_type="log")
     return fig
 
 
@@ -112,8 +112,7 @@ def healing_figure(data: dict, title: str | None = None, height: int = 260) -> g
                              hovertemplate="%{text}<extra>" + role + "</extra>"))
     fig.update_layout(barmode="overlay", xaxis=dict(visible=False),
                       yaxis=dict(categoryorder="array",
-                                 categoryarray=["with healing", "without healing"]),
-                      legend=dict(orientation="h", y=1.15))
+                                 categoryarray=["with healing", "without healing"]))
     return fig
 
 
@@ -123,8 +122,7 @@ def conditional_figure(labels, sampled: dict, exact: dict | None = None,
     """Bars: the frequency of each label among each sampler's outputs (``{name: [freq, ...]}``);
     markers: exact distributions over the same labels (``{name: [prob, ...]}``)."""
     fig = figure(title, height=height, xaxis=dict(type="category", title=xaxis),
-                 yaxis_title="probability", barmode="group",
-                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+                 yaxis_title="probability", barmode="group")
     for i, (name, freq) in enumerate(sampled.items()):
         fig.add_bar(x=[str(x) for x in labels], y=[float(v) for v in freq], name=name,
                     marker_color=[NEUTRAL, PALETTE[1], PALETTE[4]][i % 3],

@@ -88,8 +88,7 @@ def step_figure(labels, dists: dict, title: str = "One step: the next-token dist
     """Grouped bars: several next-token distributions (``{name: [prob, ...]}``) over the same
     tokens, e.g. the target's and the steered ones at one prefix."""
     fig = figure(title, height=height, barmode="group", yaxis_title="probability",
-                 xaxis=dict(type="category", tickangle=-45),
-                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+                 xaxis=dict(type="category", tickangle=-45))
     for i, (name, probs) in enumerate(dists.items()):
         fig.add_bar(x=list(labels), y=[float(v) for v in probs], name=name,
                     marker_color=PALETTE[i % len(PALETTE)],
@@ -131,7 +130,6 @@ def explorer_figure(sweep: dict, method: str, strength: float, samples: list | N
                         specs=[[{"type": "xy"}, {"type": "table"}]])
     name = sweep.get("strength_name", {}).get(method, "strength")
     fig.update_layout(template="plotly+workbench", height=height,
-                      legend=dict(x=0, y=-0.2, orientation="h"),
                       title=f"{method}, {name} = {strength:g}: attribute "
                             f"{p['attribute_rate']:.2f}, grammatical {p['grammatical']:.2f}")
     add_tradeoff(fig, sweep, method, strength, part, fluency, row=1, col=1)

@@ -127,9 +127,7 @@ def distribution_figure(d: dict, prompt: str | None = None) -> go.Figure:
     and diamonds for the true p* when known."""
     st = _styles(d)
     fig = figure(_title(d), height=380, barmode="group", yaxis_title="probability",
-                 xaxis=dict(type="category", tickangle=-45),
-                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
-                 margin=dict(t=105))    # title, its numbers line, then the legend: no overlap
+                 xaxis=dict(type="category", tickangle=-45))
     fig.add_bar(x=d["labels"], y=d["p"], name="p_θ (model)", marker_color=st["colors"],
                 text=st["marks"], textposition="outside",
                 hovertemplate="%{x}: p_θ = %{y:.4f}<extra></extra>")
@@ -140,8 +138,7 @@ def distribution_figure(d: dict, prompt: str | None = None) -> go.Figure:
                     visible=d["p_star"] is not None,
                     hovertemplate="%{x}: p* = %{y:.4f}<extra></extra>")
     if prompt is not None:
-        fig.update_layout(title=dict(text=f"Next token after {prompt!r}<br><sub>{_title(d)}</sub>",
-                                     y=0.93, yanchor="top"))
+        fig.update_layout(title_text=f"Next token after {prompt!r}<br><sub>{_title(d)}</sub>")
     return fig
 
 

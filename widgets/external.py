@@ -14,7 +14,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from .parallel import best_of_n_figure
-from .style import BAD, GOOD, NEUTRAL, figure
+from .style import BAD, GOOD, NEUTRAL, figure, wrap
 
 
 def step_scores_figure(steps, prm_probs, step_ok, verifier_prob=None, title=None) -> go.Figure:
@@ -64,7 +64,7 @@ def evidence_figure(rows: dict, title=None) -> go.Figure:
         fig.update_xaxes(type="category", tickmode="array", tickvals=x,
                          ticktext=[t.replace("\n", "⏎") for t in tokens], row=i, col=1)
         fig.update_yaxes(title_text="nats", row=i, col=1)
-    fig.update_layout(title=title or "Each token's vote: right or wrong?",
+    fig.update_layout(title=wrap(title or "Each token's vote: right or wrong?"),
                       height=200 + 180 * len(labels))
     return fig
 

@@ -21,7 +21,7 @@ import math
 
 import plotly.graph_objects as go
 
-from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
+from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure, wrap
 
 FONT_DARK = "#666666"
 
@@ -85,8 +85,7 @@ def timeline_figure(gen, no_cache=None, height: int = 340) -> go.Figure:
     if first["kind"] == "prefill":
         fig.add_annotation(x=0, y=1000 * first["seconds"], text=f"prefill ({first['computed']} "
                            "tokens)", showarrow=True, arrowhead=2, ax=40, ay=-30)
-    fig.update_layout(xaxis_title="generated token", yaxis_title="ms per forward pass",
-                      legend=dict(orientation="h", y=1.12))
+    fig.update_layout(xaxis_title="generated token", yaxis_title="ms per forward pass")
     return fig
 
 
@@ -208,8 +207,7 @@ def roofline_figure(hardware, rows=(), extra=(), title: str | None = None,
                                  marker=dict(size=9, symbol="x", color=PALETTE[4]),
                                  hovertemplate=f"{label}: %{{x:.2f}} FLOP/byte<extra></extra>"))
     fig.update_layout(xaxis=dict(type="log", title="arithmetic intensity (FLOP per byte moved)"),
-                      yaxis=dict(type="log", title="attainable TFLOP/s"),
-                      legend=dict(orientation="h", y=-0.25))
+                      yaxis=dict(type="log", title="attainable TFLOP/s"))
     return fig
 
 
@@ -218,7 +216,8 @@ def throughput_figure(rows, height: int = 340) -> go.Figure:
     (rows of `efficiency.throughput`)."""
     from plotly.subplots import make_subplots
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.update_layout(height=height, title="Batching: more sequences per step; the step grows more slowly than the batch")
+    fig.update_layout(height=height, title=wrap("Batching: more sequences per step; the step grows "
+                                                 "more slowly than the batch"))
     b = [r["batch"] for r in rows]
     fig.add_trace(go.Bar(x=[str(x) for x in b], y=[r["tokens_per_second"] for r in rows],
                          name="tokens / s", marker_color=NEUTRAL), secondary_y=False)
@@ -228,7 +227,6 @@ def throughput_figure(rows, height: int = 340) -> go.Figure:
     fig.update_xaxes(title_text="batch size (sequences decoded together)")
     fig.update_yaxes(title_text="tokens per second", secondary_y=False)
     fig.update_yaxes(title_text="ms per step", secondary_y=True, showgrid=False, rangemode="tozero")
-    fig.update_layout(legend=dict(orientation="h", y=1.12))
     return fig
 
 
@@ -261,9 +259,8 @@ def ratios_figure(rows, title: str = "Measured speedups against their targets",
                                  marker=dict(symbol="line-ns-open", size=22, color=FONT_DARK,
                                              line=dict(width=3)), name="target"))
     fig.add_vline(x=1, line=dict(color=BAD, width=1, dash="dot"))
-    fig.update_layout(xaxis=dict(title="x faster", type="log"), legend=dict(orientation="h",
-                                                                           y=1.08),
-                      margin=dict(l=330))
+    fig.update_layout(xaxis=dict(title="x faster", type="log"),
+                      margin=dict(l=330, r=70))  # r: room for the last bar's label
     return fig
 
 
@@ -319,20 +316,20 @@ def prefix_tree_figure(cache, tokenizer=None, title: str | None = None,
         ey += [-pos[p["id"]], -pos[n["id"]], None]
     fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=MUTED, width=1.5),
                              hoverinfo="skip", showlegend=False))
-    shown = nodes[1:]
+    shown, depth = nodes[1:], max(n["depth"] for n in nodes)
+    room = max(4, min(18, 88 // (depth + 2)))  # characters a depth column holds at 700 px
     fig.add_trace(go.Scatter(
         x=[n["depth"] for n in shown], y=[-pos[n["id"]] for n in shown], mode="markers+text",
         marker=dict(size=[8 + 3 * math.sqrt(n["stored"]) for n in shown],
                     color=[n["stored"] for n in shown], colorscale="Blues", cmin=0,
                     line=dict(color=NEUTRAL, width=1), showscale=False),
-        text=[_short(n["text"]) for n in shown], textposition="middle right",
+        text=[_short(n["text"], room) for n in shown], textposition="middle right",
         customdata=[[n["stored"], n["prefix"], n["text"].replace("\n", "↵")] for n in shown],
         hovertemplate="%{customdata[1]} tokens from the root, %{customdata[0]} on this edge"
                       "<br>%{customdata[2]}<extra></extra>", showlegend=False))
     fig.add_trace(go.Scatter(x=[0], y=[-pos[0]], mode="markers+text", text=["root"],
                              textposition="middle left", marker=dict(size=10, color=BAD),
                              hoverinfo="skip", showlegend=False))
-    depth = max(n["depth"] for n in nodes)
     fig.update_layout(xaxis=dict(title="edge depth in the radix tree", showgrid=False,
                                  zeroline=False, range=[-0.5, depth + 1.5], dtick=1),
                       yaxis=dict(visible=False))
@@ -351,7 +348,7 @@ def grouped_bars_figure(rows, title: str = "Tokens computed", yaxis: str | None 
                              marker_color=[BAD, GOOD, NEUTRAL, PALETTE[1]][i % 4],
                              text=[f"{r[s]:,.0f}" if isinstance(r[s], int) else f"{r[s]:.2f}"
                                    for r in rows], textposition="outside", cliponaxis=False))
-    fig.update_layout(barmode="group", legend=dict(orientation="h", y=1.12), yaxis_title=yaxis)
+    fig.update_layout(barmode="group", yaxis_title=yaxis)
     return fig
 
 
@@ -474,8 +471,7 @@ def kv_quant_figure(rows, height: int = 340) -> go.Figure:
             hovertemplate="%{x} bits: KL %{y:.2g} nats, argmax agrees at %{customdata[0]:.1%}, "
                           "%{customdata[1]:.1%} of the float cache's bytes<extra></extra>"))
     fig.update_layout(xaxis=dict(title="bits per key and value", dtick=1),
-                      yaxis=dict(title="mean KL(float || quantized), nats", type="log"),
-                      legend=dict(orientation="h", y=-0.25))
+                      yaxis=dict(title="mean KL, nats", type="log"))
     return fig
 
 
@@ -495,8 +491,8 @@ def serving_steps_figure(results, height: int = 420) -> go.Figure:
                                      name=f"{res.scheduler} ({res.num_steps} steps)",
                                      legendgroup=res.scheduler, showlegend=row == 1),
                           row=row, col=1)
-    fig.update_layout(height=height, title="Serving the same requests: static vs continuous "
-                      "batching", legend=dict(orientation="h", y=-0.18))
+    fig.update_layout(height=height, title="Serving the same requests:<br>static vs continuous "
+                      "batching")
     fig.update_xaxes(title_text="engine step", row=2, col=1)
     return fig
 
@@ -514,6 +510,5 @@ def serving_curve_figure(rows, height: int = 360) -> go.Figure:
             hovertemplate="rate %{customdata}: throughput %{x:.2f} tokens per time unit, "
                           "mean latency %{y:.0f}<extra></extra>"))
     fig.update_layout(xaxis_title="throughput (output tokens per time unit)",
-                      yaxis_title="mean latency (time units)", legend=dict(orientation="h",
-                                                                           y=-0.25))
+                      yaxis_title="mean latency (time units)")
     return fig

@@ -97,10 +97,12 @@ def refinement_figure(result, height: int | None = None) -> go.Figure:
     z = [[None] * len(rows) for _ in range(n_lines)]
     text = [[""] * len(rows) for _ in range(n_lines)]
     hover = [[""] * len(rows) for _ in range(n_lines)]
+    cut = max(8, 88 // len(rows))  # characters a cell holds at 700 px (the full line on hover)
     for r in rows:
         for i, ln in enumerate(r["lines"]):
             s = _cell_status(r, i)
-            z[i][r["t"]], text[i][r["t"]] = codes[s], ln[:28]
+            z[i][r["t"]] = codes[s]
+            text[i][r["t"]] = ln if len(ln) <= cut else ln[:cut - 1] + "…"
             hover[i][r["t"]] = f"version {r['t']}, line {i + 1} ({s}): {html.escape(ln)}"
     n = len(STATUS)
     scale = [x for i, c in enumerate(STATUS.values()) for x in ([i / n, c], [(i + 1) / n, c])]
@@ -120,8 +122,8 @@ def refinement_figure(result, height: int | None = None) -> go.Figure:
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=s,
                                      marker=dict(symbol="square", size=12, color=c)))
     fig.update_layout(yaxis=dict(autorange="reversed", showgrid=False),
-                      xaxis=dict(side="top", showgrid=False), legend=dict(orientation="h", y=-0.02),
-                      margin=dict(t=110))
+                      xaxis=dict(side="top", showgrid=False),
+                      margin=dict(t=110), title_pad_b=60)  # the title above the column labels
     return fig
 
 

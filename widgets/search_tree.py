@@ -180,7 +180,7 @@ def search_tree_figure(search, iteration: int | None = None, height: int = 460) 
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="selected now",
                                  marker=dict(size=12, color="rgba(0,0,0,0)",
                                              line=dict(color=PALETTE[6], width=3))))
-    fig.update_layout(xaxis=dict(visible=False), legend=dict(orientation="h", y=-0.05),
+    fig.update_layout(xaxis=dict(visible=False),
                       yaxis=dict(title="depth (steps)", tickvals=[-d for d in range(
                           max(n["depth"] for n in nodes) + 1)], ticktext=[str(d) for d in range(
                               max(n["depth"] for n in nodes) + 1)], zeroline=False))

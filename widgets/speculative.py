@@ -98,8 +98,8 @@ def rounds_figure(result, tokenizer=None, first: int = 0, rounds: int = 20,
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=status,
                                  marker=dict(symbol="square", size=12, color=color)))
     fig.update_layout(yaxis=dict(autorange="reversed", showgrid=False),
-                      xaxis=dict(side="top", showgrid=False), legend=dict(orientation="h", y=-0.05),
-                      margin=dict(t=80))
+                      xaxis=dict(side="top", showgrid=False),
+                      margin=dict(t=80), title_pad_b=46)  # the title above the column labels
     return fig
 
 
@@ -117,8 +117,7 @@ def acceptance_figure(result, height: int = 320) -> go.Figure:
     fig.add_trace(go.Scatter(x=list(range(k + 1)), y=accepted_length_distribution(alpha, k),
                              mode="lines+markers", name="alpha^n (1 - alpha); alpha^k",
                              line=dict(color=PALETTE[1])))
-    fig.update_layout(xaxis_title="drafted tokens accepted", yaxis_title="fraction of rounds",
-                      legend=dict(orientation="h", y=1.12))
+    fig.update_layout(xaxis_title="drafted tokens accepted", yaxis_title="fraction of rounds")
     return fig
 
 
@@ -140,8 +139,7 @@ def speedup_figure(rows, c: float | None = None, height: int = 340) -> go.Figure
                                                                       dash="dash")))
     fig.add_hline(y=1, line=dict(color=BAD, width=1))
     fig.update_layout(xaxis=dict(title="k (drafted tokens per round)", dtick=1),
-                      yaxis_title="x faster than the target alone",
-                      legend=dict(orientation="h", y=1.12))
+                      yaxis_title="x faster than the target alone")
     return fig
 
 

@@ -151,9 +151,7 @@ def stepper_figure(snap: dict) -> go.Figure:
                 hovertemplate="%{y}: q = %{x:.4f}<extra></extra>")
     fig.update_layout(
         title=f"{snap['prompt']!r} + {snap['text']!r}  (log p_θ = {snap['logprob']:.3f})",
-        height=400, barmode="group", showlegend=True,
-        legend=dict(orientation="h", y=-0.15), paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)")
+        height=400, barmode="group", showlegend=True)
     fig.update_xaxes(title_text="step t", row=1, col=1)
     fig.update_yaxes(type="category", row=1, col=2)
     return fig

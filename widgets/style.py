@@ -1,6 +1,9 @@
 """One look for every figure: readable in light and dark JupyterLab themes, Colab and HTML.
 
-Backgrounds are transparent and text is a mid grey, so a figure reads on white and on black.
+Figures are white cards with near-black text: they read the same in JupyterLab's light and dark
+themes, in Colab, in exported pages and on a projector (a transparent background needs a mid-grey
+text that washes out on both).  Legends sit under the plot, across its width, so they never
+cover a title, whatever the width of the notebook; `wrap` breaks a long title into lines.
 Colours are the Okabe-Ito palette (distinguishable with colour-vision deficiencies).
 """
 from __future__ import annotations
@@ -13,15 +16,21 @@ import plotly.io as pio
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
            "#999999"]
 GOOD, BAD, NEUTRAL, MUTED = "#009E73", "#D55E00", "#0072B2", "rgba(150,150,150,0.45)"
-FONT = "#8a8a8a"
-GRID = "rgba(128,128,128,0.25)"
+FONT = "#222222"
+PAPER = "white"
+GRID = "rgba(0,0,0,0.12)"
+# under the plot across its width (the margin grows to hold it): never over a title
+LEGEND_BELOW = dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0,
+                    xanchor="left", bgcolor="rgba(0,0,0,0)")
 
 pio.templates["workbench"] = go.layout.Template(layout=go.Layout(
-    paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)",
+    paper_bgcolor=PAPER, plot_bgcolor=PAPER,
     font=dict(color=FONT, size=13), colorway=PALETTE,
+    title=dict(automargin=True, yref="paper", y=1, yanchor="bottom", pad=dict(b=28),
+               xref="container", x=0.01, xanchor="left"),
     xaxis=dict(gridcolor=GRID, zerolinecolor=GRID, linecolor=GRID),
     yaxis=dict(gridcolor=GRID, zerolinecolor=GRID, linecolor=GRID),
-    legend=dict(bgcolor="rgba(0,0,0,0)"), margin=dict(l=50, r=20, t=50, b=45),
+    legend=LEGEND_BELOW, margin=dict(l=50, r=20, t=50, b=45),
     hoverlabel=dict(font_size=12)))
 pio.templates.default = "plotly+workbench"
 
@@ -42,8 +51,18 @@ setup_renderer()
 def figure(title: str | None = None, height: int = 360, **layout) -> go.Figure:
     """An empty figure in the workbench style."""
     fig = go.Figure()
-    fig.update_layout(title=title, height=height, **layout)
+    fig.update_layout(title=wrap(title) if title else None, height=height, **layout)
     return fig
+
+
+def wrap(text: str, width: int = 64) -> str:
+    """A title broken into lines of at most ``width`` characters (plotly's ``<br>``), so it
+    fits a narrow notebook; lines already broken, and ``<sub>`` parts, are kept."""
+    import textwrap
+    lines = []
+    for line in text.split("<br>"):
+        lines += [line] if "<" in line else textwrap.wrap(line, width) or [""]
+    return "<br>".join(lines)
 
 
 def error_bars(values, lows, highs) -> dict:

@@ -16,9 +16,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure
+from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure, wrap
 
-_TRANSPARENT = dict(paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
 
 
 def _finite(values):
@@ -35,8 +34,7 @@ def logprob_scatter_figure(lp_star, lp_theta, texts=None,
     lo = float(min(lp_star.min(), lp_theta.min())) - 1
     hi = float(max(lp_star.max(), lp_theta.max())) + 1
     fig = figure(title, height=420, xaxis_title="log p*(y)  (the true distribution)",
-                 yaxis_title="log p_θ(y | x)  (the model)",
-                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+                 yaxis_title="log p_θ(y | x)  (the model)")
     fig.add_scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="p_θ = p*",
                     line=dict(color=MUTED, dash="dash"), hoverinfo="skip")
     fig.add_scatter(x=lp_star, y=lp_theta, mode="markers", name="a story y ~ p*",
@@ -57,8 +55,8 @@ def goals_figure(rows: list, title="One family of generators, three goals") -> g
     generator such as greedy or MAP, drawn as a labelled marker left of the curve), ``label``
     and the three scores of `GOALS`; ``inf`` (a generator that cannot produce the target's
     outputs) is drawn as an arrow at the top of its panel."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=[g[0] for g in GOALS],
-                        horizontal_spacing=0.08)
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.08,  # each in two lines: narrow
+                        subplot_titles=[g[0].replace("  ", "<br>", 1) for g in GOALS])
     temp = [r for r in rows if r["tau"] > 0]
     fixed = [r for r in rows if r["tau"] == 0]
     left = min(r["tau"] for r in temp) if temp else 1.0
@@ -86,8 +84,7 @@ def goals_figure(rows: list, title="One family of generators, three goals") -> g
                                yshift=16, row=1, col=c)
         fig.update_yaxes(title_text=better, row=1, col=c)
         fig.update_xaxes(title_text="τ", type="log", row=1, col=c)
-    fig.update_layout(title=title, height=400, legend=dict(orientation="h", y=-0.25),
-                      **_TRANSPARENT)
+    fig.update_layout(title=wrap(title), height=400, title_pad_b=44)
     return fig
 
 
@@ -133,7 +130,7 @@ def coin_figure(stats: dict, eps: float = 0.005) -> go.Figure:
                f"{-stats['entropy']:.2f}<br><sub>typical set (ε = {eps} nats/flip, shaded) holds "
                f"{mass:.3f} of the probability; P(a sample is as probable as the mode) = "
                f"{stats['p_as_likely_as_mode']:.1e}</sub>"),
-        height=420, showlegend=False, margin=dict(t=90), **_TRANSPARENT)
+        height=420, showlegend=False, margin=dict(t=90))
     return fig
 
 
@@ -176,7 +173,6 @@ def logprob_histogram_figure(samples: dict, markers: dict, lines: dict | None = 
     MAP) and dashed reference lines (``lines``: name -> value, e.g. -H)."""
     fig = figure(title, height=400, barmode="overlay", xaxis_title=xaxis_title,
                  yaxis_title="samples",
-                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"),
                  margin=dict(t=80))
     for i, (name, vals) in enumerate(samples.items()):
         v = [x for x in _finite(vals) if x is not None]
@@ -219,8 +215,7 @@ def beam_width_figure(rows: list, map_rows: dict | None = None,
                         name="exact MAP (eq. 7)")
     for c in (1, 2, 3):
         fig.update_xaxes(title_text="beams", type="log", dtick=math.log10(2), row=1, col=c)
-    fig.update_layout(title=title, height=380, legend=dict(orientation="h", y=-0.25),
-                      **_TRANSPARENT)
+    fig.update_layout(title=wrap(title), height=380)
     return fig
 
 
@@ -245,7 +240,7 @@ def repetition_figure(rows: list, title="Asked to go on, greedy decoding and bea
                                  arrayminus=[v[0] - v[1] for v in values]),
                     hovertemplate="%{x}: %{y:.3f}<extra></extra>")
         fig.update_yaxes(range=[0, 1.05], row=1, col=c)
-    fig.update_layout(title=title, height=380, **_TRANSPARENT)
+    fig.update_layout(title=wrap(title), height=380)
     return fig
 
 
@@ -253,8 +248,7 @@ def repetition_figure(rows: list, title="Asked to go on, greedy decoding and bea
 def frequency_figure(labels, p, freq, title="Sampled frequencies against p_θ") -> go.Figure:
     """Bars: the model's probability of each token; markers: how often it was drawn."""
     fig = figure(title, height=360, yaxis_title="probability",
-                 xaxis=dict(type="category", tickangle=-45),
-                 legend=dict(orientation="h", y=1.0, x=1, xanchor="right", yanchor="bottom"))
+                 xaxis=dict(type="category", tickangle=-45))
     fig.add_bar(x=list(labels), y=list(map(float, p)), name="p_θ", marker_color=NEUTRAL,
                 hovertemplate="%{x}: p_θ = %{y:.4f}<extra></extra>")
     fig.add_scatter(x=list(labels), y=list(map(float, freq)), mode="markers",
@@ -282,8 +276,7 @@ def temperature_figure(taus, entropy, p_top, tv_uniform, log_vocab: float,
     for c in (1, 2):
         fig.add_vline(x=1.0, line=dict(color=MUTED, dash="dot"), row=1, col=c)
         fig.update_xaxes(title_text="temperature τ", type="log", row=1, col=c)
-    fig.update_layout(title=title, height=380, legend=dict(orientation="h", y=-0.25),
-                      **_TRANSPARENT)
+    fig.update_layout(title=wrap(title), height=380)
     return fig
 
 
@@ -321,8 +314,7 @@ def tradeoff_figure(points: list, reference: dict | None = None,
     fig.update_yaxes(title_text="diversity (distinct-2 across samples)", row=1, col=1)
     fig.update_xaxes(title_text="acceptable share →", row=1, col=1)
     fig.update_xaxes(title_text="more probable under p* →", row=1, col=2)
-    fig.update_layout(title=title, height=460, legend=dict(orientation="h", y=-0.2),
-                      **_TRANSPARENT)
+    fig.update_layout(title=wrap(title), height=460)
     return fig
 
 

@@ -33,8 +33,7 @@ def next_token_figure(data: dict) -> go.Figure:
     """Grouped bars: the true p* and the model's p_theta for each candidate next token."""
     labels = [repr(t)[1:-1] for t in data["tokens"]]
     fig = figure(f"Next token after {data['text']!r}  (KL(p*||p_theta) = {data['kl']:.3f} nats)",
-                 height=340, barmode="group", yaxis_title="probability",
-                 legend=dict(orientation="h", y=1.02, x=1, xanchor="right", yanchor="bottom"))
+                 height=340, barmode="group", yaxis_title="probability")
     fig.add_bar(x=labels, y=data["p_star"], name="p* (true)", marker_color=NEUTRAL)
     fig.add_bar(x=labels, y=data["p_model"], name="p_theta (model)", marker_color=BAD)
     return fig

@@ -541,8 +541,8 @@ rows = [{**runs[0], **{key: statistics.median(r[key] for r in runs)
 print("batch sizes:", [r["batch"] for r in rows], "| tokens per batch:",
       [r["tokens"] for r in rows])
 fig = kv_views.throughput_figure(rows)
-fig.update_layout(title="Batching: 64x the sequences per step, for a step time that grows far "
-                  "less (median of 3)")
+fig.update_layout(title="Batching: 64x the sequences per step,<br>for a step time that grows "
+                  "far less (median of 3)")
 
 # %% [markdown]
 # The step time is **not** flat: at batch 64 a step costs clearly more than a batch-1 step on

@@ -592,8 +592,8 @@ print(f"prefix cache over {pre['prefix_cache']['lookups']} few-shot prompts: hit
 print(f"batch 64 vs batch 1: {tp[64]['tokens_per_second'] / tp[1]['tokens_per_second']:.1f}x the "
       f"tokens per second, {tp[64]['ms_per_step'] / tp[1]['ms_per_step']:.1f}x the step time")
 views.throughput_figure(bench["throughput"]).update_layout(
-    title="Batching (benchmark): 64x the sequences, about 12x the tokens per second, 5x the "
-          "step time")
+    title="Batching (benchmark): 64x the sequences,<br>about 12x the tokens per second, "
+          "5x the step time")
 
 # %% [markdown]
 # Prefix sharing reached 3.7× against its 2× target; the prefix cache served 91 % of the
