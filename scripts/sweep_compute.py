@@ -12,11 +12,14 @@ Every method runs on the same problems, the ``hard`` set of ``workbench.tinyworl
 correctness and Table 5 cost are stored per problem in ``data/results/compute_sweep.json``
 (written atomically after every problem, so an interrupted sweep resumes where it stopped and
 the file is valid JSON whenever it is read).  With ``--server URL`` the target's samples
-(``Models.sampler``) come from an OpenAI-compatible server serving the same model (e.g.
-``transformers serve data/models/tinyworld --continuous-batching``) and ``--concurrency K``
-problems run at once; greedy decoding, the draft, the steppers and the scorers stay local, and
-a server's computed tokens are unknown (0).  A server that fails stops the sweep with its error
-after saving the problems that finished.  The summary
+(``Models.sampler``) and its greedy decoding (``Models.greedy``, temperature 0) come from an
+OpenAI-compatible server serving the same model (e.g. ``transformers serve
+data/models/tinyworld --continuous-batching``) and ``--concurrency K`` problems run at once;
+the draft, the steppers and the scorers stay local, and a server's computed tokens are unknown
+(0).  Greedy rows through a server have the local run's answers; their ``output_tokens`` count
+the end-of-sequence token the server bills (local decoding does not: one more per answer that
+ended), ``tests/test_sweep_serve.py`` checks both.  A server that fails stops the sweep with
+its error after saving the problems that finished.  The summary
 gives each (method, setting): accuracy and mean tokens per problem (generated, input + output +
 external, computed) and forward FLOPs (the draft counted at its own size).
 ``tests/test_sweep_compute.py`` re-runs a slice and checks it matches.
@@ -73,6 +76,8 @@ class Models:
         temp = [lambda x: adapters.temperature(x, TEMPERATURE)]
         self.sampler = Memo(meta.LMGenerator(self.target, adapters=temp, max_new_tokens=160)
                             if server is None else server_sampler(server, concurrency))
+        self.greedy = (meta.LMGenerator(self.target, greedy=True, max_new_tokens=160)
+                       if server is None else server_sampler(server, concurrency, greedy=True))
         self.draft_sampler = Memo(meta.LMGenerator(self.draft, adapters=temp, max_new_tokens=160))
         self.stepper = lambda: meta.LMStepper(self.target, adapters=temp, max_step_tokens=40)
         self.prm_value = meta.prm_value(self.prm, reduce="last")
@@ -82,8 +87,13 @@ class Models:
                        for m in (self.target, self.draft)}
 
 
-def server_sampler(url: str, concurrency: int) -> CompletionsGenerator:
-    """The target's sampler (temperature `TEMPERATURE`, up to 160 new tokens) on a server."""
+def server_sampler(url: str, concurrency: int, greedy: bool = False) -> CompletionsGenerator:
+    """The target's sampler (temperature `TEMPERATURE`, up to 160 new tokens) on a server; with
+    ``greedy``, its greedy decoder (temperature 0, no sampling flag: `transformers serve` and
+    vLLM decode greedily)."""
+    if greedy:
+        return CompletionsGenerator(url, max_tokens=160, temperature=0, timeout=600,
+                                    concurrency=concurrency)
     return CompletionsGenerator(url, max_tokens=160, temperature=TEMPERATURE, timeout=600,
                                 concurrency=concurrency, extra=TRANSFORMERS_SERVE_SAMPLING)
 
@@ -108,8 +118,7 @@ def methods(M: Models) -> dict:
     """name -> {setting: fn(prompt, seed) -> MetaResult}."""
     v_end = meta.terminal_value(meta.verifier_value(M.verifier), M.prm_value)
     out = {
-        "greedy": {"-": lambda p, s: _single(meta.LMGenerator(M.target, greedy=True,
-                                                                max_new_tokens=160), p, s)},
+        "greedy": {"-": lambda p, s: _single(M.greedy, p, s)},
         "sample": {"N=1": lambda p, s: _single(M.sampler, p, s)},
         "best_of_n (verifier)": {f"N={n}": (lambda n: lambda p, s: meta.best_of_n(
             p, M.sampler, M.verifier_scorer, n, seed=s))(n) for n in (4, 16)},
@@ -152,8 +161,8 @@ def methods(M: Models) -> dict:
     if M.corrector is not None:
         fixer = meta.LMGenerator(M.corrector, greedy=True, max_new_tokens=160)
         out["refine (corrector, verifier)"] = {f"Nr<={n}": (lambda n: lambda p, s: meta.refine(
-            p, M.sampler, meta.verifier_feedback(M.verifier, 0.5), meta.corrector(fixer, task=ARITH),
-            max_iterations=n, seed=s))(n) for n in (1, 2)}
+            p, M.sampler, meta.verifier_feedback(M.verifier, 0.5),
+            meta.corrector(fixer, task=ARITH), max_iterations=n, seed=s))(n) for n in (1, 2)}
     return out
 
 
@@ -210,7 +219,9 @@ def summarize(rows) -> list:
     out = []
     for (m, s), rs in groups.items():
         n = len(rs)
-        mean = lambda k: sum(r[k] for r in rs) / n
+
+        def mean(k, rs=rs, n=n):
+            return sum(r[k] for r in rs) / n
         wilson = stats.accuracy([r["correct"] for r in rs])
         row = {"method": m, "setting": s, "problems": n, "accuracy": mean("correct"),
                "low": round(wilson.low, 4), "high": round(wilson.high, 4),

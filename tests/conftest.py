@@ -78,7 +78,7 @@ def events_have_their_documented_fields():
 # world-writable directories).  scripts/test.sh runs the rest on two workers, one file per
 # worker, then these one at a time.
 SERIAL_NOTEBOOKS = ("05_", "12_", "13_", "14_")
-SERIAL_FILES = ("test_backends.py",)
+SERIAL_FILES = ("test_backends.py", "test_sweep_serve.py")
 
 
 def _serial(item) -> bool:

@@ -1,4 +1,6 @@
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -61,6 +63,23 @@ def test_expanding_shares_the_prefix_compute(tiny_lm):
     cost = tiny_lm.counter.since(snap)
     assert cost.forward_passes == 1
     assert cost.computed_tokens == len(tiny_lm.encode(PROMPTS[0]))
+
+
+def test_costs_measured_in_threads_sharing_a_model_are_their_own(tiny_lm):
+    """The counter is per thread (a sweep with --concurrency runs methods in threads on one
+    model): each greedy decode costs what it costs alone, the totals add every thread's."""
+    prompts = ["Q: 1+2\n", "Story:", "Q: 12*3\n", "The"] * 2
+    alone = [decoding.greedy(tiny_lm, p, max_new_tokens=12).cost for p in prompts]
+    before = tiny_lm.counter.forward_passes
+    barrier = threading.Barrier(4)
+
+    def run(p):
+        barrier.wait()  # the four threads decode at once
+        return decoding.greedy(tiny_lm, p, max_new_tokens=12).cost
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, prompts))
+    assert together == alone
+    assert tiny_lm.counter.forward_passes - before == sum(c.forward_passes for c in alone)
 
 
 def test_select_copies_and_keeps_parent_usable(tiny_lm):

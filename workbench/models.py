@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -49,18 +50,34 @@ def pick_device(device=None) -> torch.device:
     return torch.device("cpu")
 
 
-@dataclass
 class Counter:
-    """Running totals of the work a model did."""
-    forward_passes: int = 0
-    computed_tokens: int = 0
+    """Running totals of the work a model did (``forward_passes``, ``computed_tokens``), kept per
+    thread: `snapshot` and `since` count the calling thread's work only, so a cost measured in
+    one thread stays right while other threads run the same model (a sweep's ``--concurrency``);
+    the totals are every thread's."""
+
+    def __init__(self):
+        self._by_thread = {}  # thread id -> (forward passes, computed tokens)
+
+    def add(self, passes: int, tokens: int) -> None:
+        key = threading.get_ident()
+        p, t = self._by_thread.get(key, (0, 0))
+        self._by_thread[key] = (p + passes, t + tokens)
+
+    @property
+    def forward_passes(self) -> int:
+        return sum(p for p, _ in list(self._by_thread.values()))
+
+    @property
+    def computed_tokens(self) -> int:
+        return sum(t for _, t in list(self._by_thread.values()))
 
     def snapshot(self):
-        return (self.forward_passes, self.computed_tokens)
+        return self._by_thread.get(threading.get_ident(), (0, 0))
 
     def since(self, snap) -> Cost:
-        return Cost(forward_passes=self.forward_passes - snap[0],
-                    computed_tokens=self.computed_tokens - snap[1])
+        p, t = self.snapshot()
+        return Cost(forward_passes=p - snap[0], computed_tokens=t - snap[1])
 
 
 @dataclass
@@ -210,9 +227,7 @@ class LanguageModel:
               **({} if mask is None else {"attention_mask": mask}),
               **({} if positions is None else {"position_ids": positions})}
         out = self.model(input_ids=ids, **kw)
-        self.counter.forward_passes += 1
-        self.counter.computed_tokens += int(ids.numel() if mask is None
-                                            else mask[:, -ids.shape[1]:].sum())
+        self.counter.add(1, int(ids.numel() if mask is None else mask[:, -ids.shape[1]:].sum()))
         logits, cache = out.logits.float(), output_cache(out)
         self._check_finite(logits, cache)
         return (logits, cache, out.hidden_states[-1].float()) if hidden else (logits, cache)
