@@ -236,3 +236,25 @@ def test_non_finite_logits_stop_decoding_with_the_model_and_position(tiny_lm):
     with pytest.raises(FloatingPointError, match="position 6"):
         decoding.greedy(lm, prompt, max_new_tokens=10)
     assert len(decoding.greedy(lm, prompt, max_new_tokens=3).token_ids) == 3  # up to position 5
+
+
+def test_concurrent_callers_are_each_charged_their_own_work(tiny_lm):
+    """Two threads decoding with one model (a sweep running problems concurrently): each call's
+    cost is what it costs alone; the model's totals count both."""
+    import threading
+    prompts = ["The cat", "A dog ran over the hill and then"]
+    alone = [decoding.greedy(tiny_lm, p, max_new_tokens=12).cost for p in prompts]
+    assert alone[0] != alone[1]                                  # the test can fail
+    start, costs = tiny_lm.counter.forward_passes, [None, None]
+    gate = threading.Barrier(2)
+
+    def run(i):
+        gate.wait()
+        costs[i] = decoding.greedy(tiny_lm, prompts[i], max_new_tokens=12).cost
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert costs == alone
+    assert tiny_lm.counter.forward_passes - start == sum(c.forward_passes for c in alone)

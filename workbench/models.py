@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 from dataclasses import dataclass, field
 
 import torch
@@ -51,16 +52,31 @@ def pick_device(device=None) -> torch.device:
 
 @dataclass
 class Counter:
-    """Running totals of the work a model did."""
+    """Running totals of the work a model did (``forward_passes``, ``computed_tokens``: every
+    thread's).  ``snapshot`` / ``since`` measure the calling thread's own work, so callers
+    that share one model from several threads (a sweep running problems concurrently) are
+    each charged only for their own forward passes."""
     forward_passes: int = 0
     computed_tokens: int = 0
+    _mine: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, passes: int, tokens: int) -> None:
+        """Count ``passes`` forward passes over ``tokens`` tokens, in this thread."""
+        with self._lock:
+            self.forward_passes += passes
+            self.computed_tokens += tokens
+        self._mine.work = tuple(a + b for a, b in zip(self.snapshot(), (passes, tokens)))
 
     def snapshot(self):
-        return (self.forward_passes, self.computed_tokens)
+        return getattr(self._mine, "work", (0, 0))
+
+    def __reduce__(self):  # copies and pickles keep the totals (a copy's threads start at 0)
+        return (Counter, (self.forward_passes, self.computed_tokens))
 
     def since(self, snap) -> Cost:
-        return Cost(forward_passes=self.forward_passes - snap[0],
-                    computed_tokens=self.computed_tokens - snap[1])
+        now = self.snapshot()
+        return Cost(forward_passes=now[0] - snap[0], computed_tokens=now[1] - snap[1])
 
 
 @dataclass
@@ -210,9 +226,7 @@ class LanguageModel:
               **({} if mask is None else {"attention_mask": mask}),
               **({} if positions is None else {"position_ids": positions})}
         out = self.model(input_ids=ids, **kw)
-        self.counter.forward_passes += 1
-        self.counter.computed_tokens += int(ids.numel() if mask is None
-                                            else mask[:, -ids.shape[1]:].sum())
+        self.counter.add(1, int(ids.numel() if mask is None else mask[:, -ids.shape[1]:].sum()))
         logits, cache = out.logits.float(), output_cache(out)
         self._check_finite(logits, cache)
         return (logits, cache, out.hidden_states[-1].float()) if hidden else (logits, cache)
