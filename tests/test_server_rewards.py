@@ -156,10 +156,12 @@ def test_clear_errors(server):
 
 def test_pooling_reward_rows_and_raw_rewards(server):
     """/pooling with ALL pooling answers a row per token: the last row is the reward."""
-    rm = ServerRewardScorer(server, endpoint="pooling", good=1)
+    rm = ServerRewardScorer(server, endpoint="pooling", good=1,
+                            extra={"task": "token_classify"})
     texts = ["x<extra_0>y<extra_0>", "z<extra_0>"]
     scores, _ = rm("", texts)
     assert scores == pytest.approx([good_prob("y"), good_prob("z")])
+    assert Pooling.requests[0] == {"input": texts, "task": "token_classify"}
 
 
 class Fixed:

@@ -17,8 +17,11 @@ https://docs.vllm.ai/en/v0.18.1/examples/pooling/pooling/):
   Math-Shepherd PRM with ``--pooler-config '{"pooling_type": "STEP", "step_tag_id": ID,
   "returned_token_ids": [GOOD_ID, BAD_ID]}'``: rows softmax([good, bad])).
 
-The answers are put back in input order by ``index``; batches of ``batch_size`` texts go out
-concurrently (at most ``concurrency`` in flight) with `ServerClient`'s retries and errors.
+``extra`` adds fields to every request body: e.g. ``{"task": "token_classify"}`` where a model
+serves several pooling tasks (``/pooling`` without a ``task`` picks ``token_embed`` first, then
+``token_classify``, in recent releases).  The answers are put back in input order by
+``index``; batches of ``batch_size`` texts go out concurrently (at most ``concurrency`` in
+flight) with `ServerClient`'s retries and errors.
 Cost (Table 5): the tokens the server read (``usage.prompt_tokens``) as external tokens, as
 the local scorers of `workbench.scoring` book them.
 """
@@ -41,13 +44,14 @@ class _PooledScorer(ServerClient):
                "`vllm serve <model> --runner pooling` (see docs/servers.md)")
 
     def __init__(self, base_url, model, endpoint, good, batch_size, timeout, api_key,
-                 concurrency, retries, backoff, name):
+                 concurrency, retries, backoff, name, extra):
         if endpoint not in ENDPOINTS:
             raise ValueError(f"endpoint must be 'classify' or 'pooling', got {endpoint!r}")
         _check_count("good", good, 0)
         _check_count("batch_size", batch_size, 1)
         super().__init__(base_url, model, timeout, api_key, concurrency, retries, backoff)
         self.path, self.good, self.batch_size = ENDPOINTS[endpoint], good, batch_size
+        self.extra = dict(extra or {})
         self.name = name or f"served-{endpoint}({model or self.base_url})"
 
     def _pooled(self, inputs) -> tuple:
@@ -57,7 +61,8 @@ class _PooledScorer(ServerClient):
         return [r for rows, _ in parts for r in rows], sum((c for _, c in parts), Cost())
 
     def _request(self, texts) -> tuple:
-        body = {"input": texts} if self.model is None else {"model": self.model, "input": texts}
+        body = {"input": texts, **({} if self.model is None else {"model": self.model}),
+                **self.extra}
         data = self._http("POST", self.path, body)
         url = self.base_url + self.path
         items = data.get("data") if isinstance(data, dict) else None
@@ -112,11 +117,12 @@ class ServerRewardScorer(_PooledScorer):
     def __init__(self, base_url: str = "http://127.0.0.1:8000", model: str | None = None,
                  endpoint: str = "classify", good: int = 1, format=None, batch_size: int = 32,
                  timeout: float = 120.0, api_key: str | None = None, concurrency: int = 8,
-                 retries: int = 3, backoff: float = 0.5, name: str | None = None):
+                 retries: int = 3, backoff: float = 0.5, name: str | None = None,
+                 extra: dict | None = None):
         if format is not None and not callable(format):
             raise TypeError(f"format must be a function (prompt, reply) -> str, got {format!r}")
         super().__init__(base_url, model, endpoint, good, batch_size, timeout, api_key,
-                         concurrency, retries, backoff, name)
+                         concurrency, retries, backoff, name, extra)
         self.format = format or (lambda prompt, reply: prompt + reply)
 
     def __call__(self, prompt, outputs):
@@ -150,7 +156,8 @@ class ServerProcessScorer(_PooledScorer):
                  tag: str = "<extra_0>", good: int = 1, step_split: str = "\n",
                  joiner: str = "", reduce: str = "min", format=None, batch_size: int = 32,
                  timeout: float = 120.0, api_key: str | None = None, concurrency: int = 8,
-                 retries: int = 3, backoff: float = 0.5, name: str | None = None):
+                 retries: int = 3, backoff: float = 0.5, name: str | None = None,
+                 extra: dict | None = None):
         if not isinstance(tag, str) or not tag:
             raise ValueError(f"tag must be a non-empty string, got {tag!r}")
         if not isinstance(step_split, str) or not step_split:
@@ -160,7 +167,7 @@ class ServerProcessScorer(_PooledScorer):
         if format is not None and not callable(format):
             raise TypeError(f"format must be a function (prompt, steps) -> str, got {format!r}")
         super().__init__(base_url, model, "pooling", good, batch_size, timeout, api_key,
-                         concurrency, retries, backoff, name)
+                         concurrency, retries, backoff, name, extra)
         self.tag, self.step_split, self.joiner, self.reduce = tag, step_split, joiner, reduce
         self._format = format
 
