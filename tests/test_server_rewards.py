@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from workbench import meta
+from workbench import meta, scoring
 from workbench.backends import BackendError, ServerProcessScorer, ServerRewardScorer
 from workbench.budget import Cost
 from workbench.meta.base import TextOutput
@@ -162,6 +162,25 @@ def test_pooling_reward_rows_and_raw_rewards(server):
     scores, _ = rm("", texts)
     assert scores == pytest.approx([good_prob("y"), good_prob("z")])
     assert Pooling.requests[0] == {"input": texts, "task": "token_classify"}
+
+
+def test_served_models_follow_the_verifier_and_prm_protocols(server):
+    """`scoring.VerifierScorer`, `ProcessScorer`, `meta.verifier_value` and `meta.prm_value`
+    take the served models as they take `workbench.reward_models`; the cost asked for right
+    after the scores comes from the same answer (one request per scoring)."""
+    orm, prm = ServerRewardScorer(server), ServerProcessScorer(server, reduce="last")
+    outs = [TextOutput(r) for r in REPLIES]
+    by_orm, by_prm = orm(PROMPT, outs), prm(PROMPT, outs)
+    assert by_orm[0] != by_prm[0]                                 # the test can fail
+    Pooling.requests = []
+    assert scoring.VerifierScorer(orm)(PROMPT, outs) == by_orm
+    assert scoring.ProcessScorer(prm, reduce="last")(PROMPT, outs) == by_prm
+    assert meta.verifier_value(orm)(PROMPT, outs) == by_orm
+    assert meta.prm_value(prm, reduce="last")(PROMPT, outs) == by_prm
+    assert scoring.VerifierScorer(prm)(PROMPT, outs) == by_prm    # a PRM as a verifier
+    assert len(Pooling.requests) == 5                             # one request each
+    assert meta.verifier_value(orm).cost_of(PROMPT, outs[:2]) == orm(PROMPT, outs[:2])[1]
+    assert len(Pooling.requests) == 7                 # a cost not just scored is asked for
 
 
 class Fixed:

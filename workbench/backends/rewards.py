@@ -28,6 +28,7 @@ the local scorers of `workbench.scoring` book them.
 from __future__ import annotations
 
 import math
+import threading
 
 from ..budget import Cost
 from ..reward_models.base import split_steps
@@ -53,6 +54,25 @@ class _PooledScorer(ServerClient):
         self.path, self.good, self.batch_size = ENDPOINTS[endpoint], good, batch_size
         self.extra = dict(extra or {})
         self.name = name or f"served-{endpoint}({model or self.base_url})"
+        self._last = threading.local()  # this thread's last (inputs, cost), for *_cost
+
+    def _scored(self, fn, prompt, replies) -> tuple:
+        """``fn(prompt, replies)`` -> (values, cost), remembered (one call per thread) so that
+        the cost asked for right after the values (`scoring.verify`, `ProcessScorer`) comes
+        from that same answer."""
+        replies = list(replies)
+        out = fn(prompt, replies)
+        self._last.key, self._last.cost = (fn.__name__, prompt, tuple(replies)), out[1]
+        return out
+
+    def _cost(self, fn, prompt, replies) -> Cost:
+        """The cost of ``fn(prompt, replies)``: the remembered one when these inputs were just
+        scored, else they are scored now (a server's token count is only known from its
+        answer, so predicting a cost, as budgeted searches do, costs a request)."""
+        replies = list(replies)
+        if getattr(self._last, "key", None) == (fn.__name__, prompt, tuple(replies)):
+            return self._last.cost
+        return fn(prompt, replies)[1]
 
     def _pooled(self, inputs) -> tuple:
         """(the answer's rows for each input, in order; the external-token cost)."""
@@ -111,7 +131,9 @@ class ServerRewardScorer(_PooledScorer):
 
     read for input ``format(prompt, y)`` (default ``prompt + y``).  ``good`` is the label of a
     right reply (default 1, as in `workbench.reward_models.OutcomeRewardModel`).  The scorer
-    interface of `workbench.scoring`: ``scorer(prompt, outputs) -> (scores, cost)``.
+    interface of `workbench.scoring`: ``scorer(prompt, outputs) -> (scores, cost)``; and the
+    verifier protocol of `workbench.reward_models` (``reply_scores`` / ``reply_cost``), so it
+    serves as `meta.verifier_value`, `refine.verifier_feedback` or in `scoring.JointScorer`.
     """
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000", model: str | None = None,
@@ -137,6 +159,14 @@ class ServerRewardScorer(_PooledScorer):
         url = self.base_url + self.path
         return [self._pick(r[-1], url) for r in rows], cost
 
+    # the verifier protocol of `workbench.reward_models` (`scoring.verify`): a served ORM as
+    # `meta.verifier_value`, `refine.verifier_feedback`, `scoring.JointScorer`
+    def reply_scores(self, prompt: str, replies) -> list:
+        return self._scored(self.reply_scores_and_cost, prompt, replies)[0]
+
+    def reply_cost(self, prompt: str, replies) -> Cost:
+        return self._cost(self.reply_scores_and_cost, prompt, replies)
+
 
 class ServerProcessScorer(_PooledScorer):
     """A process reward model served by vLLM with STEP pooling (Math-Shepherd, Wang et al.
@@ -150,6 +180,9 @@ class ServerProcessScorer(_PooledScorer):
     of the module docstring.  The input is ``prompt + joiner.join(step + tag ...)``, or
     ``format(prompt, steps)`` (which must put one tag after each step).  A Qwen PRM reads its
     chat template: give a ``format`` that writes it, as the server reads ``input`` as it is.
+    Offers the PRM protocol of `workbench.reward_models` (``step_scores`` / ``step_cost``,
+    ``reply_scores`` / ``reply_cost``): `scoring.ProcessScorer`, `meta.prm_value` and the
+    verifier users take it.
     """
 
     def __init__(self, base_url: str = "http://127.0.0.1:8000", model: str | None = None,
@@ -196,6 +229,20 @@ class ServerProcessScorer(_PooledScorer):
         replies = [o if isinstance(o, str) else o.text for o in outputs]
         steps, cost = self.step_scores_and_cost(prompt, replies)
         return [REDUCERS[self.reduce](s) for s in steps], cost
+
+    # the PRM protocol of `workbench.reward_models`: a served PRM as `scoring.ProcessScorer`,
+    # `meta.prm_value` (step scores) and as a verifier (reduced scores)
+    def step_scores(self, prompt: str, replies) -> list:
+        return self._scored(self.step_scores_and_cost, prompt, replies)[0]
+
+    def step_cost(self, prompt: str, replies) -> Cost:
+        return self._cost(self.step_scores_and_cost, prompt, replies)
+
+    def reply_scores(self, prompt: str, replies) -> list:
+        return [REDUCERS[self.reduce](s) for s in self.step_scores(prompt, replies)]
+
+    def reply_cost(self, prompt: str, replies) -> Cost:
+        return self.step_cost(prompt, replies)
 
 
 def _index(item):
