@@ -1,7 +1,9 @@
 """scripts/sweep_compute.py --server URL --concurrency K: a slice of the sweep through a
 scripted OpenAI-style server (tests/test_backends.py): the rows keep the local schema, a server
 that fails mid-sweep stops it with a clear error and leaves valid JSON holding only the
-finished problems, a rerun resumes without redoing them, and concurrency changes no row."""
+finished problems, a rerun resumes without redoing them, and concurrency changes no row, nor
+the order rows are stored in.  The same for scripts/sweep_refine.py, and local models' costs
+under concurrency."""
 import json
 
 import pytest
