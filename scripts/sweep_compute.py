@@ -290,7 +290,9 @@ def ordered(rows, problems) -> list:
     """The rows of the configured ``problems``, grouped by (method, setting) in the order the
     groups first appear, each group in the problems' order (a stable sort: a problem's rows
     keep their order).  A concurrent sweep appends rows as problems finish; stored in this
-    order they do not depend on that, and a sequential sweep's order is unchanged."""
+    order they do not depend on that.  A sweep run start to end stores the order it always
+    did; rows of one group that a resumed run split apart are brought together (a stored
+    file re-saved changes in order only)."""
     place = {p: i for i, p in enumerate(problems)}
     rows = [r for r in rows if r["id"] in place]
     group = {}
