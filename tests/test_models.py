@@ -1,4 +1,6 @@
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -61,6 +63,23 @@ def test_expanding_shares_the_prefix_compute(tiny_lm):
     cost = tiny_lm.counter.since(snap)
     assert cost.forward_passes == 1
     assert cost.computed_tokens == len(tiny_lm.encode(PROMPTS[0]))
+
+
+def test_costs_measured_in_threads_sharing_a_model_are_their_own(tiny_lm):
+    """The counter is per thread (a sweep with --concurrency runs methods in threads on one
+    model): each greedy decode costs what it costs alone, the totals add every thread's."""
+    prompts = ["Q: 1+2\n", "Story:", "Q: 12*3\n", "The"] * 2
+    alone = [decoding.greedy(tiny_lm, p, max_new_tokens=12).cost for p in prompts]
+    before = tiny_lm.counter.forward_passes
+    barrier = threading.Barrier(4)
+
+    def run(p):
+        barrier.wait()  # the four threads decode at once
+        return decoding.greedy(tiny_lm, p, max_new_tokens=12).cost
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(run, prompts))
+    assert together == alone
+    assert tiny_lm.counter.forward_passes - before == sum(c.forward_passes for c in alone)
 
 
 def test_select_copies_and_keeps_parent_usable(tiny_lm):
@@ -236,25 +255,3 @@ def test_non_finite_logits_stop_decoding_with_the_model_and_position(tiny_lm):
     with pytest.raises(FloatingPointError, match="position 6"):
         decoding.greedy(lm, prompt, max_new_tokens=10)
     assert len(decoding.greedy(lm, prompt, max_new_tokens=3).token_ids) == 3  # up to position 5
-
-
-def test_concurrent_callers_are_each_charged_their_own_work(tiny_lm):
-    """Two threads decoding with one model (a sweep running problems concurrently): each call's
-    cost is what it costs alone; the model's totals count both."""
-    import threading
-    prompts = ["The cat", "A dog ran over the hill and then"]
-    alone = [decoding.greedy(tiny_lm, p, max_new_tokens=12).cost for p in prompts]
-    assert alone[0] != alone[1]                                  # the test can fail
-    start, costs = tiny_lm.counter.forward_passes, [None, None]
-    gate = threading.Barrier(2)
-
-    def run(i):
-        gate.wait()
-        costs[i] = decoding.greedy(tiny_lm, prompts[i], max_new_tokens=12).cost
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert costs == alone
-    assert tiny_lm.counter.forward_passes - start == sum(c.forward_passes for c in alone)

@@ -50,33 +50,34 @@ def pick_device(device=None) -> torch.device:
     return torch.device("cpu")
 
 
-@dataclass
 class Counter:
-    """Running totals of the work a model did (``forward_passes``, ``computed_tokens``: every
-    thread's).  ``snapshot`` / ``since`` measure the calling thread's own work, so callers
-    that share one model from several threads (a sweep running problems concurrently) are
-    each charged only for their own forward passes."""
-    forward_passes: int = 0
-    computed_tokens: int = 0
-    _mine: threading.local = field(default_factory=threading.local, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    """Running totals of the work a model did (``forward_passes``, ``computed_tokens``), kept per
+    thread: `snapshot` and `since` count the calling thread's work only, so a cost measured in
+    one thread stays right while other threads run the same model (a sweep's ``--concurrency``);
+    the totals are every thread's."""
+
+    def __init__(self):
+        self._by_thread = {}  # thread id -> (forward passes, computed tokens)
 
     def add(self, passes: int, tokens: int) -> None:
-        """Count ``passes`` forward passes over ``tokens`` tokens, in this thread."""
-        with self._lock:
-            self.forward_passes += passes
-            self.computed_tokens += tokens
-        self._mine.work = tuple(a + b for a, b in zip(self.snapshot(), (passes, tokens)))
+        key = threading.get_ident()
+        p, t = self._by_thread.get(key, (0, 0))
+        self._by_thread[key] = (p + passes, t + tokens)
+
+    @property
+    def forward_passes(self) -> int:
+        return sum(p for p, _ in list(self._by_thread.values()))
+
+    @property
+    def computed_tokens(self) -> int:
+        return sum(t for _, t in list(self._by_thread.values()))
 
     def snapshot(self):
-        return getattr(self._mine, "work", (0, 0))
-
-    def __reduce__(self):  # copies and pickles keep the totals (a copy's threads start at 0)
-        return (Counter, (self.forward_passes, self.computed_tokens))
+        return self._by_thread.get(threading.get_ident(), (0, 0))
 
     def since(self, snap) -> Cost:
-        now = self.snapshot()
-        return Cost(forward_passes=now[0] - snap[0], computed_tokens=now[1] - snap[1])
+        p, t = self.snapshot()
+        return Cost(forward_passes=p - snap[0], computed_tokens=t - snap[1])
 
 
 @dataclass
