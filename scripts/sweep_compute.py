@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -247,8 +248,8 @@ def load(path=OUT) -> dict:
 
 
 def arguments(doc: str, out: Path, problems: int, argv=None, server: bool = False):
-    """The command line every per-problem sweep shares (this one, sweep_search, sweep_refine);
-    ``server`` adds ``--server URL --concurrency K``."""
+    """The command line every per-problem sweep shares (this one, sweep_search, sweep_refine,
+    sweep_chains); ``server`` adds ``--server URL --concurrency K``."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     if server:
         ap.add_argument("--server", help="an OpenAI-compatible server serving the target")
@@ -288,13 +289,40 @@ def start(out, config: dict, only=None, redo: bool = False) -> dict:
 
 def save(data: dict, out, summarize_rows=summarize, t0=None) -> dict:
     """Keep the configured problems' rows, summarise and write (after every problem too)."""
-    keep = set(data["config"]["problems"])
-    data["rows"] = [r for r in data["rows"] if r["id"] in keep]
+    data["rows"] = ordered(data["rows"], data["config"]["problems"])
     data["summary"] = summarize_rows(data["rows"])
     if t0 is not None:
         data["config"]["seconds"] = round(time.time() - t0, 1)
     write_json(out, data)
     return data
+
+
+def ordered(rows, problems) -> list:
+    """The rows of the configured ``problems``, grouped by (method, setting) in the order the
+    groups first appear, each group in the problems' order (a stable sort: a problem's rows
+    keep their order).  A concurrent sweep appends rows as problems finish; stored in this
+    order they do not depend on that.  A sweep run start to end stores the order it always
+    did; rows of one group that a resumed run split apart are brought together (a stored
+    file re-saved changes in order only)."""
+    place = {p: i for i, p in enumerate(problems)}
+    rows = [r for r in rows if r["id"] in place]
+    group = {}
+    for r in rows:
+        group.setdefault((r["method"], r.get("setting")), len(group))
+    return sorted(rows, key=lambda r: (group[r["method"], r.get("setting")], place[r["id"]]))
+
+
+@contextmanager
+def stop_on_server_error(data: dict, out, summarize_rows=summarize):
+    """A server error (`BackendError`) inside stops the sweep: the finished problems are saved
+    and the program exits with the error and how to resume."""
+    try:
+        yield
+    except BackendError as e:
+        save(data, out, summarize_rows)
+        runs = {(r["method"], r.get("setting"), r["id"]) for r in data["rows"]}
+        raise SystemExit(f"sweep stopped: {e}\n{len(runs)} finished problem runs are saved "
+                         f"in {out}; run the same command again to resume") from None
 
 
 def write_json(path, data) -> None:
@@ -343,12 +371,8 @@ def main(argv=None):
     if args.server:
         config["server"] = args.server
     data = start(args.out, config, args.only, args.redo)
-    try:
+    with stop_on_server_error(data, args.out):
         sweep(M, tasks, data, args)
-    except BackendError as e:
-        save(data, args.out)
-        raise SystemExit(f"sweep stopped: {e}\n{len(data['rows'])} finished problem runs are "
-                         f"saved in {args.out}; run the same command again to resume") from None
     save(data, args.out)
     for s in sorted(data["summary"], key=lambda s: s["output_tokens"]):
         print(f"{s['method']:>28} {s['setting']:>18}: acc {s['accuracy']:.3f}  "

@@ -7,13 +7,21 @@ Every method is a refinement loop (eqs. 41-43) whose first version y(0) is a sam
 (temperature 0.8) and which runs up to ``ROUNDS`` refinements.  They differ in the information
 source h: none (resample), the model's own check of its operations (intrinsic self-feedback),
 the learned verifier (with the learned corrector as refiner too, when it is trained), the
-calculator, the exact step checker, and the answer key (with resampling: an upper bound).  A loop never stops because
-a refinement left the output unchanged, so the run with ``max_iterations = k`` is exactly the
-first k rounds of the run with ``ROUNDS`` (the seeds of `meta.refine` are prefix-stable): one run
-gives the accuracy and the Table 5 cost after every round k.  Problems and seeds are those of
-``scripts/sweep_compute.py`` and ``scripts/sweep_search.py`` (the ``hard`` set; problem
-``arith-NNN`` uses seed ``seed * 100_003 + NNN``).  Rows (per method, round and problem) and a summary go to
+calculator, the exact step checker, and the answer key (with resampling: an upper bound).  A
+loop never stops because a refinement left the output unchanged, so the run with
+``max_iterations = k`` is exactly the first k rounds of the run with ``ROUNDS`` (the seeds of
+`meta.refine` are prefix-stable): one run gives the accuracy and the Table 5 cost after every
+round k.  Problems and seeds are those of ``scripts/sweep_compute.py`` and
+``scripts/sweep_search.py`` (the ``hard`` set; problem ``arith-NNN`` uses seed
+``seed * 100_003 + NNN``).  Rows (per method, round and problem) and a summary go to
 ``data/results/refinement.json``; ``tests/test_sweep_refine.py`` re-runs a slice.
+
+    python scripts/sweep_refine.py --server http://127.0.0.1:8000 --concurrency 16
+
+takes the target's samples (first versions and refinements) from an OpenAI-compatible server
+serving the same model, 16 problems at a time; feedback models, the verifier and the corrector
+stay local, as in ``scripts/sweep_compute.py``.  A server that fails stops the sweep after
+saving the finished problems; the same command resumes.
 """
 from __future__ import annotations
 
@@ -96,7 +104,8 @@ def summarize(rows) -> list:
         groups.setdefault((r["method"], r["round"]), []).append(r)
     out = []
     for (m, k), rs in groups.items():
-        mean = lambda key: sum(r[key] for r in rs) / len(rs)
+        def mean(key, rs=rs):
+            return sum(r[key] for r in rs) / len(rs)
         wilson = stats.accuracy([r["correct"] for r in rs])
         out.append({"method": m, "setting": f"k={k}", "round": k, "problems": len(rs),
                     "accuracy": mean("correct"), "low": round(wilson.low, 4),
@@ -108,29 +117,41 @@ def summarize(rows) -> list:
     return out
 
 
-def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False) -> dict:
-    tasks, M = hard_tasks(n_problems), sc.Models()
-    data = sc.start(out, {"problems": [t["id"] for t in tasks], "seed": seed, "rounds": ROUNDS,
-                          "temperature": sc.TEMPERATURE, "problem_set": PROBLEMS,
-                          "corrector": M.corrector is not None}, only, redo)
+def run(n_problems: int, seed: int = 0, out: Path = OUT, only=None, redo=False,
+        server: str | None = None, concurrency: int = 1) -> dict:
+    """Run the chosen methods on the problems they have no rows for, saving after every
+    problem; with ``server``, the target's samples come from it, ``concurrency`` problems at
+    once (`sweep_compute.run_problems`)."""
+    tasks, M = hard_tasks(n_problems), sc.Models(server, concurrency)
+    config = {"problems": [t["id"] for t in tasks], "seed": seed, "rounds": ROUNDS,
+              "temperature": sc.TEMPERATURE, "problem_set": PROBLEMS,
+              "corrector": M.corrector is not None}
+    if server:
+        config["server"] = server
+    data = sc.start(out, config, only, redo)
     done = {(r["method"], r["id"]) for r in data["rows"]}
     t0 = time.time()
-    for name, fn in methods(M).items():
-        if not sc.chosen(name, only):
-            continue
-        for t in tqdm(tasks, desc=name):
-            if (name, t["id"]) in done:
+    with sc.stop_on_server_error(data, out, summarize):
+        for name, fn in methods(M).items():
+            todo = [t for t in tasks if (name, t["id"]) not in done]
+            if not sc.chosen(name, only) or not todo:
                 continue
-            for r in run_task(fn, t, problem_seed(t, seed)):
-                data["rows"].append({"method": name, "id": t["id"], "n_ops": t["n_ops"],
-                                     "digits": t["digits"], **r})
-            sc.save(data, out, summarize)
+            with tqdm(total=len(todo), desc=name) as bar:
+                def keep(finished, name=name, bar=bar):
+                    t, rows = finished
+                    data["rows"] += [{"method": name, "id": t["id"], "n_ops": t["n_ops"],
+                                      "digits": t["digits"], **r} for r in rows]
+                    sc.save(data, out, summarize)
+                    bar.update()
+                sc.run_problems(lambda t, fn=fn: (t, run_task(fn, t, problem_seed(t, seed))),
+                                todo, concurrency, keep)
     return sc.save(data, out, summarize, t0)
 
 
-def main():
-    args = sc.arguments(__doc__, OUT, 104)
-    data = run(args.problems, args.seed, Path(args.out), args.only, args.redo)
+def main(argv=None):
+    args = sc.arguments(__doc__, OUT, 104, argv, server=True)
+    data = run(args.problems, args.seed, Path(args.out), args.only, args.redo, args.server,
+               args.concurrency)
     for s in sorted(data["summary"], key=lambda s: (s["method"], s["round"])):
         print(f"{s['method']:>32} k={s['round']}: acc {s['accuracy']:.3f}  "
               f"out {s['output_tokens']:6.0f}  total {s['total_tokens']:6.0f}  "

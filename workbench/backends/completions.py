@@ -58,29 +58,18 @@ class ModelNotServed(BackendError, LookupError):
 RETRY_STATUS = (429, 500, 502, 503, 504)  # answers worth asking again (rate limit, overload)
 
 
-class CompletionsGenerator(Generator):
-    """Sampling from a model behind an OpenAI-compatible completions endpoint.
+class ServerClient:
+    """The HTTP plumbing shared by this package's generators and scorers: one ``httpx`` client
+    per object, at most ``concurrency`` requests in flight (over all threads sharing it), 429/5xx
+    answers and dropped connections retried ``retries`` times after ``backoff * 2**k`` seconds
+    (or the server's ``Retry-After``), and errors that name the URL (`BackendError`,
+    `ServerUnavailable`, `ModelNotServed`).  ``base_url`` is the server's root (a trailing
+    ``/v1`` is accepted); ``model`` the served model's name (None: the server's only one)."""
 
-    ``base_url`` is the server's root (``http://127.0.0.1:8000``; a trailing ``/v1`` is
-    accepted).  ``model`` is the served model's name (None: the server's only/pinned model).
-    ``extra`` adds fields to every request body (server-specific options, e.g.
-    `TRANSFORMERS_SERVE_SAMPLING`, or vLLM's ``{"top_k": 50}``).  ``timeout`` is the seconds to
-    wait for each answer; ``concurrency`` caps the requests in flight at once (over all threads
-    sharing the generator); ``retries`` and ``backoff`` set how 429/5xx answers and dropped
-    connections are retried.
-    """
+    missing = "is this an OpenAI-compatible server?"  # the hint of a 404 answer
 
-    path = "/v1/completions"
-
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", model: str | None = None,
-                 max_tokens: int = 128, temperature: float = 1.0, top_p: float | None = None,
-                 stop=None, logprobs: bool = True, timeout: float = 120.0,
-                 api_key: str | None = None, extra: dict | None = None, name: str | None = None,
-                 concurrency: int = 8, retries: int = 3, backoff: float = 0.5):
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+    def __init__(self, base_url: str, model: str | None, timeout: float,
+                 api_key: str | None, concurrency: int, retries: int, backoff: float):
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         _check_count("concurrency", concurrency, 1)
@@ -89,47 +78,11 @@ class CompletionsGenerator(Generator):
             raise ValueError(f"backoff must be >= 0 seconds, got {backoff}")
         root = base_url.rstrip("/")
         self.base_url = root[:-3] if root.endswith("/v1") else root
-        self.model, self.max_tokens, self.temperature, self.top_p = (model, max_tokens,
-                                                                     temperature, top_p)
-        self.stop, self.logprobs, self.timeout, self.api_key = stop, logprobs, timeout, api_key
+        self.model, self.timeout, self.api_key = model, timeout, api_key
         self.concurrency, self.retries, self.backoff = concurrency, retries, backoff
-        self.extra = dict(extra or {})
-        self.name = name or f"{type(self).__name__.replace('Generator', '').lower()}" \
-                            f"({model or self.base_url})"
-        self.batches: bool | None = None  # does the server honour "n"? (None: not known yet)
         self._slots = threading.BoundedSemaphore(concurrency)
         self._client = None
         self._lock = threading.Lock()
-
-    # -- the generator protocol ------------------------------------------------------------
-
-    def generate(self, prompt, n: int = 1, seed=None) -> list:
-        self._check(prompt, n)
-        seeds = self._sample_seeds(seed, n)
-        outs = []
-        if self.batches is not False:
-            outs = self._complete(prompt, n, seeds[0])
-            if n > 1:
-                self.batches = len(outs) >= n
-        while len(outs) < n:  # the server ignored "n": one request per remaining sample
-            outs += self._complete(prompt, 1, seeds[len(outs)])[:1]
-        return outs[:n]
-
-    def generate_batch(self, prompts, n: int = 1, seed=None) -> list:
-        """``n`` outputs for each prompt, requested concurrently (at most ``concurrency`` in
-        flight); the result lists follow the prompts' order whatever order the answers arrive
-        in, and equal ``[generate(p, n, s) for p, s in zip(prompts, batch_seeds(seed, k))]``."""
-        prompts = list(prompts)
-        for p in prompts:
-            self._check(p, n)
-        seeds = batch_seeds(seed, len(prompts))
-        if self.batches is False and n > 1:  # one request per sample: fan the samples out
-            jobs = [(p, s) for p, s in zip(prompts, seeds)
-                    for s in self._sample_seeds(s, n)]
-            flat = self._concurrently(lambda job: self._complete(job[0], 1, job[1])[:1], jobs)
-            return [sum(flat[i * n:(i + 1) * n], []) for i in range(len(prompts))]
-        return self._concurrently(lambda job: self.generate(job[0], n, job[1]),
-                                  list(zip(prompts, seeds)))
 
     def __repr__(self):
         return f"{type(self).__name__}({self.base_url!r}, model={self.model!r})"
@@ -155,19 +108,6 @@ class CompletionsGenerator(Generator):
     def __exit__(self, *exc):
         self.close()
 
-    # -- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _check(prompt, n):
-        if not isinstance(prompt, str):
-            raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
-
-    @staticmethod
-    def _sample_seeds(seed, n) -> list:
-        return [None] * n if seed is None else [s % 2**31 for s in _seeds(seed, n)]
-
     def _concurrently(self, fn, jobs) -> list:
         """``[fn(job) for job in jobs]`` on up to ``concurrency`` threads, in the jobs' order;
         the first failing job's error (in that order) is raised, after the others settle."""
@@ -181,67 +121,6 @@ class CompletionsGenerator(Generator):
                 for f in futures:
                     f.cancel()
                 raise
-
-    # -- one request -----------------------------------------------------------------------
-
-    def _body(self, prompt, n, seed) -> dict:
-        """The request body: the prompt plus the sampling fields every OpenAI server reads."""
-        body = {"prompt": prompt, "max_tokens": self.max_tokens,
-                "temperature": self.temperature, "n": n}
-        if self.model is not None:
-            body["model"] = self.model
-        if self.top_p is not None:
-            body["top_p"] = self.top_p
-        if self.stop:
-            body["stop"] = self.stop
-        if self.logprobs:
-            body["logprobs"] = 1
-        if seed is not None:
-            body["seed"] = seed
-        body.update(self.extra)
-        return body
-
-    def _complete(self, prompt, n, seed) -> list:
-        data = self._http("POST", self.path, self._body(prompt, n, seed))
-        choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
-        usage = data.get("usage")
-        if not choices:
-            raise BackendError(f"{self.base_url}{self.path} returned no choices: {data}")
-        if not usage or usage.get("prompt_tokens") is None:
-            raise BackendError(f"{self.base_url}{self.path} returned no token `usage`, so "
-                               f"the cost cannot be counted: {data}")
-        if active():
-            emit("request", url=self.base_url, n=n, seed=seed, choices=len(choices),
-                 prompt_tokens=usage["prompt_tokens"],
-                 completion_tokens=usage.get("completion_tokens"))
-        return self._outputs(choices, usage, seed)
-
-    @staticmethod
-    def _text(choice) -> str:
-        return choice.get("text", "")
-
-    @staticmethod
-    def _token_logprobs(choice):
-        """(tokens, their log-probs) of a choice, or (None, None) when the server sent none."""
-        lp = choice.get("logprobs") or {}
-        return lp.get("tokens"), lp.get("token_logprobs")
-
-    def _outputs(self, choices, usage, seed) -> list:
-        toks, lps = zip(*(self._token_logprobs(c) for c in choices))
-        done = int(usage.get("completion_tokens") or 0)
-        lens = [len(lp) if lp is not None else None for lp in lps]
-        if None in lens or sum(lens) != done:  # no per-choice counts: split the total evenly
-            lens = [done // len(choices) + (i < done % len(choices))
-                    for i in range(len(choices))]
-        outs = []
-        for i, (c, tk, lp, k) in enumerate(zip(choices, toks, lps, lens)):
-            cost = Cost(input_tokens=int(usage["prompt_tokens"]), output_tokens=k,
-                        calls=int(i == 0))
-            logprob = None if lp is None else float(sum(x for x in lp if x is not None))
-            outs.append(TextOutput(self._text(c), cost, logprob, info={
-                "finish_reason": c.get("finish_reason"), "seed": seed,
-                "tokens": tk, "token_logprobs": lp}))
-        return outs
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -310,9 +189,145 @@ class CompletionsGenerator(Generator):
                                   f"{self.model!r} (HTTP {status}: {detail}); it serves "
                                   f"{served or 'models it does not list'}")
         if status == 404:
-            return BackendError(f"{url} does not exist (HTTP 404: {detail}); is this an "
-                                f"OpenAI-compatible server?")
+            return BackendError(f"{url} does not exist (HTTP 404: {detail}); {self.missing}")
         return BackendError(f"{url} answered HTTP {status}: {detail}")
+
+
+
+class CompletionsGenerator(ServerClient, Generator):
+    """Sampling from a model behind an OpenAI-compatible completions endpoint.
+
+    ``base_url`` is the server's root (``http://127.0.0.1:8000``; a trailing ``/v1`` is
+    accepted).  ``model`` is the served model's name (None: the server's only/pinned model).
+    ``extra`` adds fields to every request body (server-specific options, e.g.
+    `TRANSFORMERS_SERVE_SAMPLING`, or vLLM's ``{"top_k": 50}``).  ``timeout`` is the seconds to
+    wait for each answer; ``concurrency`` caps the requests in flight at once (over all threads
+    sharing the generator); ``retries`` and ``backoff`` set how 429/5xx answers and dropped
+    connections are retried (`ServerClient`).
+    """
+
+    path = "/v1/completions"
+
+    def __init__(self, base_url: str = "http://127.0.0.1:8000", model: str | None = None,
+                 max_tokens: int = 128, temperature: float = 1.0, top_p: float | None = None,
+                 stop=None, logprobs: bool = True, timeout: float = 120.0,
+                 api_key: str | None = None, extra: dict | None = None, name: str | None = None,
+                 concurrency: int = 8, retries: int = 3, backoff: float = 0.5):
+        if max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        super().__init__(base_url, model, timeout, api_key, concurrency, retries, backoff)
+        self.max_tokens, self.temperature, self.top_p = max_tokens, temperature, top_p
+        self.stop, self.logprobs = stop, logprobs
+        self.extra = dict(extra or {})
+        self.name = name or f"{type(self).__name__.replace('Generator', '').lower()}" \
+                            f"({model or self.base_url})"
+        self.batches: bool | None = None  # does the server honour "n"? (None: not known yet)
+
+    # -- the generator protocol ------------------------------------------------------------
+
+    def generate(self, prompt, n: int = 1, seed=None) -> list:
+        self._check(prompt, n)
+        seeds = self._sample_seeds(seed, n)
+        outs = []
+        if self.batches is not False:
+            outs = self._complete(prompt, n, seeds[0])
+            if n > 1:
+                self.batches = len(outs) >= n
+        while len(outs) < n:  # the server ignored "n": one request per remaining sample
+            outs += self._complete(prompt, 1, seeds[len(outs)])[:1]
+        return outs[:n]
+
+    def generate_batch(self, prompts, n: int = 1, seed=None) -> list:
+        """``n`` outputs for each prompt, requested concurrently (at most ``concurrency`` in
+        flight); the result lists follow the prompts' order whatever order the answers arrive
+        in, and equal ``[generate(p, n, s) for p, s in zip(prompts, batch_seeds(seed, k))]``."""
+        prompts = list(prompts)
+        for p in prompts:
+            self._check(p, n)
+        seeds = batch_seeds(seed, len(prompts))
+        if self.batches is False and n > 1:  # one request per sample: fan the samples out
+            jobs = [(p, s) for p, s in zip(prompts, seeds)
+                    for s in self._sample_seeds(s, n)]
+            flat = self._concurrently(lambda job: self._complete(job[0], 1, job[1])[:1], jobs)
+            return [sum(flat[i * n:(i + 1) * n], []) for i in range(len(prompts))]
+        return self._concurrently(lambda job: self.generate(job[0], n, job[1]),
+                                  list(zip(prompts, seeds)))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _check(prompt, n):
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+
+    @staticmethod
+    def _sample_seeds(seed, n) -> list:
+        return [None] * n if seed is None else [s % 2**31 for s in _seeds(seed, n)]
+
+    # -- one request -----------------------------------------------------------------------
+
+    def _body(self, prompt, n, seed) -> dict:
+        """The request body: the prompt plus the sampling fields every OpenAI server reads."""
+        body = {"prompt": prompt, "max_tokens": self.max_tokens,
+                "temperature": self.temperature, "n": n}
+        if self.model is not None:
+            body["model"] = self.model
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        if self.stop:
+            body["stop"] = self.stop
+        if self.logprobs:
+            body["logprobs"] = 1
+        if seed is not None:
+            body["seed"] = seed
+        body.update(self.extra)
+        return body
+
+    def _complete(self, prompt, n, seed) -> list:
+        data = self._http("POST", self.path, self._body(prompt, n, seed))
+        choices = sorted(data.get("choices") or [], key=lambda c: c.get("index", 0))
+        usage = data.get("usage")
+        if not choices:
+            raise BackendError(f"{self.base_url}{self.path} returned no choices: {data}")
+        if not usage or usage.get("prompt_tokens") is None:
+            raise BackendError(f"{self.base_url}{self.path} returned no token `usage`, so "
+                               f"the cost cannot be counted: {data}")
+        if active():
+            emit("request", url=self.base_url, n=n, seed=seed, choices=len(choices),
+                 prompt_tokens=usage["prompt_tokens"],
+                 completion_tokens=usage.get("completion_tokens"))
+        return self._outputs(choices, usage, seed)
+
+    @staticmethod
+    def _text(choice) -> str:
+        return choice.get("text", "")
+
+    @staticmethod
+    def _token_logprobs(choice):
+        """(tokens, their log-probs) of a choice, or (None, None) when the server sent none."""
+        lp = choice.get("logprobs") or {}
+        return lp.get("tokens"), lp.get("token_logprobs")
+
+    def _outputs(self, choices, usage, seed) -> list:
+        toks, lps = zip(*(self._token_logprobs(c) for c in choices))
+        done = int(usage.get("completion_tokens") or 0)
+        lens = [len(lp) if lp is not None else None for lp in lps]
+        if None in lens or sum(lens) != done:  # no per-choice counts: split the total evenly
+            lens = [done // len(choices) + (i < done % len(choices))
+                    for i in range(len(choices))]
+        outs = []
+        for i, (c, tk, lp, k) in enumerate(zip(choices, toks, lps, lens)):
+            cost = Cost(input_tokens=int(usage["prompt_tokens"]), output_tokens=k,
+                        calls=int(i == 0))
+            logprob = None if lp is None else float(sum(x for x in lp if x is not None))
+            outs.append(TextOutput(self._text(c), cost, logprob, info={
+                "finish_reason": c.get("finish_reason"), "seed": seed,
+                "tokens": tk, "token_logprobs": lp}))
+        return outs
 
 
 def _check_count(name, value, least) -> None:
