@@ -28,8 +28,8 @@ TEXTS_JS = r"""(fig) => {
     const role = t => t.closest('.legend') ? 'legend' : t.closest('.g-gtitle') ? 'title'
       : t.closest('.annotation') ? 'annotation' : t.closest('.cell-text-holder') ? 'table'
       : /^[xy]\d*title$/.test(t.getAttribute('class') || '') ? 'axis title'
-      : t.closest('.xtick, .x2tick, .x3tick') ? 'x tick'
-      : t.closest('[class*="ytick"]') ? 'y tick' : 'data label';
+      : t.closest('g[class$="tick"]') ? t.closest('g[class$="tick"]').getAttribute('class')[0] +
+        ' tick' : 'data label';
     const texts = Array.from(d.querySelectorAll('text'))
       .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0)
       .map(t => { const r = t.getBoundingClientRect();

@@ -77,7 +77,7 @@ def beam_tree_figure(result, tokenizer=None, title: str | None = None) -> go.Fig
     toks = [n.token for n in tree[1:]]
     labels = ["(prompt)"] + (token_labels(tokenizer, toks) if tokenizer is not None
                              else [str(t) for t in toks])
-    fig = figure(title or _title(run), height=max(320, 14 * len(pos) // 2 + 120),
+    fig = figure(title or _title(run), height=max(320, 17 * len(pos) // 2 + 160),
                  xaxis=dict(title="step (generated tokens)", dtick=1, zeroline=False),
                  yaxis=dict(visible=False), showlegend=True)
     for status, color in STATUS_COLOR.items():

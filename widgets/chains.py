@@ -9,7 +9,7 @@ from plotly.subplots import make_subplots
 
 from workbench.trace import as_events
 
-from .style import BAD, GOOD, NEUTRAL, PALETTE, error_bars, figure
+from .style import BAD, GOOD, NEUTRAL, PALETTE, error_bars, figure, wrap
 
 
 def chains_figure(results: dict, intervals: dict | None = None, title: str = "") -> go.Figure:
@@ -28,8 +28,8 @@ def chains_figure(results: dict, intervals: dict | None = None, title: str = "")
                 showlegend=False, row=1, col=1)
     fig.add_bar(x=names, y=[results[k][1] for k in names], marker_color=PALETTE[1],
                 showlegend=False, row=1, col=2)
-    fig.update_layout(template="plotly+workbench", height=400, margin=dict(b=120, t=80),
-                      title=title or None)
+    fig.update_layout(template="plotly+workbench", height=400, margin=dict(b=120),
+                      title=wrap(title) if title else None)
     fig.update_yaxes(range=[0, 1], row=1, col=1)
     return fig
 

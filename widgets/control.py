@@ -60,7 +60,9 @@ def add_tradeoff(fig, sweep, method=None, strength=None, part="review", fluency=
         fig.add_trace(go.Scatter(
             x=[p["attribute_rate"] for p in ps], y=[p[fluency] for p in ps], name=m,
             mode="lines+markers+text" if m == method else "lines+markers",
-            text=label if m == method else None, textposition="top center",
+            text=label if m == method else None,  # near points: labels on three sides
+            textposition=[("top center", "bottom center", "middle right")[j % 3]
+                          for j in range(len(ps))],
             line=dict(color=color, width=3 if m == method else 1.5),
             marker=dict(size=7, color=color), customdata=label,
             hovertemplate=f"{m} %{{customdata}}<br>attribute %{{x:.2f}}<br>"

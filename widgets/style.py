@@ -57,12 +57,25 @@ def figure(title: str | None = None, height: int = 360, **layout) -> go.Figure:
 
 def wrap(text: str, width: int = 64) -> str:
     """A title broken into lines of at most ``width`` characters (plotly's ``<br>``), so it
-    fits a narrow notebook; lines already broken, and ``<sub>`` parts, are kept."""
+    fits a narrow notebook; a ``<sub>...</sub>`` line is broken at 1.4 ``width`` (its font is
+    smaller), lines already broken are kept, and so is a line with other markup."""
+    import re
     import textwrap
     lines = []
     for line in text.split("<br>"):
-        lines += [line] if "<" in line else textwrap.wrap(line, width) or [""]
+        sub = re.fullmatch(r"<sub>([^<]*)</sub>", line)
+        if sub:
+            lines += [f"<sub>{s}</sub>" for s in textwrap.wrap(sub[1], int(1.4 * width))]
+        else:
+            lines += [line] if "<" in line else textwrap.wrap(line, width) or [""]
     return "<br>".join(lines)
+
+
+def subplot_titles(titles, width: int = 34) -> tuple:
+    """Subplot titles wrapped for a narrow notebook (``width`` characters a line), and the
+    figure title's ``title_pad_b`` that keeps the title above them."""
+    wrapped = [wrap(t, width) for t in titles]
+    return wrapped, 12 + 16 * max(t.count("<br>") + 1 for t in wrapped)
 
 
 def error_bars(values, lows, highs) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure, wrap
+from .style import BAD, GOOD, MUTED, NEUTRAL, PALETTE, figure, subplot_titles, wrap
 
 
 
@@ -125,12 +125,12 @@ def coin_figure(stats: dict, eps: float = 0.005) -> go.Figure:
     fig.update_xaxes(title_text="number of heads k", row=1, col=1)
     fig.update_xaxes(title_text="number of heads k", row=1, col=2)
     fig.update_layout(
-        title=(f"{n} flips, P(heads) = {stats['p']:.2f}: the mode has {m} heads, log p = "
+        title=wrap(f"{n} flips, P(heads) = {stats['p']:.2f}: the mode has {m} heads, log p = "
                f"{stats['mode_logp']:.2f}; a typical sequence has log p ≈ −H = "
                f"{-stats['entropy']:.2f}<br><sub>typical set (ε = {eps} nats/flip, shaded) holds "
                f"{mass:.3f} of the probability; P(a sample is as probable as the mode) = "
                f"{stats['p_as_likely_as_mode']:.1e}</sub>"),
-        height=420, showlegend=False, margin=dict(t=90))
+        height=460, showlegend=False, title_pad_b=44)
     return fig
 
 
@@ -263,8 +263,9 @@ def temperature_figure(taus, entropy, p_top, tv_uniform, log_vocab: float,
                        ) -> go.Figure:
     """Left: entropy of q_tau (0 = one token; log |V| = uniform).  Right: probability of the
     greedy token and total-variation distance to the uniform distribution."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
-        "entropy of q_τ (nats)", "probability of the greedy token · distance to uniform"))
+    names, pad = subplot_titles(("entropy of q_τ (nats)",
+                                 "probability of the greedy token · distance to uniform"))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=names)
     fig.add_scatter(x=taus, y=entropy, mode="lines+markers", name="H(q_τ)",
                     line=dict(color=NEUTRAL), row=1, col=1)
     fig.add_hline(y=log_vocab, line=dict(color=MUTED, dash="dash"), row=1, col=1,
@@ -276,7 +277,7 @@ def temperature_figure(taus, entropy, p_top, tv_uniform, log_vocab: float,
     for c in (1, 2):
         fig.add_vline(x=1.0, line=dict(color=MUTED, dash="dot"), row=1, col=c)
         fig.update_xaxes(title_text="temperature τ", type="log", row=1, col=c)
-    fig.update_layout(title=wrap(title), height=380)
+    fig.update_layout(title=wrap(title), height=380, title_pad_b=pad)
     return fig
 
 
@@ -290,8 +291,9 @@ def tradeoff_figure(points: list, reference: dict | None = None,
     Left panel: diversity against acceptability; right: against that key.  One line per
     family, in the order given; ``reference`` (samples of p* itself) is a star."""
     key2, title2 = right
+    names, pad = subplot_titles(("coherence = share of acceptable stories", title2))
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.06,
-                        subplot_titles=("coherence = share of acceptable stories", title2))
+                        subplot_titles=names)
     families = list(dict.fromkeys(p["family"] for p in points))
     symbols = ["circle", "square", "diamond", "cross", "triangle-up", "x", "pentagon",
                "hexagon"]
@@ -314,7 +316,7 @@ def tradeoff_figure(points: list, reference: dict | None = None,
     fig.update_yaxes(title_text="diversity (distinct-2 across samples)", row=1, col=1)
     fig.update_xaxes(title_text="acceptable share →", row=1, col=1)
     fig.update_xaxes(title_text="more probable under p* →", row=1, col=2)
-    fig.update_layout(title=wrap(title), height=460)
+    fig.update_layout(title=wrap(title), height=460, title_pad_b=pad)
     return fig
 
 
