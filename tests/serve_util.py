@@ -89,13 +89,18 @@ def serving(tmp_path_factory, *flags, log_batches=False):
             time.sleep(2)
         yield base, path, port, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
+        stop(proc, 30)
     assert proc.poll() is not None
+
+
+def stop(proc, grace: float) -> None:
+    """Terminate a server process, killing it if it has not exited after ``grace`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
 
 
 def batch_sizes(log_text: str) -> dict:

@@ -10,7 +10,6 @@ and the first chapter are also shown in the dark theme.
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ import nbformat
 import pytest
 
 from browser_util import ROOT, browser_context, require_browser, screenshot
+from serve_util import free_port, stop
 
 PLOTLY = "application/vnd.plotly.v1+json"
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -77,12 +77,6 @@ def expected(nb) -> list:
 
 # -- JupyterLab ----------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _api(base, path, method="GET", body=None):
     req = urllib.request.Request(base + path, method=method,
                                  data=None if body is None else json.dumps(body).encode(),
@@ -106,7 +100,7 @@ def lab():
                JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
                HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    port = _free_port()
+    port = free_port()
     log = open(tmp / "lab.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
@@ -133,12 +127,7 @@ def lab():
         print(f"JupyterLab at {base} (log {tmp / 'lab.log'})")
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(30)
+        stop(proc, 90)
         log.close()
 
 

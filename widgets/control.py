@@ -16,7 +16,7 @@ import html
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .style import BAD, GOOD, MUTED, PALETTE, figure
+from .style import BAD, GOOD, MUTED, PALETTE, figure, wrap
 
 FLUENCY = {"logp_star": "mean log p* of grammatical outputs", "grammatical":
            "fraction grammatical", "logp_target": "mean log p_theta(y | x)",
@@ -53,6 +53,7 @@ def add_tradeoff(fig, sweep, method=None, strength=None, part="review", fluency=
     """Draw the trade-off curves into ``fig`` (``where``: row/col of a subplot)."""
     _check_fluency(fluency)
     names = sweep.get("strength_name", {})
+    ys = [p[fluency] for ps in curves(sweep, part).values() for p in ps]
     for i, (m, ps) in enumerate(curves(sweep, part).items()):
         chosen = method is None or m == method
         color = PALETTE[i % len(PALETTE)] if chosen else MUTED
@@ -60,9 +61,9 @@ def add_tradeoff(fig, sweep, method=None, strength=None, part="review", fluency=
         fig.add_trace(go.Scatter(
             x=[p["attribute_rate"] for p in ps], y=[p[fluency] for p in ps], name=m,
             mode="lines+markers+text" if m == method else "lines+markers",
-            text=label if m == method else None,  # near points: labels on three sides
-            textposition=[("top center", "bottom center", "middle right")[j % 3]
-                          for j in range(len(ps))],
+            text=_spaced(ps, label, fluency, max(ys) - min(ys)) if m == method else None,
+            cliponaxis=False, textposition=["top " + ("left" if q["attribute_rate"] > 0.6
+                                                      else "right") for q in ps],
             line=dict(color=color, width=3 if m == method else 1.5),
             marker=dict(size=7, color=color), customdata=label,
             hovertemplate=f"{m} %{{customdata}}<br>attribute %{{x:.2f}}<br>"
@@ -98,6 +99,20 @@ def step_figure(labels, dists: dict, title: str = "One step: the next-token dist
     return fig
 
 
+def _spaced(ps, labels, fluency, y_span, gap=0.2) -> list:
+    """The labels of the first and last points and of those at least ``gap`` apart (as a
+    share of the axes) from every point labelled before them; "" for the others (their label
+    stays in the hover)."""
+    kept, out = [], [""] * len(ps)
+    for i in ([0, len(ps) - 1] + list(range(1, len(ps) - 1)))[:len(ps)]:
+        p, text = ps[i], labels[i]
+        xy = (p["attribute_rate"], p[fluency] / (y_span or 1.0))
+        near = any(abs(xy[0] - a) < gap and abs(xy[1] - b) < gap for a, b in kept)
+        out[i] = "" if near else text
+        kept += [] if near else [xy]
+    return out
+
+
 def _cells(samples):
     lab = [LABELS[s["label"]] for s in samples]
     lp = ["-" if s["logp_star"] is None else f"{s['logp_star']:.2f}" for s in samples]
@@ -109,9 +124,9 @@ def add_samples(fig, samples, **where):
     """Draw the samples table into ``fig``: oracle label, log p*, prompt + <b>continuation</b>."""
     values, colors = _cells(samples)
     fig.add_trace(go.Table(
-        columnwidth=[1.1, 0.8, 5],
+        columnwidth=[1.8, 1.3, 5],   # "positive" and "-33.71" fit at 700 px
         header=dict(values=["oracle", "log p*", "sample"], align="left",
-                    fill_color="rgba(0,0,0,0)", font=dict(color=MUTED)),
+                    fill_color="rgba(0,0,0,0)", font=dict(color="#555555")),
         cells=dict(values=values, align="left", fill_color="rgba(0,0,0,0)",
                    font=dict(color=[colors, colors, colors]))), **where)
     return fig
@@ -132,8 +147,9 @@ def explorer_figure(sweep: dict, method: str, strength: float, samples: list | N
                         specs=[[{"type": "xy"}, {"type": "table"}]])
     name = sweep.get("strength_name", {}).get(method, "strength")
     fig.update_layout(template="plotly+workbench", height=height,
-                      title=f"{method}, {name} = {strength:g}: attribute "
-                            f"{p['attribute_rate']:.2f}, grammatical {p['grammatical']:.2f}")
+                      title=wrap(f"{method}, {name} = {strength:g}: attribute "
+                                 f"{p['attribute_rate']:.2f}, grammatical "
+                                 f"{p['grammatical']:.2f}"))
     add_tradeoff(fig, sweep, method, strength, part, fluency, row=1, col=1)
     return add_samples(fig, samples, row=1, col=2)
 

@@ -317,13 +317,13 @@ def prefix_tree_figure(cache, tokenizer=None, title: str | None = None,
     fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=MUTED, width=1.5),
                              hoverinfo="skip", showlegend=False))
     shown, depth = nodes[1:], max(n["depth"] for n in nodes)
-    room = max(4, min(18, 88 // (depth + 2)))  # characters a depth column holds at 700 px
+    room = max(4, min(18, 84 // (depth + 2)))  # characters a depth column holds at 700 px
     fig.add_trace(go.Scatter(
         x=[n["depth"] for n in shown], y=[-pos[n["id"]] for n in shown], mode="markers+text",
         marker=dict(size=[8 + 3 * math.sqrt(n["stored"]) for n in shown],
                     color=[n["stored"] for n in shown], colorscale="Blues", cmin=0,
                     line=dict(color=NEUTRAL, width=1), showscale=False),
-        text=[_short(n["text"], room) for n in shown], textposition="middle right",
+        text=[_short(n["text"], room) for n in shown], textposition="top center",
         customdata=[[n["stored"], n["prefix"], n["text"].replace("\n", "↵")] for n in shown],
         hovertemplate="%{customdata[1]} tokens from the root, %{customdata[0]} on this edge"
                       "<br>%{customdata[2]}<extra></extra>", showlegend=False))

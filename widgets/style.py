@@ -55,10 +55,13 @@ def figure(title: str | None = None, height: int = 360, **layout) -> go.Figure:
     return fig
 
 
-def wrap(text: str, width: int = 64) -> str:
+def wrap(text: str | None, width: int = 64) -> str | None:
     """A title broken into lines of at most ``width`` characters (plotly's ``<br>``), so it
     fits a narrow notebook; a ``<sub>...</sub>`` line is broken at 1.4 ``width`` (its font is
-    smaller), lines already broken are kept, and so is a line with other markup."""
+    smaller), lines already broken are kept, and so is a line with other markup (no title:
+    None)."""
+    if not text:
+        return text
     import re
     import textwrap
     lines = []

@@ -104,6 +104,7 @@ def coin_figure(stats: dict, eps: float = 0.005) -> go.Figure:
     m = stats["mode_heads"]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
         "log p of ONE sequence with k heads", "P(k heads): what samples look like"))
+    fig.update_annotations(yshift=8)   # the subplot titles clear the top tick labels
     if inside.any():
         lo, hi = int(k[inside].min()), int(k[inside].max())
         for c in (1, 2):
